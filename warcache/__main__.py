@@ -1,0 +1,3 @@
+from warcache.cli import main
+
+main()
