@@ -1,0 +1,135 @@
+"""Where things live on disk: a root holding collections in pywb's layout.
+
+    ROOT/collections/<name>/archive/*.warc.gz     the WARC files (the source of truth)
+    ROOT/collections/<name>/indexes/               everything derived from them (rebuildable)
+    ROOT/collections/<name>/setaside/              leftovers of killed runs, never read as archive
+
+pywb run in ROOT serves these collections as they are.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from warcache.errors import UsageError
+
+ROOT_ENV = "WARCACHE_ROOT"
+DEFAULT_COLLECTION = "default"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+#: Names pywb uses for its own URL space under the server root.
+RESERVED_NAMES = {"static", "collinfo.json", "proxy", "record", "api"}
+
+
+def validate_name(name: str) -> str:
+    """Return `name` if it can be a collection name, else raise UsageError saying why."""
+    if not NAME_RE.match(name or ""):
+        raise UsageError(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '-' or '_', "
+            "starting with a letter or digit")
+    if name.lower() in RESERVED_NAMES:
+        raise UsageError(f"invalid collection name {name!r}: the name is reserved")
+    return name
+
+
+@dataclass(frozen=True)
+class Collection:
+    root: Path
+    name: str
+
+    @property
+    def path(self) -> Path:
+        return self.root / "collections" / self.name
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.path / "archive"
+
+    @property
+    def indexes_dir(self) -> Path:
+        return self.path / "indexes"
+
+    @property
+    def setaside_dir(self) -> Path:
+        return self.path / "setaside"
+
+    @property
+    def pages_path(self) -> Path:
+        return self.indexes_dir / "pages.jsonl"
+
+    @property
+    def dedup_path(self) -> Path:
+        return self.indexes_dir / "dedup.sqlite3"
+
+    def exists(self) -> bool:
+        return self.archive_dir.is_dir()
+
+    def create(self) -> Collection:
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        self.indexes_dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def warc_files(self) -> list[Path]:
+        """Closed WARC/ARC files, oldest name first (never the `.open` ones being written)."""
+        if not self.archive_dir.is_dir():
+            return []
+        return sorted(p for p in self.archive_dir.iterdir()
+                      if p.is_file() and p.name.endswith((".warc", ".warc.gz", ".arc", ".arc.gz")))
+
+    def append_pages(self, entries: list[dict]) -> None:
+        """Append page entries to pages.jsonl under a lock (several writers may run at once)."""
+        if not entries:
+            return
+        self.indexes_dir.mkdir(parents=True, exist_ok=True)
+        data = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries)
+        with open(self.pages_path, "a", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def pages(self) -> Iterator[dict]:
+        """The page entries recorded so far (a torn last line from a crash is skipped)."""
+        try:
+            fh = open(self.pages_path, encoding="utf-8")
+        except FileNotFoundError:
+            return
+        with fh:
+            for line in fh:
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+
+
+def root_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The storage root: --root, else $WARCACHE_ROOT, else the current directory."""
+    value = explicit or os.environ.get(ROOT_ENV) or "."
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"root {str(path)!r} is not a directory")
+    return path.resolve()
+
+
+def open_collection(root: Path, name: str, *, create: bool = False) -> Collection:
+    """The collection `name` under `root`; created on first use when `create`, else must exist."""
+    coll = Collection(root, validate_name(name))
+    if create:
+        return coll.create()
+    if not coll.exists():
+        known = ", ".join(list_collections(root)) or "none yet"
+        raise UsageError(f"no collection {name!r} in {root} (collections: {known})")
+    return coll
+
+
+def list_collections(root: Path) -> list[str]:
+    base = root / "collections"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and NAME_RE.match(p.name)
+                  and (p / "archive").is_dir())
