@@ -113,20 +113,31 @@ class Archiver:
         return list(self._writer.closed_files) if self._writer else []
 
     async def _launch(self) -> None:
-        assert self._pw is not None
-        try:
-            self._browser = await self._pw.chromium.launch(
-                executable_path=self.choice.executable, headless=self.headless, args=launch_args())
-        except PlaywrightError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BrowserNotFound(f"could not start the browser ({self.choice.source}): {first}") from None
-        self.browser_version = self._browser.version
-        self.user_agent = self.opts.user_agent or desktop_user_agent(self.browser_version)
+        if not self.user_agent:
+            # The user agent depends on the browser's version, known once it runs. Pages get the
+            # context's user agent, but service workers and workers only see the browser-wide
+            # one, so the browser is started again with it on its command line.
+            probe = await self._start_browser([])
+            self.browser_version = probe.version
+            self.user_agent = self.opts.user_agent or desktop_user_agent(self.browser_version)
+            with contextlib.suppress(PlaywrightError):
+                await probe.close()
+        self._browser = await self._start_browser([f"--user-agent={self.user_agent}"])
         if self._writer is None:
             info = default_warcinfo(browser=f"Chromium {self.browser_version}", user_agent=self.user_agent,
                                     settings=self.opts.settings())
             info["isPartOf"] = self.coll.name
             self._writer = WarcFileWriter(self.coll.archive_dir, info=info, max_size=self.max_warc_size)
+
+    async def _start_browser(self, extra_args: list[str]) -> Browser:
+        assert self._pw is not None
+        try:
+            return await self._pw.chromium.launch(
+                executable_path=self.choice.executable, headless=self.headless,
+                args=launch_args() + extra_args)
+        except PlaywrightError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BrowserNotFound(f"could not start the browser ({self.choice.source}): {first}") from None
 
     async def add(self, url: str) -> PageResult:
         """Capture one URL. Failures come back as a result with `ok=False`, never as an exception,

@@ -52,7 +52,7 @@ class CaptureOptions:
             "timeout": self.timeout, "idle_timeout": self.idle_timeout, "scroll": self.scroll,
             "scroll_timeout": self.scroll_timeout, "max_scroll_steps": self.max_scroll_steps,
             "viewport": f"{self.viewport[0]}x{self.viewport[1]}",
-            "ignore_https_errors": self.ignore_https_errors, "service_workers": "blocked",
+            "ignore_https_errors": self.ignore_https_errors, "service_workers": "allowed",
             "accept_encoding": "gzip, deflate",
         }
 
@@ -119,7 +119,7 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
             ignore_https_errors=True,  # only the proxy's own certificate; the proxy checks the real one
             viewport={"width": opts.viewport[0], "height": opts.viewport[1]},
             user_agent=user_agent,
-            service_workers="block",  # a worker's cache must not stand between page and recorder
+            service_workers="allow",  # their requests go through the proxy too (fresh, empty caches)
             accept_downloads=True,
         )
         page = await context.new_page()

@@ -174,11 +174,14 @@ class RecordingProxy:
         return self._inflight
 
     async def wait_idle(self, quiet: float = 0.5, timeout: float = 10.0) -> bool:
-        """Wait until no request has been in flight for `quiet` seconds; False if `timeout` came first."""
-        deadline = time.monotonic() + timeout
+        """Wait until no request has been in flight for `quiet` seconds, counted from now at the
+        earliest (a page reacting to a scroll starts its requests a moment later); False if
+        `timeout` came first."""
+        start = time.monotonic()
+        deadline = start + timeout
         while True:
             now = time.monotonic()
-            if self._inflight == 0 and now - self._last_activity >= quiet:
+            if self._inflight == 0 and now - max(self._last_activity, start) >= quiet:
                 return True
             if now >= deadline:
                 return False
@@ -202,6 +205,8 @@ class RecordingProxy:
             await self._serve(reader, writer, origin=None)
         except (ConnectionError, OSError, WireError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            pass  # close() cut this connection; asyncio's stream callback must not see it
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
@@ -215,6 +220,8 @@ class RecordingProxy:
             await self._serve(reader, writer, origin=target)
         except (ConnectionError, OSError, WireError, asyncio.IncompleteReadError, TimeoutError):
             pass
+        except asyncio.CancelledError:
+            pass  # close() cut this connection
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
