@@ -218,3 +218,19 @@ def test_latin1_page_is_archived_as_sent(capture, site):
     rec = _http_records(capture["records"], site.url("/charset-latin1.html"))[0]
     assert b"charset=windows-1252" in rec.head
     assert "Café".encode("cp1252") in rec.content
+
+
+def test_url_index_written_at_capture_equals_a_rebuild_from_the_warcs(capture, site):
+    from warcache.cdxj import CdxjIndex, index_warc
+    from warcache.warcreader import read_record_at
+
+    index = CdxjIndex(capture["root"] / "collections" / "default" / "indexes")
+    live = sorted(str(line) for line in index)
+    rebuilt = sorted(str(line) for f in sorted(capture["archive"].glob("*.warc.gz"))
+                     for line in index_warc(f).lines)
+    assert live and live == rebuilt
+    hit = index.lookup(site.url("/"))[0]
+    record = read_record_at(capture["archive"] / hit.filename, hit.offset)
+    assert record.rec_headers.get_header("WARC-Target-URI") == site.url("/")
+    echo = index.lookup(site.url("/api/echo"))
+    assert not echo  # a POST never answers a GET lookup

@@ -9,21 +9,19 @@ record), writes them durably, and only then reports the page captured.
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 
 from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from warcache.browser import BrowserChoice, desktop_user_agent, launch_args
 from warcache.capture import CaptureOptions, PageCapture, capture_page
+from warcache.cdxj import CdxjIndex
 from warcache.collection import Collection
-from warcache.dedup import DedupIndex, Original
+from warcache.dedup import DedupIndex
 from warcache.errors import BrowserNotFound
-from warcache.httpwire import parse_head
+from warcache.pagerecords import build_page_records, cdxj_lines
 from warcache.recovery import Recovered, recover_collection
 from warcache.urls import normalize_url
 from warcache.warcwriter import (
@@ -31,15 +29,10 @@ from warcache.warcwriter import (
     DOM_URN,
     PAGE_URN,
     SCREENSHOT_URN,
-    PendingRecord,
     WarcFileWriter,
     WrittenPage,
     default_warcinfo,
-    make_record_id,
-    warc_date,
 )
-
-REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
 
 
 @dataclass
@@ -80,6 +73,7 @@ class Archiver:
         self._browser: Browser | None = None
         self._writer: WarcFileWriter | None = None
         self._dedup: DedupIndex | None = None
+        self._cdxj: CdxjIndex | None = None
         self.user_agent = ""
         self.browser_version = ""
 
@@ -89,6 +83,7 @@ class Archiver:
             if self.on_recovered:
                 self.on_recovered(item)
         self._dedup = DedupIndex(self.coll.dedup_path)
+        self._cdxj = CdxjIndex(self.coll.indexes_dir)
         self._pw = await async_playwright().start()
         try:
             await self._launch()
@@ -107,6 +102,8 @@ class Archiver:
             await self._pw.stop()
         if self._dedup is not None:
             self._dedup.close()
+        if self._cdxj is not None:
+            self._cdxj.close()
 
     @property
     def warc_files(self) -> list[str]:
@@ -172,88 +169,17 @@ class Archiver:
         if capture.error is not None or not capture.exchanges:
             return result
         assert self._writer is not None and self._dedup is not None
-        records, originals, counts = build_records(capture, self._dedup, self.browser_version,
-                                                   self.user_agent, self.opts)
-        written = self._writer.write_page(records)
-        self._dedup.add(originals)  # only now: the originals are on disk
-        result.resources, result.revisits = counts
+        page = build_page_records(capture, self._dedup, browser_version=self.browser_version,
+                                  user_agent=self.user_agent, opts=self.opts)
+        written = self._writer.write_page(page.records)
+        # Only now that the records are on disk may indexes point at them.
+        self._dedup.add(page.originals)
+        self._cdxj.add(cdxj_lines(page, written))
+        result.resources, result.revisits = page.responses, page.revisits
         result.bytes = written.end - written.start
         result.warc = written.filename
         self.coll.append_pages([page_entry(capture, written, result)])
         return result
-
-
-def build_records(
-    capture: PageCapture, dedup: DedupIndex, browser_version: str, user_agent: str, opts: CaptureOptions,
-) -> tuple[list[PendingRecord], list[tuple[str, Original]], tuple[int, int]]:
-    """WARC records for one capture, in order: response/request pairs, screenshot, DOM, page record.
-
-    Returns the records, the payloads stored for the first time (for the dedup table once written),
-    and (responses, revisits) counts.
-    """
-    records: list[PendingRecord] = []
-    new_originals: dict[str, Original] = {}
-    responses = revisits = 0
-    main_ids: dict[int, str] = {}
-    for ex in capture.exchanges:
-        if ex.response_head is None:
-            continue
-        response_id, request_id = make_record_id(), make_record_id()
-        main_ids[ex.seq] = response_id
-        date = warc_date(ex.started)
-        common = {"WARC-IP-Address": ex.remote_ip} if ex.remote_ip else {}
-        digest = ex.payload_digest
-        original = None
-        if ex.body_length > 0 and ex.truncated is None:
-            original = new_originals.get(digest) or dedup.lookup(digest)
-        if original is not None:
-            records.append(PendingRecord(
-                "revisit", ex.url, ex.started, record_id=response_id, http_head=ex.response_head,
-                headers={**common, "WARC-Profile": REVISIT_PROFILE, "WARC-Refers-To-Target-URI": original.uri,
-                         "WARC-Refers-To-Date": original.date, "WARC-Refers-To": original.record_id,
-                         "WARC-Payload-Digest": digest}))
-            revisits += 1
-        else:
-            headers = {**common, "WARC-Payload-Digest": digest}
-            if ex.truncated:
-                headers["WARC-Truncated"] = ex.truncated
-            records.append(PendingRecord(
-                "response", ex.url, ex.started, record_id=response_id, http_head=ex.response_head,
-                payload=ex.body_stream(), payload_length=ex.body_length, headers=headers))
-            if ex.body_length > 0 and ex.truncated is None:
-                new_originals.setdefault(digest, Original(ex.url, date, response_id))
-        responses += 1
-        records.append(PendingRecord(
-            "request", ex.url, ex.started, record_id=request_id, http_head=parse_head(ex.request_head),
-            payload=_bytes_io(ex.request_body), payload_length=len(ex.request_body),
-            headers={**common, "WARC-Concurrent-To": response_id}))
-    chain = capture.main_chain()
-    main_id = main_ids.get(chain[-1].seq) if chain else None
-    tie = {"WARC-Concurrent-To": main_id} if main_id else {}
-    now = datetime.now(capture.started.tzinfo)
-    if capture.screenshot:
-        records.append(PendingRecord("resource", SCREENSHOT_URN + capture.url, now, headers=dict(tie),
-                                     payload=_bytes_io(capture.screenshot),
-                                     payload_length=len(capture.screenshot), content_type="image/png"))
-    if capture.dom is not None:
-        dom = capture.dom.encode("utf-8")
-        records.append(PendingRecord("resource", DOM_URN + capture.url, now, headers=dict(tie),
-                                     payload=_bytes_io(dom), payload_length=len(dom),
-                                     content_type="text/html; charset=utf-8"))
-    info = {
-        "url": capture.url, "final_url": capture.final_url, "status": capture.status,
-        "title": capture.title, "mime": capture.mime, "is_page": capture.is_page,
-        "started": warc_date(capture.started), "seconds": round(capture.seconds, 3),
-        "responses": responses, "revisits": revisits, "unfinished_requests": capture.unfinished,
-        "warnings": capture.warnings, "browser": f"Chromium {browser_version}", "user_agent": user_agent,
-        "viewport": f"{opts.viewport[0]}x{opts.viewport[1]}",
-        "redirects": [ex.url for ex in chain[:-1]],
-    }
-    body = json.dumps(info, ensure_ascii=False, indent=1).encode("utf-8")
-    records.append(PendingRecord("metadata", PAGE_URN + capture.url, now, headers=dict(tie),
-                                 payload=_bytes_io(body), payload_length=len(body),
-                                 content_type="application/json"))
-    return records, list(new_originals.items()), (responses, revisits)
 
 
 def page_entry(capture: PageCapture, written: WrittenPage, result: PageResult) -> dict:
@@ -272,7 +198,3 @@ def page_entry(capture: PageCapture, written: WrittenPage, result: PageResult) -
         "warc": written.filename, "offset": written.start, "length": written.end - written.start,
         "records": offsets, "resources": result.resources, "revisits": result.revisits,
     }
-
-
-def _bytes_io(data: bytes) -> io.BytesIO:
-    return io.BytesIO(data)

@@ -314,9 +314,14 @@ def _mime(item: RecordAt) -> str | None:
         value = record.http_headers.get_header("Content-Type") if record.http_headers else None
     else:
         value = record.rec_headers.get_header("Content-Type")
-    if not value:
+    return mime_of(value)
+
+
+def mime_of(content_type: str | None) -> str | None:
+    """The `mime` field for a Content-Type value (parameters dropped, case kept, as cdxj-indexer)."""
+    if not content_type:
         return None
-    return _MIME_SPLIT.split(value, 1)[0].strip() or None
+    return _MIME_SPLIT.split(content_type, 1)[0].strip() or None
 
 
 def _status(item: RecordAt) -> str | None:
