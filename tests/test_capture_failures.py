@@ -132,3 +132,32 @@ def test_two_runs_on_one_collection_never_share_a_file(site, tmp_path, browser_p
     assert warcio_check(files).returncode == 0
     for f in files:
         assert sum(1 for r in read_warc(f) if r.type == "metadata") == 1
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 700 KB tmpfs (root only): room for a few small pages, not for the big one."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_stops_the_run_cleanly_and_loses_nothing(site, tiny_disk, browser_path):
+    first = run_cli("add", site.url("/final.html"), root=tiny_disk)
+    assert first.code == 0, first.stderr
+    archive = tiny_disk / "collections" / "default" / "archive"
+    before = _digests(archive)
+    run = run_cli("add", site.url("/"), site.url("/notfound"), site.url("/"), site.url("/"), root=tiny_disk)
+    assert run.code == 1
+    assert "Traceback" not in run.stderr
+    error = [ln for ln in run.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(error) == 1 and "No space left on device" in error[0], run.stderr
+    assert _digests(archive).items() >= before.items()  # earlier captures intact
+    complete = sorted(archive.glob("*.warc.gz"))
+    assert warcio_check(complete).returncode == 0
+    assert len(list(archive.glob("*.open"))) == 1  # the partial file is never taken for complete

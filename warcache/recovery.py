@@ -33,8 +33,11 @@ class Recovered:
     pages_kept: int
     bytes_kept: int
     set_aside: str | None  # where the original went (relative to the collection)
+    error: str | None = None  # recovery could not finish (the leftover stays as it was)
 
     def describe(self) -> str:
+        if self.error:
+            return f"could not recover {self.open_name} yet ({self.error}); it is left as it was"
         if self.final_name and self.set_aside is None:
             return f"recovered {self.final_name} from an interrupted run ({self.pages_kept} pages)"
         kept = (f"kept {self.pages_kept} complete pages as {self.final_name}"
@@ -87,7 +90,10 @@ def recover_collection(coll: Collection) -> list[Recovered]:
     for path in sorted(coll.archive_dir.glob("*" + OPEN_SUFFIX)):
         if _is_locked(path):
             continue
-        results.append(recover_file(coll, path))
+        try:
+            results.append(recover_file(coll, path))
+        except OSError as exc:  # a full disk, permissions: try again next run
+            results.append(Recovered(path.name, None, 0, 0, None, error=exc.strerror or str(exc)))
     return results
 
 
@@ -104,16 +110,11 @@ def recover_file(coll: Collection, path: Path) -> Recovered:
     kept_name = None
     if good_end:
         tmp = coll.archive_dir / (final_name + ".recovering")
-        with open(path, "rb") as src, open(tmp, "wb") as dst:
-            remaining = good_end
-            while remaining:
-                data = src.read(min(1 << 20, remaining))
-                if not data:
-                    break
-                dst.write(data)
-                remaining -= len(data)
-            dst.flush()
-            os.fsync(dst.fileno())
+        try:
+            _copy_prefix(path, tmp, good_end)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         os.rename(tmp, final)
         kept_name = final_name
     coll.setaside_dir.mkdir(parents=True, exist_ok=True)
@@ -125,3 +126,16 @@ def recover_file(coll: Collection, path: Path) -> Recovered:
     shutil.move(path, target)
     return Recovered(path.name, kept_name, pages, good_end,
                      str(target.relative_to(coll.path)))
+
+
+def _copy_prefix(src_path: Path, dst_path: Path, length: int) -> None:
+    with open(src_path, "rb") as src, open(dst_path, "wb") as dst:
+        remaining = length
+        while remaining:
+            data = src.read(min(1 << 20, remaining))
+            if not data:
+                break
+            dst.write(data)
+            remaining -= len(data)
+        dst.flush()
+        os.fsync(dst.fileno())

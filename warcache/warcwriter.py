@@ -13,6 +13,7 @@ for byte as the server sent it (warcio would re-serialise it).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import json
@@ -169,7 +170,16 @@ class WarcFileWriter:
                                               pending.record_type, pending.uri))
             self._sync()
         except OSError as exc:
-            raise ArchiveError(f"writing {self._name}{OPEN_SUFFIX} failed: {exc.strerror or exc}") from exc
+            # Leave the file as `.open` (never renamed, so never taken for complete) and release its
+            # lock: the next run's recovery keeps the pages before this one and sets it aside.
+            name = self._name + OPEN_SUFFIX
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+            self._writer = None
+            raise ArchiveError(
+                f"writing {name} failed ({exc.strerror or exc}); the pages written before this one "
+                "are kept and the next `warcache add` recovers them") from exc
         page.end = self._fh.tell()
         if page.end >= self.max_size:
             self.close()
