@@ -81,6 +81,7 @@ MARKERS: dict[str, str] = {
     "sw_cached": "yakswcache",  # /static/sw-precache.txt, precached by the service worker
     "worker": "lemurworker",  # /api/worker.json, fetched by a dedicated worker, shown by /worker.html
     "latin1": "umbrellalatin",  # /charset-latin1.html (windows-1252)
+    "dialogs": "toucandialog",  # /dialogs.html, shown only after alert/confirm/prompt return
 }
 
 LATIN1_TEXT = (
@@ -674,6 +675,11 @@ MAIN_ROUTES: dict[str, _Route] = {
     "/slow": _slow,
     "/hang": lambda ctx: Reply(200, [], hang=True),
     "/sw.html": _static(HTML, _SW_HTML.encode()),
+    "/dialogs.html": _static(HTML, (
+        "<!doctype html><html><head><title>Fixture dialogs</title></head><body><p id=out></p><script>"
+        "alert('one'); const ok = confirm('two'); const said = prompt('three', 'x');"
+        f"document.getElementById('out').textContent = '{MARKERS['dialogs']} ' + ok + ' ' + said;"
+        "</script></body></html>").encode()),
     "/static/sw.js": _static(JS, _SW_JS.encode(), ("Service-Worker-Allowed", "/")),
     "/static/sw-precache.txt": _static(TEXT,
                                        f"{MARKERS['sw_cached']}: precached by the service worker.".encode()),

@@ -11,7 +11,7 @@ from fixture_site import MARKERS, RAW_TITLE, RENDERED_TITLE
 from warc_helpers import read_collection, warcio_check
 
 PAGES = ["/", "/redirect", "/notfound", "/doc.pdf", "/data.json", "/download.bin", "/worker.html",
-         "/sw.html", "/charset-latin1.html"]
+         "/sw.html", "/charset-latin1.html", "/dialogs.html"]
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +234,9 @@ def test_url_index_written_at_capture_equals_a_rebuild_from_the_warcs(capture, s
     assert record.rec_headers.get_header("WARC-Target-URI") == site.url("/")
     echo = index.lookup(site.url("/api/echo"))
     assert not echo  # a POST never answers a GET lookup
+
+
+def test_dialogs_are_dismissed_and_the_page_goes_on(capture, site):
+    url = site.url("/dialogs.html")
+    dom = next(r for r in capture["records"] if r.uri == "urn:warcache:dom:" + url)
+    assert (MARKERS["dialogs"] + " false null").encode() in dom.content
