@@ -21,6 +21,7 @@ from warcache.cdxj import CdxjIndex
 from warcache.collection import Collection
 from warcache.dedup import DedupIndex
 from warcache.errors import BrowserNotFound
+from warcache.indexer import fulltext_index, page_doc, page_entry
 from warcache.pagerecords import build_page_records, cdxj_lines
 from warcache.recovery import Recovered, recover_collection
 from warcache.urls import normalize_url
@@ -84,6 +85,7 @@ class Archiver:
                 self.on_recovered(item)
         self._dedup = DedupIndex(self.coll.dedup_path)
         self._cdxj = CdxjIndex(self.coll.indexes_dir)
+        self._fulltext = fulltext_index(self.coll)
         self._pw = await async_playwright().start()
         try:
             await self._launch()
@@ -178,23 +180,25 @@ class Archiver:
         result.resources, result.revisits = page.responses, page.revisits
         result.bytes = written.end - written.start
         result.warc = written.filename
-        self.coll.append_pages([page_entry(capture, written, result)])
+        entry = page_entry(page.info, warc=written.filename, records=record_spans(written))
+        self.coll.append_pages([entry])
+        if capture.dom is not None:
+            try:
+                doc = page_doc(collection=self.coll.name, url=capture.url, timestamp=entry["timestamp"],
+                               html=capture.dom, charset=None, title=capture.title,
+                               warc_filename=written.filename, warc_offset=entry["offset"])
+                self._fulltext.add([doc])
+            except Exception as exc:  # noqa: BLE001 - the capture is safe; `warcache index` can redo this
+                result.warnings.append(f"full-text indexing failed ({type(exc).__name__}: {exc}); "
+                                       "run `warcache index` to retry")
         return result
 
 
-def page_entry(capture: PageCapture, written: WrittenPage, result: PageResult) -> dict:
-    """The line for pages.jsonl: what a listing needs, and where the records are."""
-    offsets = {}
+def record_spans(written: WrittenPage) -> dict[str, list[int]]:
+    """Where the page's own records landed: {"screenshot"|"dom"|"page": [offset, length]}."""
+    spans = {}
     for ref in written.records:
-        if ref.uri.startswith(SCREENSHOT_URN):
-            offsets["screenshot"] = [ref.offset, ref.length]
-        elif ref.uri.startswith(DOM_URN):
-            offsets["dom"] = [ref.offset, ref.length]
-        elif ref.uri.startswith(PAGE_URN):
-            offsets["page"] = [ref.offset, ref.length]
-    return {
-        "url": capture.url, "final_url": capture.final_url, "status": capture.status,
-        "title": capture.title, "mime": capture.mime, "timestamp": result.timestamp,
-        "warc": written.filename, "offset": written.start, "length": written.end - written.start,
-        "records": offsets, "resources": result.resources, "revisits": result.revisits,
-    }
+        for key, prefix in (("screenshot", SCREENSHOT_URN), ("dom", DOM_URN), ("page", PAGE_URN)):
+            if ref.uri.startswith(prefix):
+                spans[key] = [ref.offset, ref.length]
+    return spans

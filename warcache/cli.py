@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 
@@ -19,8 +20,11 @@ from warcache import __version__
 from warcache.archiver import Archiver, PageResult
 from warcache.browser import find_browser
 from warcache.capture import CaptureOptions
-from warcache.collection import DEFAULT_COLLECTION, open_collection, root_path
+from warcache.collection import DEFAULT_COLLECTION, list_collections, open_collection, root_path
 from warcache.errors import UsageError, WarcacheError
+from warcache.importer import import_files
+from warcache.indexer import index_collection
+from warcache.search import group_hits, hit_json, search_archive
 
 
 def _parse_viewport(ctx, param, value: str) -> tuple[int, int]:
@@ -165,6 +169,105 @@ def _human_bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+@cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@collection_option
+@click.pass_context
+def import_(ctx: click.Context, files: tuple[str, ...], collection: str) -> None:
+    """Add WARC/ARC files made by other tools (wget, pywb, browsertrix, warcprox...) and index them.
+
+    The files are copied into the collection unchanged. A damaged file has every readable record
+    indexed, with a warning naming the file and the offset where reading stopped.
+
+    \b
+        warcache import crawl.warc.gz old-site.arc.gz -c imported
+    """
+    coll = open_collection(root_path(ctx.obj["root"]), collection, create=True)
+    report = import_files(coll, [Path(f) for f in files])
+    for line in report.messages:
+        click.echo(line, err=True)
+    click.echo(f"imported {len(report.imported)} of {len(files)} files into collection {coll.name!r}: "
+               f"{report.index.lines} URL index lines, {report.index.docs} pages searchable", err=True)
+    if report.failed:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all).")
+@click.option("--rebuild", is_flag=True, help="Throw the indexes away and re-derive them from the WARCs.")
+@click.pass_context
+def index(ctx: click.Context, collection: str | None, rebuild: bool) -> None:
+    """Bring the indexes up to date with the WARC files (all of them with --rebuild).
+
+    The WARCs are the source of truth: the URL index, the full-text index and the page list can
+    always be made again from them.
+    """
+    root = root_path(ctx.obj["root"])
+    names = [collection] if collection else list_collections(root)
+    if not names:
+        raise UsageError(f"no collections in {root}")
+    for name in names:
+        coll = open_collection(root, name)
+        report = index_collection(coll, rebuild=rebuild)
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        click.echo(f"{name}: {report.files} WARC files {'re-indexed' if rebuild else 'newly indexed'}, "
+                   f"{report.lines} URL index lines, {report.docs} pages searchable", err=True)
+
+
+@cli.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all).")
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as a JSON array on stdout.")
+@click.pass_context
+def search(ctx: click.Context, query: tuple[str, ...], collection: str | None, limit: int,
+           as_json: bool) -> None:
+    """Search the text of archived pages.
+
+    \b
+    Words must all match; also "exact phrases", OR, NOT or -word, ( ),
+    title:word, site:example.com (or domain:), url:word,
+    after:2024-01-01, before:2024-06 (dates of capture).
+        warcache search 'climate "sea level" site:example.org after:2024'
+    """
+    root = root_path(ctx.obj["root"])
+    hits = search_archive(root, " ".join(query), collection=collection, limit=limit)
+    if as_json:
+        click.echo(json.dumps([hit_json(h) for h in hits], indent=2, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no matches", err=True)
+        return
+    color = sys.stdout.isatty()
+    for group in group_hits(hits):
+        first = group[0]
+        title = first.title or first.url
+        click.echo(click.style(title, bold=True) if color else title)
+        times = ", ".join(_when(h.timestamp) for h in group)
+        click.echo(f"  {first.url}")
+        click.echo(f"  captured {times} [{first.collection}]")
+        click.echo(f"  {_highlight(first.snippet, first.highlights, color)}")
+        click.echo()
+
+
+def _when(ts: str) -> str:
+    return f"{ts[0:4]}-{ts[4:6]}-{ts[6:8]} {ts[8:10]}:{ts[10:12]}" if len(ts) >= 12 else ts
+
+
+def _highlight(snippet: str, spans: list[tuple[int, int]], color: bool) -> str:
+    snippet = " ".join(snippet.split()) if not spans else snippet.replace("\n", " ")
+    if not color or not spans:
+        return snippet
+    out, pos = [], 0
+    for start, end in sorted(spans):
+        out.append(snippet[pos:start])
+        out.append(click.style(snippet[start:end], bold=True, fg="yellow"))
+        pos = end
+    out.append(snippet[pos:])
+    return "".join(out)
 
 
 @cli.command()

@@ -9,6 +9,7 @@ pywb run in ROOT serves these collections as they are.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -87,11 +88,28 @@ class Collection:
             return
         self.indexes_dir.mkdir(parents=True, exist_ok=True)
         data = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries)
-        with open(self.pages_path, "a", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        with self._pages_lock(), open(self.pages_path, "a", encoding="utf-8") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+
+    def replace_pages(self, entries: list[dict]) -> None:
+        """Write pages.jsonl anew (a rebuild), atomically, under the same lock as appends."""
+        self.indexes_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.pages_path.with_name(f".pages-{os.getpid()}.tmp")
+        with self._pages_lock():
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for e in entries:
+                    fh.write(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.pages_path)
+
+    @contextlib.contextmanager
+    def _pages_lock(self) -> Iterator[None]:
+        with open(self.indexes_dir / ".pages.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def pages(self) -> Iterator[dict]:
         """The page entries recorded so far (a torn last line from a crash is skipped)."""

@@ -50,6 +50,7 @@ class PageRecords:
     originals: list[tuple[str, Original]] = field(default_factory=list)  # payloads stored for the first time
     responses: int = 0
     revisits: int = 0
+    info: dict = field(default_factory=dict)  # the page record's JSON
 
     def add(self, record: PendingRecord, hint: IndexHint | None) -> None:
         self.records.append(record)
@@ -131,6 +132,7 @@ def build_page_records(capture: PageCapture, dedup: DedupIndex, *, browser_versi
         "viewport": f"{opts.viewport[0]}x{opts.viewport[1]}",
         "redirects": [ex.url for ex in chain[:-1]],
     }
+    page.info = info
     add_resource("metadata", PAGE_URN + capture.url,
                  json.dumps(info, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")
     page.originals = list(new_originals.items())

@@ -1,0 +1,299 @@
+"""The post-processor: from WARC records to the indexes (URL index, full-text index, page list).
+
+Everything here is derived from the WARCs alone, so `rebuild_collection` can throw every index
+away and make it again. For captures made by warcache, the text is extracted from the rendered DOM
+record (`urn:warcache:dom:`), which holds what JavaScript put on the page, and the page record
+(`urn:warcache:page:`) gives the title as the page showed it. For WARCs made by other tools, pages
+are their `text/html` 200 responses that were loaded as documents (not assets, frames, redirects
+or error pages), or the pages a page list names when the file has one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from warcache.cdxj import CdxjIndex, CdxjLine, index_warc
+from warcache.collection import Collection
+from warcache.dedup import DedupIndex, Original
+from warcache.errors import ArchiveError
+from warcache.extract import extract_article, hash_url
+from warcache.fulltext import FullTextIndex, PageDoc
+from warcache.warcreader import ReadStop, RecordAt, WarcReader
+from warcache.warcwriter import DOM_URN, PAGE_URN, SCREENSHOT_URN
+
+MAX_HTML_BYTES = 20 * 1024 * 1024  # a bigger "page" is not an article worth extracting
+PAGE_INFO_URN = "urn:pageinfo:"  # browsertrix-crawler's per-page record
+
+
+def fulltext_index(coll: Collection) -> FullTextIndex:
+    return FullTextIndex(coll.indexes_dir / "fulltext", coll.name)
+
+
+def page_doc(*, collection: str, url: str, timestamp: str, html: bytes | str, charset: str | None,
+             title: str | None, warc_filename: str, warc_offset: int,
+             content_language: str | None = None) -> PageDoc:
+    """Extract one page into a full-text document."""
+    article = extract_article(html, url, charset=charset, title=title or None,
+                              content_language=content_language)
+    return PageDoc(
+        url=url, hash_url=hash_url(url), title=article.title, headline=article.headline,
+        body=article.body_text, full_text=article.full_text,
+        domain=(urlsplit(url).hostname or "").lower(), timestamp=timestamp, collection=collection,
+        language=article.language, warc_filename=warc_filename, warc_offset=warc_offset)
+
+
+@dataclass
+class FileIndexResult:
+    """What indexing one WARC file gave."""
+
+    path: Path
+    lines: list[CdxjLine] = field(default_factory=list)
+    docs: list[PageDoc] = field(default_factory=list)
+    pages: list[dict] = field(default_factory=list)
+    originals: list[tuple[str, Original]] = field(default_factory=list)
+    stopped: ReadStop | None = None
+
+    def warning(self) -> str | None:
+        if self.stopped is None:
+            return None
+        return (f"{self.path.name}: reading stopped at offset {self.stopped.offset} "
+                f"({self.stopped.reason}); the {len(self.lines)} records before it are indexed")
+
+
+@dataclass
+class _Response:
+    url: str
+    timestamp: str
+    offset: int
+    status: int
+    mime: str
+    charset: str | None
+    language: str | None
+    html: bytes
+    record_id: str
+    document: bool = True  # the request said it was a top-level document (Sec-Fetch-Dest), or did not say
+
+
+def index_file(coll: Collection, path: Path) -> FileIndexResult:
+    """Everything the indexes need from one WARC/ARC file (raises ArchiveError if it is not one)."""
+    filename = path.name.removesuffix(".open")
+    cdx = index_warc(path, filename)
+    result = FileIndexResult(path, lines=cdx.lines, stopped=cdx.stopped)
+    warcache_pages: dict[str, dict] = {}  # page URL -> page record info
+    doms: dict[str, bytes] = {}
+    spans: dict[str, dict[str, list[int]]] = {}  # page URL -> {"screenshot"|"dom"|"page": [offset, length]}
+    page_list: set[str] = set()
+    responses: list[_Response] = []
+    dest: dict[str, str] = {}  # response record id -> Sec-Fetch-Dest of its request
+    reader = WarcReader(path)
+    for item in reader:
+        record = item.record
+        uri = item.target_uri or ""
+        rtype = record.rec_type
+        if rtype == "metadata" and uri.startswith(PAGE_URN):
+            info = _json(item)
+            if info is not None:
+                info["_date"] = record.rec_headers.get_header("WARC-Date") or ""
+                warcache_pages[uri[len(PAGE_URN):]] = info
+                spans.setdefault(uri[len(PAGE_URN):], {})["page"] = [item.offset, item.length]
+        elif rtype == "resource" and uri.startswith(DOM_URN):
+            doms[uri[len(DOM_URN):]] = _read(item)
+            spans.setdefault(uri[len(DOM_URN):], {})["dom"] = [item.offset, item.length]
+        elif rtype == "resource" and uri.startswith(SCREENSHOT_URN):
+            spans.setdefault(uri[len(SCREENSHOT_URN):], {})["screenshot"] = [item.offset, item.length]
+        elif rtype == "resource" and uri.startswith(PAGE_INFO_URN):
+            page_list.add(uri[len(PAGE_INFO_URN):])
+        elif rtype == "request" and record.http_headers is not None:
+            target = record.rec_headers.get_header("WARC-Concurrent-To")
+            if target:
+                dest[target] = (record.http_headers.get_header("Sec-Fetch-Dest") or "").lower()
+        elif rtype == "response" and not uri.startswith("urn:"):
+            payload_digest = record.rec_headers.get_header("WARC-Payload-Digest")
+            if payload_digest and item.seekable and not item.truncated:
+                result.originals.append((payload_digest, Original(
+                    uri, record.rec_headers.get_header("WARC-Date") or "",
+                    record.rec_headers.get_header("WARC-Record-ID") or "")))
+            response = _html_response(item)
+            if response is not None:
+                responses.append(response)
+    for response in responses:  # requests may come after their responses
+        response.document = dest.get(response.record_id, "document") in ("document", "")
+    if warcache_pages:
+        _warcache_docs(coll, filename, warcache_pages, doms, spans, result)
+    else:
+        _other_docs(coll, filename, responses, page_list, result)
+    return result
+
+
+def page_entry(info: dict, *, warc: str, records: dict[str, list[int]]) -> dict:
+    """The pages.jsonl line of a warcache capture, from its page record: the same at capture
+    time and in a rebuild."""
+    return {
+        "url": info["url"], "final_url": info.get("final_url") or info["url"], "status": info.get("status"),
+        "title": info.get("title") or "", "mime": info.get("mime") or "",
+        "timestamp": _ts(info.get("started")), "warc": warc, "offset": records["page"][0],
+        "records": records, "resources": info.get("responses", 0), "revisits": info.get("revisits", 0),
+    }
+
+
+def _warcache_docs(coll: Collection, filename: str, pages: dict[str, dict], doms: dict[str, bytes],
+                   spans: dict[str, dict[str, list[int]]], result: FileIndexResult) -> None:
+    for url, info in pages.items():
+        info.setdefault("url", url)
+        info.setdefault("started", info["_date"])
+        entry = page_entry(info, warc=filename, records=spans[url])
+        result.pages.append(entry)
+        if url in doms:
+            result.docs.append(page_doc(
+                collection=coll.name, url=url, timestamp=entry["timestamp"], html=doms[url], charset="utf-8",
+                title=info.get("title"), warc_filename=filename, warc_offset=entry["offset"]))
+
+
+def _other_docs(coll: Collection, filename: str, responses: list[_Response], page_list: set[str],
+                result: FileIndexResult) -> None:
+    for r in responses:
+        if page_list and r.url not in page_list:
+            continue
+        if not page_list and not (r.status == 200 and r.document):
+            continue
+        doc = page_doc(collection=coll.name, url=r.url, timestamp=r.timestamp, html=r.html,
+                       charset=r.charset, title=None, warc_filename=filename, warc_offset=r.offset,
+                       content_language=r.language)
+        result.docs.append(doc)
+        result.pages.append({"url": r.url, "final_url": r.url, "status": r.status, "title": doc.title,
+                             "mime": r.mime, "timestamp": r.timestamp, "warc": filename, "offset": r.offset,
+                             "records": {}, "resources": None, "revisits": None})
+
+
+def _html_response(item: RecordAt) -> _Response | None:
+    record = item.record
+    headers = record.http_headers
+    if headers is None or not item.seekable or item.truncated:
+        return None
+    content_type = headers.get_header("Content-Type") or ""
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime not in ("text/html", "application/xhtml+xml"):
+        return None
+    try:
+        status = int(headers.get_statuscode() or 0)
+    except ValueError:
+        return None
+    html = _read(item, decoded=True)
+    if not html.strip():
+        return None
+    charset = None
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip("\"'") or None
+    return _Response(url=item.target_uri or "", timestamp=_ts(record.rec_headers.get_header("WARC-Date")),
+                     offset=item.offset, status=status, mime=mime, charset=charset,
+                     language=headers.get_header("Content-Language"), html=html,
+                     record_id=record.rec_headers.get_header("WARC-Record-ID") or "")
+
+
+def _read(item: RecordAt, decoded: bool = False) -> bytes:
+    stream = item.record.content_stream() if decoded else item.record.raw_stream
+    try:
+        return stream.read(MAX_HTML_BYTES)
+    except Exception:  # noqa: BLE001 - a body that does not decode (bad gzip) has no text to index
+        return b""
+
+
+def _json(item: RecordAt) -> dict | None:
+    try:
+        value = json.loads(_read(item))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _ts(warc_date: str | None) -> str:
+    digits = "".join(ch for ch in (warc_date or "") if ch.isdigit())[:14]
+    return digits.ljust(14, "0")
+
+
+# -- whole collections ----------------------------------------------------------------------------
+
+
+@dataclass
+class CollectionIndexReport:
+    files: int = 0
+    lines: int = 0
+    docs: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def rebuild_collection(coll: Collection, paths: Iterable[Path] | None = None) -> CollectionIndexReport:
+    """Throw away and re-derive every index of a collection from its WARC files."""
+    from warcache.cdxj import rebuild as rebuild_cdxj
+
+    files = list(paths) if paths is not None else coll.warc_files()
+    report = CollectionIndexReport(files=len(files))
+    results = list(_index_files(coll, files, report))
+    # The URL index has its own atomic rebuild; the others are swapped in below.
+    rebuild_cdxj(coll.indexes_dir, files)
+    report.lines = sum(len(r.lines) for r in results)
+    docs = [d for r in results for d in r.docs]
+    report.docs = fulltext_index(coll).rebuild(docs)
+    coll.replace_pages([p for r in results for p in r.pages])
+    dedup = DedupIndex(coll.dedup_path)
+    try:
+        dedup.clear()
+        dedup.add([o for r in results for o in r.originals])
+    finally:
+        dedup.close()
+    return report
+
+
+def add_files(coll: Collection, paths: list[Path]) -> CollectionIndexReport:
+    """Index WARC files newly placed in the collection (imported, or not yet indexed)."""
+    report = CollectionIndexReport(files=len(paths))
+    cdxj = CdxjIndex(coll.indexes_dir)
+    dedup = DedupIndex(coll.dedup_path)
+    try:
+        for result in _index_files(coll, paths, report):
+            cdxj.add(result.lines)
+            report.lines += len(result.lines)
+            report.docs += fulltext_index(coll).add(result.docs) if result.docs else 0
+            coll.append_pages(result.pages)
+            dedup.add(result.originals)
+    finally:
+        cdxj.close()
+        dedup.close()
+    return report
+
+
+def _index_files(coll: Collection, paths: list[Path],
+                 report: CollectionIndexReport) -> Iterator[FileIndexResult]:
+    for path in paths:
+        try:
+            result = index_file(coll, path)
+        except ArchiveError as exc:
+            report.warnings.append(str(exc))
+            continue
+        warning = result.warning()
+        if warning:
+            report.warnings.append(warning)
+        yield result
+
+
+def indexed_filenames(coll: Collection) -> set[str]:
+    """The WARC files the URL index already points into."""
+    index = CdxjIndex(coll.indexes_dir)
+    try:
+        return {line.filename for line in index}
+    finally:
+        index.close()
+
+
+def index_collection(coll: Collection, *, rebuild: bool = False) -> CollectionIndexReport:
+    """`warcache index`: everything again with `rebuild`, else only WARC files not yet indexed."""
+    if rebuild:
+        return rebuild_collection(coll)
+    done = indexed_filenames(coll)
+    return add_files(coll, [p for p in coll.warc_files() if p.name not in done])
