@@ -180,7 +180,8 @@ class Archiver:
         result.resources, result.revisits = page.responses, page.revisits
         result.bytes = written.end - written.start
         result.warc = written.filename
-        entry = page_entry(page.info, warc=written.filename, records=record_spans(written))
+        entry = page_entry(page.info, warc=written.filename, records=record_spans(written),
+                           size=written.end - written.start)
         self.coll.append_pages([entry])
         if capture.dom is not None:
             try:

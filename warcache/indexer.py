@@ -83,9 +83,10 @@ def index_file(coll: Collection, path: Path) -> FileIndexResult:
     filename = path.name.removesuffix(".open")
     cdx = index_warc(path, filename)
     result = FileIndexResult(path, lines=cdx.lines, stopped=cdx.stopped)
-    warcache_pages: dict[str, dict] = {}  # page URL -> page record info
-    doms: dict[str, bytes] = {}
-    spans: dict[str, dict[str, list[int]]] = {}  # page URL -> {"screenshot"|"dom"|"page": [offset, length]}
+    pages: list[_WarcachePage] = []
+    pending: dict[str, _WarcachePage] = {}  # DOM/screenshot records waiting for their page record
+    page_start = 0  # where the records of the next page begin
+    ours = False  # a file warcache wrote: its pages are its page records, not its HTML responses
     page_list: set[str] = set()
     responses: list[_Response] = []
     dest: dict[str, str] = {}  # response record id -> Sec-Fetch-Dest of its request
@@ -94,17 +95,30 @@ def index_file(coll: Collection, path: Path) -> FileIndexResult:
         record = item.record
         uri = item.target_uri or ""
         rtype = record.rec_type
-        if rtype == "metadata" and uri.startswith(PAGE_URN):
+        end = item.offset + item.length
+        if rtype == "warcinfo":
+            ours = ours or b"software: warcache/" in _read(item)
+            page_start = end
+        elif rtype == "metadata" and uri.startswith(PAGE_URN):
+            url = uri[len(PAGE_URN):]
             info = _json(item)
+            page = pending.pop(url, None) or _WarcachePage(url)
+            pending.clear()
             if info is not None:
-                info["_date"] = record.rec_headers.get_header("WARC-Date") or ""
-                warcache_pages[uri[len(PAGE_URN):]] = info
-                spans.setdefault(uri[len(PAGE_URN):], {})["page"] = [item.offset, item.length]
+                info.setdefault("url", url)
+                info.setdefault("started", record.rec_headers.get_header("WARC-Date") or "")
+                page.info = info
+                page.records["page"] = [item.offset, item.length]
+                page.bytes = end - page_start
+                pages.append(page)
+            page_start = end
         elif rtype == "resource" and uri.startswith(DOM_URN):
-            doms[uri[len(DOM_URN):]] = _read(item)
-            spans.setdefault(uri[len(DOM_URN):], {})["dom"] = [item.offset, item.length]
+            page = pending.setdefault(uri[len(DOM_URN):], _WarcachePage(uri[len(DOM_URN):]))
+            page.dom = _read(item)
+            page.records["dom"] = [item.offset, item.length]
         elif rtype == "resource" and uri.startswith(SCREENSHOT_URN):
-            spans.setdefault(uri[len(SCREENSHOT_URN):], {})["screenshot"] = [item.offset, item.length]
+            page = pending.setdefault(uri[len(SCREENSHOT_URN):], _WarcachePage(uri[len(SCREENSHOT_URN):]))
+            page.records["screenshot"] = [item.offset, item.length]
         elif rtype == "resource" and uri.startswith(PAGE_INFO_URN):
             page_list.add(uri[len(PAGE_INFO_URN):])
         elif rtype == "request" and record.http_headers is not None:
@@ -117,19 +131,30 @@ def index_file(coll: Collection, path: Path) -> FileIndexResult:
                 result.originals.append((payload_digest, Original(
                     uri, record.rec_headers.get_header("WARC-Date") or "",
                     record.rec_headers.get_header("WARC-Record-ID") or "")))
-            response = _html_response(item)
+            response = None if ours else _html_response(item)
             if response is not None:
                 responses.append(response)
     for response in responses:  # requests may come after their responses
         response.document = dest.get(response.record_id, "document") in ("document", "")
-    if warcache_pages:
-        _warcache_docs(coll, filename, warcache_pages, doms, spans, result)
+    if ours or pages:
+        _warcache_docs(coll, filename, pages, result)
     else:
         _other_docs(coll, filename, responses, page_list, result)
     return result
 
 
-def page_entry(info: dict, *, warc: str, records: dict[str, list[int]]) -> dict:
+@dataclass
+class _WarcachePage:
+    """One page of a warcache WARC, gathered from its records."""
+
+    url: str
+    info: dict = field(default_factory=dict)
+    dom: bytes | None = None
+    records: dict[str, list[int]] = field(default_factory=dict)
+    bytes: int = 0
+
+
+def page_entry(info: dict, *, warc: str, records: dict[str, list[int]], size: int) -> dict:
     """The pages.jsonl line of a warcache capture, from its page record: the same at capture
     time and in a rebuild."""
     return {
@@ -137,20 +162,20 @@ def page_entry(info: dict, *, warc: str, records: dict[str, list[int]]) -> dict:
         "title": info.get("title") or "", "mime": info.get("mime") or "",
         "timestamp": _ts(info.get("started")), "warc": warc, "offset": records["page"][0],
         "records": records, "resources": info.get("responses", 0), "revisits": info.get("revisits", 0),
+        "bytes": size,
     }
 
 
-def _warcache_docs(coll: Collection, filename: str, pages: dict[str, dict], doms: dict[str, bytes],
-                   spans: dict[str, dict[str, list[int]]], result: FileIndexResult) -> None:
-    for url, info in pages.items():
-        info.setdefault("url", url)
-        info.setdefault("started", info["_date"])
-        entry = page_entry(info, warc=filename, records=spans[url])
+def _warcache_docs(coll: Collection, filename: str, pages: list[_WarcachePage],
+                   result: FileIndexResult) -> None:
+    for page in pages:
+        entry = page_entry(page.info, warc=filename, records=page.records, size=page.bytes)
         result.pages.append(entry)
-        if url in doms:
+        if page.dom is not None:
             result.docs.append(page_doc(
-                collection=coll.name, url=url, timestamp=entry["timestamp"], html=doms[url], charset="utf-8",
-                title=info.get("title"), warc_filename=filename, warc_offset=entry["offset"]))
+                collection=coll.name, url=page.url, timestamp=entry["timestamp"], html=page.dom,
+                charset="utf-8", title=page.info.get("title"), warc_filename=filename,
+                warc_offset=entry["offset"]))
 
 
 def _other_docs(coll: Collection, filename: str, responses: list[_Response], page_list: set[str],
@@ -166,7 +191,7 @@ def _other_docs(coll: Collection, filename: str, responses: list[_Response], pag
         result.docs.append(doc)
         result.pages.append({"url": r.url, "final_url": r.url, "status": r.status, "title": doc.title,
                              "mime": r.mime, "timestamp": r.timestamp, "warc": filename, "offset": r.offset,
-                             "records": {}, "resources": None, "revisits": None})
+                             "records": {}, "resources": None, "revisits": None, "bytes": None})
 
 
 def _html_response(item: RecordAt) -> _Response | None:
