@@ -1,0 +1,207 @@
+"""Which archived response headers a replay sends, and which it adds.
+
+The archive holds the headers exactly as the site sent them.  Replaying them as they are
+would be wrong in three ways, so each header falls in one of these groups:
+
+* framing (`Transfer-Encoding`, `Content-Length`, `Connection`, ...) describes the bytes on
+  the original connection, not the body replay sends: dropped, and the server sets its own;
+  `Content-Encoding` is kept only when the body really is sent still encoded;
+* state of the replay origin (`Set-Cookie`, `Strict-Transport-Security`, `Clear-Site-Data`,
+  CORS grants, reporting endpoints, ...) would act on the replay server's origin, where all
+  archived sites share one: renamed `X-Archive-Orig-<name>` (pywb's convention) so they stay
+  visible, and cookies are re-scoped to the collection instead;
+* URLs (`Location`, `Content-Location`, `Link`, `Refresh`) point into the archive.
+
+Every replayed response gets a Content-Security-Policy that allows loading from the replay
+origin only (plus `data:` and `blob:`), so whatever rewriting misses is blocked in the
+browser instead of being fetched live.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+ORIG_PREFIX = "X-Archive-Orig-"
+
+#: Headers about one connection (RFC 9110 section 7.6.1), never about the body we send.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+#: Headers that would change the state or the security of the replay origin.
+ORIGIN_STATE = frozenset(
+    {
+        "set-cookie",
+        "set-cookie2",
+        "strict-transport-security",
+        "public-key-pins",
+        "expect-ct",
+        "clear-site-data",
+        "alt-svc",
+        "nel",
+        "report-to",
+        "reporting-endpoints",
+        "service-worker-allowed",
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "access-control-expose-headers",
+        "access-control-max-age",
+        "access-control-allow-private-network",
+        "timing-allow-origin",
+        "content-security-policy",
+        "content-security-policy-report-only",
+        "referrer-policy",
+        "cache-control",
+        "expires",
+        "pragma",
+        "age",
+        "accept-ch",
+        "critical-ch",
+        "origin-agent-cluster",
+        "supports-loading-mode",
+        "speculation-rules",
+        "observe-browsing-topics",
+    }
+)
+
+#: The policy of every replayed response: nothing but the replay origin, data: and blob:.
+REPLAY_CSP = (
+    "default-src 'self' data: blob: 'unsafe-inline' 'unsafe-eval'; "
+    "form-action 'self'; base-uri 'self' data: blob:"
+)
+
+#: The policy of the server's own pages: no script at all, images from itself (and replays).
+UI_CSP = (
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data: {replay}; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def memento_datetime(timestamp: str) -> str | None:
+    """The HTTP date of a 14-digit timestamp (Memento-Datetime), or None if it is not one."""
+    try:
+        when = datetime.strptime(timestamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return format_datetime(when, usegmt=True)
+
+
+def _connection_tokens(headers: list[tuple[str, str]]) -> set[str]:
+    tokens: set[str] = set()
+    for name, value in headers:
+        if name.lower() == "connection":
+            tokens.update(t.strip().lower() for t in value.split(",") if t.strip())
+    return tokens
+
+
+def rewrite_set_cookie(value: str, path: str) -> str:
+    """Re-scope an archived cookie to the collection's path on the replay origin.
+
+    Domain would name the original site (rejected here), Secure cannot be set over http,
+    SameSite=None needs Secure: those attributes go; Path becomes the collection's prefix.
+    """
+    parts = [p.strip() for p in value.split(";")]
+    out = [parts[0]]
+    for attr in parts[1:]:
+        key = attr.split("=", 1)[0].strip().lower()
+        if key in ("domain", "path", "secure", "partitioned", "priority") or not key:
+            continue
+        if key == "samesite" and attr.split("=", 1)[-1].strip().lower() == "none":
+            continue
+        out.append(attr)
+    out.append(f"Path={path}")
+    return "; ".join(out)
+
+
+_LINK_URL = re.compile(r"<([^>]*)>")
+
+
+def rewrite_link_header(value: str, rewrite: Callable[[str], str]) -> str:
+    return _LINK_URL.sub(lambda m: "<" + rewrite(m.group(1)) + ">", value)
+
+
+def rewrite_refresh(value: str, rewrite: Callable[[str], str]) -> str:
+    match = re.match(r"^(\s*[\d.]*\s*[;,]\s*(?:url\s*=\s*)?)(['\"]?)(.*?)(\2\s*)$", value, re.I | re.S)
+    if not match or not match.group(3):
+        return value
+    return match.group(1) + match.group(2) + rewrite(match.group(3)) + match.group(4)
+
+
+def replay_headers(
+    archived: list[tuple[str, str]],
+    *,
+    keep_encoding: bool,
+    rewrite: Callable[[str], str],
+    cookie_path: str,
+    identity: bool = False,
+) -> list[tuple[str, str]]:
+    """The archived headers as replay sends them (without the ones replay adds itself).
+
+    `keep_encoding`: the body goes out still content-encoded, so Content-Encoding stays.
+    `rewrite`: maps a URL from a header to its replay URL.  `identity` (the `id_` modifier)
+    keeps every header that is safe to send as archived, URLs included.
+    """
+    dropped = HOP_BY_HOP | _connection_tokens(archived) | {"content-length"}
+    out: list[tuple[str, str]] = []
+    for name, value in archived:
+        lname = name.lower()
+        if lname in dropped:
+            continue
+        if lname == "content-encoding" and not keep_encoding:
+            continue
+        if lname in ("set-cookie", "set-cookie2") and not identity:
+            out.append(("Set-Cookie", rewrite_set_cookie(value, cookie_path)))
+            continue
+        if lname in ORIGIN_STATE:
+            if identity and lname in ("cache-control", "expires", "pragma", "age", "referrer-policy"):
+                out.append((name, value))
+            else:
+                out.append((ORIG_PREFIX + name, value))
+            continue
+        if identity:
+            out.append((name, value))
+        elif lname in ("location", "content-location"):
+            out.append((name, rewrite(value.strip())))
+        elif lname == "link":
+            out.append((name, rewrite_link_header(value, rewrite)))
+        elif lname == "refresh":
+            out.append((name, rewrite_refresh(value, rewrite)))
+        else:
+            out.append((name, value))
+    return out
+
+
+def added_headers(timestamp: str, *, identity: bool = False) -> list[tuple[str, str]]:
+    """What replay adds to every archived response."""
+    out = [("Content-Security-Policy", REPLAY_CSP), ("X-DNS-Prefetch-Control", "off")]
+    if not identity:
+        # Replayed URLs are re-resolved against the archive at each request (a new capture
+        # may be nearer), and root-relative requests are routed by their Referer.
+        out += [("Referrer-Policy", "same-origin"), ("Cache-Control", "no-cache")]
+    memento = memento_datetime(timestamp)
+    if memento:
+        out.append(("Memento-Datetime", memento))
+    return out
+
+
+def is_safe_header(name: str, value: str) -> bool:
+    """False for a header WSGI would refuse (control characters, bad names)."""
+    if not name or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+        return False
+    return not any(ord(ch) < 0x20 and ch != "\t" or ord(ch) == 0x7F for ch in value)

@@ -1,0 +1,307 @@
+"""The replay server's own pages: collections, captured pages, capture lists, "not archived",
+and the reader view.
+
+Everything shown comes from archived data (titles, URLs, snippets, article HTML), which any
+site could have filled with markup: every value is escaped here, at the one place where it
+becomes HTML, and article HTML goes through an allowlist sanitiser (nh3, i.e. ammonia).
+These pages carry no script at all and are served with a policy that forbids it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
+from urllib.parse import quote, urlencode, urlsplit
+
+import nh3
+
+_STYLE = """
+body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d1d1f;background:#f7f7f5}
+header{background:#20232a;color:#fff;padding:.6em 1.2em;display:flex;gap:1em;align-items:center;
+ flex-wrap:wrap}
+header a{color:#fff;text-decoration:none;font-weight:600}
+header form{margin-left:auto}
+main{max-width:68em;margin:1.2em auto;padding:0 1.2em}
+input[type=search]{padding:.35em .6em;min-width:18em;border:1px solid #999;border-radius:4px}
+button{padding:.35em .8em}
+ul.pages{list-style:none;padding:0;margin:0}
+ul.pages li{display:flex;gap:1em;background:#fff;border:1px solid #e2e2e2;border-radius:6px;
+ padding:.7em;margin:0 0 .7em}
+.thumb{flex:0 0 200px;height:125px;overflow:hidden;background:#eee;border:1px solid #ddd}
+.thumb img{width:200px;height:125px;object-fit:cover;object-position:top}
+.meta{min-width:0}
+.meta h2{font-size:1.05em;margin:0 0 .2em}
+.url{color:#4b5563;font-size:.9em;word-break:break-all}
+.when,.links{font-size:.85em;color:#555}
+.links a{margin-right:.8em}
+.snippet{font-size:.9em;margin:.3em 0 0}
+mark{background:#fde68a}
+table{border-collapse:collapse}
+td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}
+.notice{background:#fff;border:1px solid #e2e2e2;border-radius:6px;padding:1em 1.4em}
+.pager a{margin-right:1em}
+article.reader{max-width:42em;margin:0 auto;background:#fff;padding:1.5em 2em;border-radius:6px;
+ border:1px solid #e2e2e2;font:18px/1.6 Georgia,serif}
+article.reader img{max-width:100%;height:auto}
+.reader-head{font:14px/1.4 system-ui,sans-serif;color:#555;margin-bottom:1.2em}
+"""
+
+
+def h(value: object) -> str:
+    """Escape any value for HTML text and attribute values (both quote kinds)."""
+    return escape("" if value is None else str(value), quote=True)
+
+
+def format_timestamp(ts: str) -> str:
+    """`20240315123456` -> `2024-03-15 12:34:56 UTC` (a partial one is shown as given)."""
+    try:
+        when = datetime.strptime(ts[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return ts
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def layout(title: str, body: str, *, coll: str | None = None, query: str = "") -> str:
+    search = ""
+    crumbs = '<a href="/">warcache</a>'
+    if coll:
+        crumbs += f' / <a href="/{h(coll)}/">{h(coll)}</a>'
+        search = (
+            f'<form method="get" action="/{h(coll)}/" role="search">'
+            f'<input type="search" name="q" value="{h(query)}" placeholder="Search this collection" '
+            f'aria-label="Search"> <button>Search</button></form>'
+        )
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="referrer" content="no-referrer">'
+        f"<title>{h(title)}</title><style>{_STYLE}</style></head>\n"
+        f"<body><header>{crumbs}{search}</header><main>\n{body}\n</main></body></html>\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Collections
+# ---------------------------------------------------------------------------------------
+@dataclass
+class CollectionInfo:
+    name: str
+    pages: int
+
+
+def collections_page(colls: list[CollectionInfo]) -> str:
+    if not colls:
+        body = (
+            '<div class="notice"><h1>No collections yet</h1>'
+            "<p>Capture a page with <code>warcache add URL</code>, then reload.</p></div>"
+        )
+        return layout("warcache", body)
+    rows = "".join(
+        f'<tr><td><a href="/{h(c.name)}/">{h(c.name)}</a></td><td>{c.pages}</td></tr>' for c in colls
+    )
+    body = f"<h1>Collections</h1><table><tr><th>Collection</th><th>Pages</th></tr>{rows}</table>"
+    return layout("warcache: collections", body)
+
+
+# ---------------------------------------------------------------------------------------
+# Pages of a collection
+# ---------------------------------------------------------------------------------------
+@dataclass
+class PageRow:
+    url: str
+    title: str
+    timestamp: str
+    replay_href: str
+    reader_href: str | None = None
+    captures_href: str | None = None
+    captures: int = 1
+    thumb_href: str | None = None
+    status: int | None = None
+    snippet: str = ""
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _snippet(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """The snippet with its highlighted spans in <mark>, everything escaped."""
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(spans):
+        if start < pos or end > len(text) or start >= end:
+            continue
+        out.append(h(text[pos:start]))
+        out.append(f"<mark>{h(text[start:end])}</mark>")
+        pos = end
+    out.append(h(text[pos:]))
+    return "".join(out)
+
+
+def _row(row: PageRow) -> str:
+    thumb = (
+        f'<a class="thumb" href="{h(row.replay_href)}"><img loading="lazy" alt="" '
+        f'src="{h(row.thumb_href)}"></a>'
+        if row.thumb_href
+        else '<span class="thumb"></span>'
+    )
+    links = [f'<a href="{h(row.replay_href)}">replay</a>']
+    if row.reader_href:
+        links.append(f'<a href="{h(row.reader_href)}">reader</a>')
+    if row.captures_href:
+        label = f"{row.captures} captures" if row.captures > 1 else "all captures"
+        links.append(f'<a href="{h(row.captures_href)}">{h(label)}</a>')
+    status = f" · HTTP {h(row.status)}" if row.status and row.status != 200 else ""
+    snippet = f'<p class="snippet">{_snippet(row.snippet, row.highlights)}</p>' if row.snippet else ""
+    return (
+        f'<li>{thumb}<div class="meta"><h2><a href="{h(row.replay_href)}">{h(row.title or row.url)}</a>'
+        f'</h2><div class="url">{h(row.url)}</div>'
+        f'<div class="when">captured {h(format_timestamp(row.timestamp))}{status}</div>'
+        f'{snippet}<div class="links">{"".join(links)}</div></div></li>'
+    )
+
+
+def pages_page(
+    coll: str, rows: list[PageRow], *, query: str = "", page: int = 1, has_next: bool = False, note: str = ""
+) -> str:
+    heading = f"Results for “{h(query)}” in {h(coll)}" if query else f"Pages in {h(coll)}"
+    if rows:
+        items = f'<ul class="pages">{"".join(_row(r) for r in rows)}</ul>'
+    elif query:
+        items = '<p class="notice">No captured page matches this search.</p>'
+    else:
+        items = '<p class="notice">No pages captured in this collection yet.</p>'
+    pager = []
+    params = {"q": query} if query else {}
+    if page > 1:
+        pager.append(f'<a href="?{h(urlencode({**params, "page": page - 1}))}">← newer</a>')
+    if has_next:
+        pager.append(f'<a href="?{h(urlencode({**params, "page": page + 1}))}">older →</a>')
+    note_html = f'<p class="when">{h(note)}</p>' if note else ""
+    body = f'<h1>{heading}</h1>{note_html}{items}<p class="pager">{"".join(pager)}</p>'
+    return layout(f"warcache: {coll}", body, coll=coll, query=query)
+
+
+@dataclass
+class CaptureRow:
+    timestamp: str
+    status: str | None
+    mime: str | None
+    replay_href: str
+    url: str
+
+
+def captures_page(coll: str, url: str, rows: list[CaptureRow]) -> str:
+    if rows:
+        body_rows = "".join(
+            f'<tr><td><a href="{h(r.replay_href)}">{h(format_timestamp(r.timestamp))}</a></td>'
+            f'<td>{h(r.status or "")}</td><td>{h(r.mime or "")}</td><td class="url">{h(r.url)}</td></tr>'
+            for r in rows
+        )
+        table = (
+            f"<table><tr><th>Captured</th><th>Status</th><th>Type</th><th>URL</th></tr>{body_rows}</table>"
+        )
+    else:
+        table = '<p class="notice">This URL was never captured.</p>'
+    body = f'<h1>Captures of</h1><p class="url">{h(url)}</p>{table}'
+    return layout(f"warcache: captures of {url}", body, coll=coll)
+
+
+# ---------------------------------------------------------------------------------------
+# Not archived (served on the replay origin)
+# ---------------------------------------------------------------------------------------
+def not_archived_page(coll: str, url: str, timestamp: str, nearby: list[CaptureRow], ui_origin: str) -> str:
+    host = urlsplit(url).hostname or url
+    items = "".join(
+        f'<li><a href="{h(r.replay_href)}">{h(r.url)}</a> '
+        f'<span class="when">{h(format_timestamp(r.timestamp))}</span></li>'
+        for r in nearby
+    )
+    near = (
+        f"<h2>Captured pages of {h(host)}</h2><ul>{items}</ul>"
+        if items
+        else f"<p>Nothing from {h(host)} is in this collection.</p>"
+    )
+    when = f" at or near {h(format_timestamp(timestamp))}" if timestamp else ""
+    body = (
+        f'<div class="notice"><h1>Not archived</h1><p>This URL is not in collection '
+        f'<a href="{h(ui_origin)}/{h(coll)}/">{h(coll)}</a>{when}:</p>'
+        f'<p class="url">{h(url)}</p>{near}</div>'
+    )
+    page = layout("Not archived", body)
+    # On the replay origin the header links must go to the listing server.
+    return page.replace('<a href="/">warcache</a>', f'<a href="{h(ui_origin)}/">warcache</a>', 1)
+
+
+def error_page(title: str, message: str) -> str:
+    return layout(title, f'<div class="notice"><h1>{h(title)}</h1><p>{h(message)}</p></div>')
+
+
+# ---------------------------------------------------------------------------------------
+# Reader view
+# ---------------------------------------------------------------------------------------
+_READER_TAGS = set(nh3.ALLOWED_TAGS) | {"figure", "figcaption", "picture", "source", "main", "section"}
+_READER_ATTRS = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height", "srcset"},
+    "source": {"srcset", "type", "media"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "abbr": {"title"},
+    "time": {"datetime"},
+    "ol": {"start"},
+    "*": {"lang", "dir"},
+}
+
+
+def sanitize_article(body_html: str, rewrite: Callable[[str, str], str | None]) -> str:
+    """Allowlist-sanitise article HTML; `rewrite(url, kind)` gives each link or image its new
+    URL ("link" or "image"), or None to drop it."""
+
+    def attribute(element: str, attr: str, value: str) -> str | None:
+        if attr == "href" and element == "a":
+            return rewrite(value, "link")
+        if attr == "src" and element == "img":
+            return rewrite(value, "image")
+        if attr == "srcset":
+            return None  # the src is enough for reading
+        return value
+
+    return nh3.clean(
+        body_html,
+        tags=_READER_TAGS,
+        attributes=_READER_ATTRS,
+        url_schemes={"http", "https"},
+        attribute_filter=attribute,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+@dataclass
+class ReaderView:
+    coll: str
+    title: str
+    url: str
+    timestamp: str
+    article_html: str  # already sanitised
+    replay_href: str
+    byline: str | None = None
+    site_name: str | None = None
+
+
+def reader_page(view: ReaderView) -> str:
+    extra = " · ".join(h(x) for x in (view.byline, view.site_name) if x)
+    body = (
+        f'<article class="reader"><div class="reader-head"><h1>{h(view.title or view.url)}</h1>'
+        f'<div class="url">Original: <a href="{h(view.url)}" rel="noopener noreferrer">'
+        f"{h(view.url)}</a></div>"
+        f'<div class="when">Captured {h(format_timestamp(view.timestamp))} · '
+        f'<a href="{h(view.replay_href)}">replay the page</a>{" · " + extra if extra else ""}</div>'
+        f"</div>{view.article_html}</article>"
+    )
+    return layout(f"{view.title or view.url} (reader)", body, coll=view.coll)
+
+
+def url_path_quote(url: str) -> str:
+    """A URL made safe to put in a path (what a browser would send), for links we build."""
+    return quote(url, safe=":/?#[]@!$&'()*+,;=%~")
