@@ -8,6 +8,7 @@ record), writes them durably, and only then reports the page captured.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -75,6 +76,7 @@ class Archiver:
         self._writer: WarcFileWriter | None = None
         self._dedup: DedupIndex | None = None
         self._cdxj: CdxjIndex | None = None
+        self._launch_lock = asyncio.Lock()
         self.user_agent = ""
         self.browser_version = ""
 
@@ -101,7 +103,8 @@ class Archiver:
             with contextlib.suppress(PlaywrightError):
                 await self._browser.close()
         if self._pw is not None:
-            await self._pw.stop()
+            with contextlib.suppress(Exception):  # the driver may already be gone (Ctrl-C, crash)
+                await self._pw.stop()
         if self._dedup is not None:
             self._dedup.close()
         if self._cdxj is not None:
@@ -147,7 +150,7 @@ class Archiver:
             return PageResult(url=url, ok=False, error=str(exc))
         assert self._browser is not None
         if not self._browser.is_connected():
-            await self._launch()
+            await self._relaunch()
         capture = await capture_page(self._browser, url, self.opts, user_agent=self.user_agent)
         try:
             if capture.browser_crashed or not self._browser.is_connected():
@@ -157,10 +160,14 @@ class Archiver:
             capture.release()
 
     async def _relaunch(self) -> None:
-        if self._browser is not None:
-            with contextlib.suppress(PlaywrightError):
-                await self._browser.close()
-        await self._launch()
+        """Start a fresh browser after a crash (once, however many captures noticed it)."""
+        async with self._launch_lock:
+            if self._browser is not None and self._browser.is_connected():
+                return
+            if self._browser is not None:
+                with contextlib.suppress(PlaywrightError):
+                    await self._browser.close()
+            await self._launch()
 
     def _store(self, capture: PageCapture) -> PageResult:
         timestamp = capture.started.strftime("%Y%m%d%H%M%S")

@@ -8,20 +8,32 @@ Each command parses its options, calls one library function, and prints. Data go
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from warcache import __version__
 from warcache.archiver import Archiver, PageResult
+from warcache.batch import Progress, capture_many, default_jobs, plan
 from warcache.browser import find_browser
 from warcache.capture import CaptureOptions
-from warcache.collection import DEFAULT_COLLECTION, list_collections, open_collection, root_path
+from warcache.collection import (
+    DEFAULT_COLLECTION,
+    Collection,
+    list_collections,
+    open_collection,
+    root_path,
+    validate_name,
+)
 from warcache.errors import UsageError, WarcacheError
+from warcache.history import list_pages, show_captures
 from warcache.importer import import_files
 from warcache.indexer import index_collection
 from warcache.search import group_hits, hit_json, search_archive
@@ -68,83 +80,199 @@ def cli(ctx: click.Context, root: str | None, debug: bool) -> None:
     ctx.obj = {"root": root, "debug": debug}
 
 
+def capture_options(f):
+    """The options of every command that captures (add, retry)."""
+    options = [
+        click.option("--browser", "browser_path", metavar="PATH", envvar="WARCACHE_CHROMIUM",
+                     help="Chromium or Chrome to drive [env WARCACHE_CHROMIUM]."),
+        click.option("--timeout", type=click.FloatRange(1, 3600), default=60, show_default=True,
+                     help="Seconds to wait for a page to load."),
+        click.option("--idle-timeout", type=click.FloatRange(0, 600), default=10, show_default=True,
+                     help="Seconds to wait for the network to go quiet after load."),
+        click.option("--no-scroll", is_flag=True,
+                     help="Do not scroll the page (lazy content may be missed)."),
+        click.option("--scroll-timeout", type=click.FloatRange(0, 3600), default=30, show_default=True,
+                     help="Seconds to spend scrolling."),
+        click.option("--max-scroll-steps", type=click.IntRange(0, 10000), default=50, show_default=True),
+        click.option("--viewport", default="1280x800", show_default=True, callback=_parse_viewport,
+                     help="Browser window size WIDTHxHEIGHT."),
+        click.option("--user-agent", default="",
+                     help="User agent (default: this Chromium's, without 'Headless')."),
+        click.option("--ignore-https-errors", is_flag=True,
+                     help="Capture sites whose TLS certificate is invalid or self-signed."),
+        click.option("--no-screenshot", is_flag=True, help="Do not store a screenshot."),
+        click.option("--max-warc-size", type=click.IntRange(1 << 20), default=1 << 30, show_default=True,
+                     help="Start a new WARC file once one passes this many bytes."),
+        click.option("--resolve", multiple=True, callback=_parse_resolve, metavar="HOST:ADDRESS",
+                     help="Connect to ADDRESS for HOST instead of looking it up (repeatable)."),
+        click.option("-j", "--jobs", type=click.IntRange(1, 32), default=default_jobs,
+                     show_default="cores, max 4",
+                     help="Pages captured at once, each in its own browser context."),
+        click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _capture_settings(kw: dict) -> tuple[CaptureOptions, dict]:
+    opts = CaptureOptions(
+        timeout=kw.pop("timeout"), idle_timeout=kw.pop("idle_timeout"), scroll=not kw.pop("no_scroll"),
+        scroll_timeout=kw.pop("scroll_timeout"), max_scroll_steps=kw.pop("max_scroll_steps"),
+        viewport=kw.pop("viewport"), user_agent=kw.pop("user_agent"),
+        ignore_https_errors=kw.pop("ignore_https_errors"), screenshot=not kw.pop("no_screenshot"),
+        resolve=kw.pop("resolve"))
+    return opts, kw
+
+
 @cli.command()
-@click.argument("urls", nargs=-1, required=True)
+@click.argument("urls", nargs=-1)
 @collection_option
-@click.option("--browser", "browser_path", metavar="PATH", envvar="WARCACHE_CHROMIUM",
-              help="Chromium or Chrome to drive [env WARCACHE_CHROMIUM].")
-@click.option("--timeout", type=click.FloatRange(1, 3600), default=60, show_default=True,
-              help="Seconds to wait for a page to load.")
-@click.option("--idle-timeout", type=click.FloatRange(0, 600), default=10, show_default=True,
-              help="Seconds to wait for the network to go quiet after load.")
-@click.option("--no-scroll", is_flag=True, help="Do not scroll the page (lazy content may be missed).")
-@click.option("--scroll-timeout", type=click.FloatRange(0, 3600), default=30, show_default=True,
-              help="Seconds to spend scrolling.")
-@click.option("--max-scroll-steps", type=click.IntRange(0, 10000), default=50, show_default=True)
-@click.option("--viewport", default="1280x800", show_default=True, callback=_parse_viewport,
-              help="Browser window size WIDTHxHEIGHT.")
-@click.option("--user-agent", default="", help="User agent (default: this Chromium's, without 'Headless').")
-@click.option("--ignore-https-errors", is_flag=True,
-              help="Capture sites whose TLS certificate is invalid or self-signed.")
-@click.option("--no-screenshot", is_flag=True, help="Do not store a screenshot.")
-@click.option("--max-warc-size", type=click.IntRange(1 << 20), default=1 << 30, show_default=True,
-              help="Start a new WARC file once one passes this many bytes.")
-@click.option("--resolve", multiple=True, callback=_parse_resolve, metavar="HOST:ADDRESS",
-              help="Connect to ADDRESS for HOST instead of looking it up (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+@click.option("--links-from", "links_from", multiple=True, metavar="SOURCE",
+              help="Capture every link of a file or URL: Markdown, HTML, text, RSS/Atom, bookmarks "
+                   "(repeatable).")
+@click.option("--base-url", metavar="URL", help="Resolve relative links of a local SOURCE against this URL.")
+@click.option("--include", multiple=True, metavar="PATTERN",
+              help="Only links matching: a glob on the whole URL (https://example.com/*) or re:REGEX.")
+@click.option("--exclude", multiple=True, metavar="PATTERN",
+              help="Leave out links matching (like --include).")
+@click.option("--recapture", is_flag=True,
+              help="Capture links already in the collection again (a new capture).")
+@click.option("--dry-run", is_flag=True, help="List what would be captured, capture nothing.")
+@capture_options
 @click.pass_context
-def add(ctx: click.Context, urls: tuple[str, ...], collection: str, browser_path: str | None,
-        timeout: float, idle_timeout: float, no_scroll: bool, scroll_timeout: float,
-        max_scroll_steps: int, viewport: tuple[int, int], user_agent: str, ignore_https_errors: bool,
-        no_screenshot: bool, max_warc_size: int, resolve: dict[str, str], as_json: bool) -> None:
+def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: tuple[str, ...],
+        base_url: str | None, include: tuple[str, ...], exclude: tuple[str, ...], recapture: bool,
+        dry_run: bool, **kw) -> None:
     """Capture URLs with a real browser into WARC files.
 
     Each page is loaded in a fresh browser context, left to run its JavaScript, scrolled so lazy
     content loads, and every HTTP exchange it made is recorded, with a screenshot and the rendered
-    DOM.
+    DOM. With --links-from, every outbound link of a post, feed or bookmarks file is captured,
+    except those the collection already holds (run it again: only new links are captured).
 
     \b
         warcache add https://example.com/ https://example.org/post
-        warcache add -c research --json https://example.com/
+        warcache add --links-from post.md --base-url https://myblog.example/post/
+        warcache add --links-from https://myblog.example/feed.xml -j 4
     """
-    coll = open_collection(root_path(ctx.obj["root"]), collection, create=True)
+    if not urls and not links_from:
+        raise click.UsageError("give URLs to capture, or --links-from SOURCE")
+    root = root_path(ctx.obj["root"])
+    coll = (open_collection(root, collection, create=True) if not dry_run
+            else Collection(root, validate_name(collection)))
+    todo = plan(coll, list(urls), links_from=list(links_from), base_url=base_url, include=list(include),
+                exclude=list(exclude), recapture=recapture)
+    for message in todo.messages:
+        click.echo(message, err=True)
+    for url, why in todo.invalid:
+        click.echo(f"FAILED {url}: {why}", err=True)
+    if todo.already:
+        click.echo(f"{len(todo.already)} already in collection {coll.name!r} (--recapture to capture again)",
+                   err=True)
+    if todo.failed_before:
+        click.echo(f"{len(todo.failed_before)} failed before (`warcache retry` tries them again)", err=True)
+    if dry_run:
+        for url in todo.to_capture:
+            click.echo(url)
+        click.echo(f"would capture {len(todo.to_capture)} URLs", err=True)
+        return
+    if not todo.to_capture:
+        click.echo("nothing new to capture", err=True)
+        ctx.exit(1 if todo.invalid else 0)
+    opts, kw = _capture_settings(kw)
+    results = _run_captures(coll, opts, todo.to_capture, **kw)
+    ctx.exit(1 if todo.invalid or any(not r.ok for r in results) else 0)
+
+
+@cli.command()
+@collection_option
+@capture_options
+@click.pass_context
+def retry(ctx: click.Context, collection: str, **kw) -> None:
+    """Capture again the URLs whose capture failed."""
+    coll = open_collection(root_path(ctx.obj["root"]), collection)
+    urls = list(dict.fromkeys(f["url"] for f in coll.failures() if f.get("url")))
+    if not urls:
+        click.echo(f"no failed captures to retry in collection {coll.name!r}", err=True)
+        return
+    opts, kw = _capture_settings(kw)
+    results = _run_captures(coll, opts, urls, **kw)
+    ctx.exit(1 if any(not r.ok for r in results) else 0)
+
+
+def _run_captures(coll, opts: CaptureOptions, urls: list[str], *, browser_path: str | None, jobs: int,
+                  max_warc_size: int, as_json: bool) -> list[PageResult]:
     choice = find_browser(browser_path)
-    opts = CaptureOptions(timeout=timeout, idle_timeout=idle_timeout, scroll=not no_scroll,
-                          scroll_timeout=scroll_timeout, max_scroll_steps=max_scroll_steps,
-                          viewport=viewport, user_agent=user_agent,
-                          ignore_https_errors=ignore_https_errors, screenshot=not no_screenshot,
-                          resolve=resolve)
-    results = asyncio.run(_add_all(coll, opts, choice, list(urls), max_warc_size))
-    failed = [r for r in results if not r.ok]
+    progress = Progress(urls)
+    try:
+        asyncio.run(_capture_all(coll, opts, choice, progress, jobs, max_warc_size))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        progress.interrupted = True
+    except Exception:
+        if not progress.interrupted:
+            raise
+    interrupted = progress.interrupted
+    results = [progress.results[i] for i in sorted(progress.results)]
+    coll.update_failures({r.url for r in results if r.ok},
+                         [{"url": r.url, "reason": r.error, "time": _now_iso()} for r in results if not r.ok])
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
-    done = len(results) - len(failed)
+    done = sum(r.ok for r in results)
     size = sum(r.bytes for r in results)
-    click.echo(f"{done} of {len(results)} captured into collection {coll.name!r} "
+    click.echo(f"{done} of {len(urls)} captured into collection {coll.name!r} "
                f"({_human_bytes(size)} written to {coll.archive_dir})", err=True)
-    if failed:
-        ctx.exit(1)
+    if interrupted:
+        missing = progress.not_captured
+        click.echo(f"interrupted: {len(missing)} not captured (run the same command again to capture them):",
+                   err=True)
+        for url in missing:
+            click.echo(f"  {url}", err=True)
+        sys.exit(130)
+    return results
 
 
-async def _add_all(coll, opts: CaptureOptions, choice, urls: list[str],
-                   max_warc_size: int) -> list[PageResult]:
-    results: list[PageResult] = []
+async def _capture_all(coll, opts: CaptureOptions, choice, progress: Progress, jobs: int,
+                       max_warc_size: int) -> None:
     tty = sys.stderr.isatty()
+    total = len(progress.urls)
 
     def recovered(item) -> None:
         click.echo(f"note: {item.describe()}", err=True)
 
+    def started(i: int, url: str) -> None:
+        if tty:
+            click.echo(f"[{len(progress.results)}/{total}] capturing {url} ...", err=True)
+
+    def landed(i: int, result: PageResult) -> None:
+        click.echo(f"[{len(progress.results)}/{total}] {_describe(result)}", err=True)
+        for warning in result.warnings:
+            click.echo(f"      warning: {warning}", err=True)
+
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def interrupt() -> None:
+        # A terminal's Ctrl-C also reaches the browser and its driver, which then die: from here on
+        # their errors mean "interrupted", and captures under way are cancelled cleanly.
+        if not progress.interrupted and main is not None:
+            progress.interrupted = True
+            click.echo("interrupting: stopping the captures under way ...", err=True)
+            main.cancel()
+
+    def quiet_when_interrupted(loop, context) -> None:
+        if not progress.interrupted:
+            loop.default_exception_handler(context)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    loop.set_exception_handler(quiet_when_interrupted)
     async with Archiver(coll, opts, choice, max_warc_size=max_warc_size, on_recovered=recovered) as archiver:
-        for n, url in enumerate(urls, 1):
-            prefix = f"[{n}/{len(urls)}]"
-            if tty:
-                click.echo(f"{prefix} capturing {url} ...", err=True)
-            result = await archiver.add(url)
-            results.append(result)
-            click.echo(f"{prefix} {_describe(result)}", err=True)
-            for warning in result.warnings:
-                click.echo(f"      warning: {warning}", err=True)
-    return results
+        await capture_many(archiver, progress, jobs=jobs, on_start=started, on_result=landed)
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _describe(r: PageResult) -> str:
@@ -321,6 +449,121 @@ def open_(ctx: click.Context, url: str, at: str | None, collection: str | None, 
                f"{result.served} requests answered from the archive, {result.refused} refused", err=True)
     if result.screenshot:
         click.echo(f"screenshot saved to {result.screenshot}", err=True)
+
+
+@cli.command("list")
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print the pages as JSON on stdout.")
+@click.pass_context
+def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
+    """List captured pages, newest first, with their capture times."""
+    root = root_path(ctx.obj["root"])
+    pages = list_pages(root, collection=collection)
+    if as_json:
+        click.echo(json.dumps(pages, indent=2, ensure_ascii=False))
+        return
+    if not pages:
+        click.echo("no captured pages", err=True)
+        return
+    for page in pages:
+        latest = page["captures"][0]
+        more = f" (+{len(page['captures']) - 1} earlier)" if len(page["captures"]) > 1 else ""
+        size = _human_bytes(latest["bytes"]) if latest.get("bytes") else "-"
+        click.echo(f"{_when(latest['timestamp'])}  {latest.get('status') or '-':>3}  {size:>9}  "
+                   f"[{page['collection']}] {_shorten(page['title'] or '(no title)', 60)}{more}")
+        click.echo(f"    {page['url']}")
+
+
+@cli.command()
+@click.argument("target", metavar="URL|HASH")
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, target: str, collection: str | None, as_json: bool) -> None:
+    """Every capture of one URL (or of the md5 hash of its URL): where it is, what it holds."""
+    captures = show_captures(root_path(ctx.obj["root"]), target, collection=collection)
+    if as_json:
+        click.echo(json.dumps(captures, indent=2, ensure_ascii=False))
+        return
+    for c in captures:
+        click.echo(f"{_when(c['timestamp'])} [{c['collection']}] {c['status']} {c['url']}")
+        if c["final_url"] != c["url"]:
+            click.echo(f"    ended at     {c['final_url']}")
+        click.echo(f"    title        {c['title']}")
+        click.echo(f"    headline     {c['headline']} ({c['article_chars']} characters of article text)")
+        click.echo(f"    recorded     {c['resources']} responses ({c['revisits']} already stored), "
+                   f"{_human_bytes(c['bytes'] or 0)}")
+        click.echo(f"    WARC         {c['warc_path']} at byte {c['offset']}")
+        if c.get("screenshot"):
+            click.echo(f"    screenshot   {c['screenshot']}")
+        click.echo(f"    replay       /{c['collection']}/{c['timestamp']}/{c['url']}")
+
+
+@cli.group()
+def export() -> None:
+    """Export a collection: the cached-articles site, or a WACZ package."""
+
+
+@export.command("cache")
+@click.argument("dest", type=click.Path(file_okay=False))
+@collection_option
+@click.pass_context
+def export_cache_cmd(ctx: click.Context, dest: str, collection: str) -> None:
+    """Write the cached-articles site: DEST/<YYYY>/<md5 of URL>/index.md and index.html per page,
+    and DEST/index.html listing them, newest first. Re-running rewrites only what changed."""
+    from warcache.export_cache import export_cache
+
+    coll = open_collection(root_path(ctx.obj["root"]), collection)
+    report = export_cache(coll.root, coll, dest)
+    for url, why in report.skipped:
+        click.echo(f"skipped {url}: {why}", err=True)
+    click.echo(f"{report.articles} articles in {report.dest}: {report.written} files written, "
+               f"{report.unchanged} unchanged, {report.removed} stale folders removed", err=True)
+
+
+@export.command("wacz")
+@click.argument("dest", type=click.Path())
+@collection_option
+@click.pass_context
+def export_wacz_cmd(ctx: click.Context, dest: str, collection: str) -> None:
+    """Package the collection as a WACZ file (for ReplayWeb.page and other tools)."""
+    from warcache.wacz import write_wacz
+
+    coll = open_collection(root_path(ctx.obj["root"]), collection)
+    report = write_wacz(coll, dest)
+    click.echo(f"wrote {report.path} ({len(report.warcs)} WARC files, {report.index_lines} index lines, "
+               f"{report.pages} pages, {_human_bytes(report.bytes)})", err=True)
+    for name in report.left_out:
+        click.echo(f"left out {name}", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@cli.command()
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all).")
+@click.pass_context
+def verify(ctx: click.Context, collection: str | None) -> None:
+    """Read every record, check digests and that every index entry points at a real record.
+
+    Nothing is modified. The exit status is 1 when anything is wrong.
+    """
+    from warcache.verify import verify_collection
+
+    root = root_path(ctx.obj["root"])
+    names = [collection] if collection else list_collections(root)
+    if not names:
+        raise UsageError(f"no collections in {root}")
+    ok = True
+    for name in names:
+        report = verify_collection(open_collection(root, name))
+        for problem in report.problems:
+            click.echo(f"{name}: {problem}", err=True)
+        for note in report.notes:
+            click.echo(f"{name}: note: {note}", err=True)
+        click.echo(f"{name}: {report.summary()}", err=True)
+        ok = ok and report.ok
+    if not ok:
+        ctx.exit(1)
 
 
 @cli.command()

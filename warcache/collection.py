@@ -105,8 +105,42 @@ class Collection:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.pages_path)
 
+    @property
+    def failures_path(self) -> Path:
+        """Captures that failed, for `warcache retry` (a log, not an index: WARCs hold no failures)."""
+        return self.path / "failures.jsonl"
+
+    def failures(self) -> list[dict]:
+        try:
+            lines = self.failures_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def update_failures(self, succeeded: set[str], failed: list[dict]) -> None:
+        """Forget failures of URLs that have now been captured; remember new ones (one per URL)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with self._pages_lock():
+            kept: dict[str, dict] = {}
+            for entry in self.failures() + failed:
+                url = entry.get("url")
+                if url and url not in succeeded:
+                    kept[url] = entry
+            tmp = self.failures_path.with_name(f".failures-{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for entry in kept.values():
+                    fh.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
+            os.replace(tmp, self.failures_path)
+
     @contextlib.contextmanager
     def _pages_lock(self) -> Iterator[None]:
+        self.indexes_dir.mkdir(parents=True, exist_ok=True)
         with open(self.indexes_dir / ".pages.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
