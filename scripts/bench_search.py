@@ -388,7 +388,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the query mix")
     parser.add_argument("--procs", type=int, help="Whoosh writer processes (default: min(2, cores))")
     parser.add_argument("--limitmb", type=int, default=256, help="Whoosh writer memory per process (MB)")
-    parser.add_argument("--multisegment", action="store_true", help="keep one segment per writer process")
+    parser.add_argument(
+        "--single-segment", dest="multisegment", action="store_false", help="merge the writers' segments"
+    )
     parser.add_argument("--no-fts5", action="store_true", help="skip the SQLite FTS5 comparison")
     parser.add_argument("--workdir", type=Path, help="keep the indexes here (default: a temp dir, removed)")
     args = parser.parse_args()

@@ -66,7 +66,7 @@ def test_each_bad_url_fails_alone_with_a_one_line_reason(site, tmp_path, browser
     (["add", "-c", "../evil", "http://127.0.0.1:9/"], 1, "invalid collection name"),
     (["add", "--viewport", "huge", "http://127.0.0.1:9/"], 2, "WIDTHxHEIGHT"),
     (["add", "--browser", "/nonexistent/chrome", "http://127.0.0.1:9/"], 1, "not an executable file"),
-    (["add"], 2, "Missing argument"),
+    (["add"], 2, "give URLs to capture, or --links-from"),
     (["nonsense"], 2, "No such command"),
 ])
 def test_bad_options_give_one_clear_line(tmp_path, args, code, message):

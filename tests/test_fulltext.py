@@ -579,6 +579,7 @@ from pathlib import Path
 from warcache.fulltext import FullTextIndex
 ix = FullTextIndex(Path(sys.argv[1]), "main")
 stop = Path(sys.argv[2])
+Path(sys.argv[3]).touch()  # imports done: the writer may start
 counts, searches, errors = set(), 0, []
 while not stop.exists() or searches < 5:
     try:
@@ -597,13 +598,18 @@ print(json.dumps({"counts": sorted(counts), "searches": searches, "errors": erro
 def test_concurrent_writer_and_reader_processes(tmp_path: Path) -> None:
     """A reader never sees a half-written transaction, even across a rebuild swap."""
     index_dir = tmp_path / "ft"
-    stop = tmp_path / "stop"
-    FullTextIndex(index_dir, "main").add([])  # nothing: the index does not exist yet
+    stop, ready = tmp_path / "stop", tmp_path / "ready"
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(index_dir), str(stop)], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", READER, str(index_dir), str(stop), str(ready)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
         writer = subprocess.run(
             [sys.executable, "-c", WRITER, str(index_dir), "24"],
             capture_output=True,

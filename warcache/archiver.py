@@ -54,6 +54,7 @@ class PageResult:
     warc: str | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    retryable: bool = True  # False when trying again cannot help (an invalid URL)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -147,7 +148,7 @@ class Archiver:
         try:
             url = normalize_url(url)
         except Exception as exc:  # noqa: BLE001 - UsageError; reported per URL, the run goes on
-            return PageResult(url=url, ok=False, error=str(exc))
+            return PageResult(url=url, ok=False, error=str(exc), retryable=False)
         assert self._browser is not None
         if not self._browser.is_connected():
             await self._relaunch()

@@ -11,6 +11,7 @@ and the caller learns what was and was not captured. Failures go to `failures.js
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,6 @@ class Plan:
     to_capture: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)  # in the collection, left out
     failed_before: list[str] = field(default_factory=list)  # failed earlier: `warcache retry` takes them
-    invalid: list[tuple[str, str]] = field(default_factory=list)  # (url, why)
     messages: list[str] = field(default_factory=list)
 
 
@@ -48,19 +48,14 @@ def captured_urls(coll: Collection) -> set[str]:
 
 def plan(coll: Collection, urls: list[str], *, links_from: list[str] = (), base_url: str | None = None,
          include: list[str] = (), exclude: list[str] = (), recapture: bool = False) -> Plan:
-    """What to capture. URLs given directly are always captured (again); links found in a source
-    are captured only if the collection does not hold them yet, unless `recapture`."""
-    result = Plan()
+    """What to capture. URLs given directly are captured as given, every time (an invalid one fails
+    in its turn, like any other capture); links found in a source are captured only if the
+    collection does not hold them yet (unless `recapture`), once each."""
+    result = Plan(to_capture=list(urls))
     seen: set[str] = set()
     for url in urls:
-        try:
-            url = normalize_url(url)
-        except UsageError as exc:
-            result.invalid.append((url, str(exc)))
-            continue
-        if url not in seen:
-            seen.add(url)
-            result.to_capture.append(url)
+        with contextlib.suppress(UsageError):
+            seen.add(normalize_url(url))
     if links_from:
         have = set() if recapture else captured_urls(coll)
         failed = set() if recapture else {f.get("url") for f in coll.failures()}

@@ -165,8 +165,6 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
                 exclude=list(exclude), recapture=recapture)
     for message in todo.messages:
         click.echo(message, err=True)
-    for url, why in todo.invalid:
-        click.echo(f"FAILED {url}: {why}", err=True)
     if todo.already:
         click.echo(f"{len(todo.already)} already in collection {coll.name!r} (--recapture to capture again)",
                    err=True)
@@ -179,10 +177,10 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
         return
     if not todo.to_capture:
         click.echo("nothing new to capture", err=True)
-        ctx.exit(1 if todo.invalid else 0)
+        return
     opts, kw = _capture_settings(kw)
     results = _run_captures(coll, opts, todo.to_capture, **kw)
-    ctx.exit(1 if todo.invalid or any(not r.ok for r in results) else 0)
+    ctx.exit(1 if any(not r.ok for r in results) else 0)
 
 
 @cli.command()
@@ -215,7 +213,8 @@ def _run_captures(coll, opts: CaptureOptions, urls: list[str], *, browser_path: 
     interrupted = progress.interrupted
     results = [progress.results[i] for i in sorted(progress.results)]
     coll.update_failures({r.url for r in results if r.ok},
-                         [{"url": r.url, "reason": r.error, "time": _now_iso()} for r in results if not r.ok])
+                         [{"url": r.url, "reason": r.error, "time": _now_iso()}
+                          for r in results if not r.ok and r.retryable])
     if as_json:
         click.echo(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
     done = sum(r.ok for r in results)

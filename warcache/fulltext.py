@@ -846,9 +846,11 @@ def _default_procs() -> int:
 class FullTextIndex:
     """The Whoosh index of one collection.  Not for sharing between threads; one per process is fine.
 
-    `procs`, `limitmb` and `multisegment` are Whoosh writer options for large batches (see
-    scripts/bench_search.py for what they buy on two cores); `lock_timeout` bounds how long a
-    writer waits for another process's write lock before giving up with ArchiveError.
+    `procs`, `limitmb` and `multisegment` are Whoosh writer options for rebuilds and large batches.
+    On two cores, two writer processes that each keep their own segment (multisegment) are the
+    fastest; merging their output into one segment (multisegment=False) costs more than the
+    second process saves (see the report of scripts/bench_search.py for the figures).
+    `lock_timeout` bounds how long a writer waits for another process's write lock.
     """
 
     def __init__(
@@ -858,7 +860,7 @@ class FullTextIndex:
         *,
         procs: int | None = None,
         limitmb: int = 256,
-        multisegment: bool = False,
+        multisegment: bool = True,
         lock_timeout: float = 60.0,
     ):
         self.index_dir = Path(index_dir)

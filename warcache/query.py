@@ -216,7 +216,7 @@ _FIELDS = {
     "lang": "lang",
     "language": "lang",
 }
-_OPERATORS = {"AND": "AND", "OR": "OR", "NOT": "NOT", "&&": "AND", "||": "OR"}
+_OPERATORS = {"AND": "AND", "OR": "OR", "NOT": "NOT"}
 _BARE_END = set(' \t\r\n\f\v()"')
 
 

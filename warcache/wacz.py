@@ -139,8 +139,9 @@ def _pages_jsonl(coll: Collection, names: set[str], title: str) -> tuple[bytes, 
     entries.sort(key=lambda e: (str(e["timestamp"]), e["url"]))
     for e in entries:
         ts = str(e["timestamp"])
-        page = {"id": hash_url(f"{ts}/{e['url']}"), "url": e["url"], "ts": _iso(ts),
-                "title": e.get("title") or e["url"]}
+        # Two captures of a URL can share a second (parallel captures): the record's place is unique.
+        page_id = hash_url(f"{e.get('warc')}#{e.get('offset')}/{e['url']}")
+        page = {"id": page_id, "url": e["url"], "ts": _iso(ts), "title": e.get("title") or e["url"]}
         out.append(json.dumps(page, ensure_ascii=False))
     return ("\n".join(out) + "\n").encode("utf-8"), len(entries)
 
