@@ -445,7 +445,10 @@ def open_(ctx: click.Context, url: str, at: str | None, collection: str | None, 
     result = open_capture(root_path(ctx.obj["root"]), url, at=at, collection=collection,
                           screenshot=screenshot, browser=browser_path, full_page=full_page, timeout=timeout)
     click.echo(f"{result.url} as captured {_when(result.timestamp)} [{result.collection}]: "
-               f"{result.served} requests answered from the archive, {result.refused} refused", err=True)
+               f"{result.served} requests answered from the archive, {len(result.refused)} refused "
+               "(not archived)", err=True)
+    for refused in result.refused[:20]:
+        click.echo(f"  refused {refused}", err=True)
     if result.screenshot:
         click.echo(f"screenshot saved to {result.screenshot}", err=True)
 
