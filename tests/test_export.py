@@ -98,7 +98,9 @@ def captured(tmp_path_factory, browser_path):
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     root = tmp_path_factory.mktemp("export-root")
     try:
-        run = run_cli("add", "--no-scroll", "--idle-timeout", "1", base + ARTICLE_PATH, base + ARTICLE_PATH,
+        # -j 1: the second capture of the article must start after the first one ends
+        run = run_cli("add", "-j", "1", "--no-scroll", "--idle-timeout", "1",
+                      base + ARTICLE_PATH, base + ARTICLE_PATH,
                       base + "/gone.html", base + "/notes.txt", root=root)
     finally:
         httpd.shutdown()
