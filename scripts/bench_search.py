@@ -3,6 +3,9 @@
 
     .venv/bin/python scripts/bench_search.py                 # 10k documents
     nice .venv/bin/python scripts/bench_search.py --docs 100000
+    # build once into a kept directory, then time queries again without rebuilding:
+    nice .venv/bin/python scripts/bench_search.py --docs 100000 --workdir /tmp/b100k
+    nice .venv/bin/python scripts/bench_search.py --docs 100000 --workdir /tmp/b100k --reuse
 
 Prints, for both engines in the same run: indexing documents/s, query p50/p95 over a fixed mix
 of queries (single words, two words, phrases, site:, title:, after:), and the ratio.
@@ -215,11 +218,14 @@ def bench_whoosh(args: argparse.Namespace, docs_path: Path, workdir: Path, mix: 
     index = FullTextIndex(
         workdir / "whoosh", "bench", procs=args.procs, limitmb=args.limitmb, multisegment=args.multisegment
     )
-    t0 = time.perf_counter()
-    cpu0 = _cpu_seconds()
-    count = index.rebuild(read_docs(docs_path))
-    build = time.perf_counter() - t0
-    cpu = _cpu_seconds() - cpu0
+    if args.reuse and index.count():
+        count, build, cpu = index.count(), float("nan"), float("nan")  # built by an earlier run
+    else:
+        t0 = time.perf_counter()
+        cpu0 = _cpu_seconds()
+        count = index.rebuild(read_docs(docs_path))
+        build = time.perf_counter() - t0
+        cpu = _cpu_seconds() - cpu0
     size = sum(f.stat().st_size for f in (workdir / "whoosh").rglob("*") if f.is_file())
     timings, hits = run_queries(lambda q: len(index.search(q, limit=20)), mix, args.rounds)
     index.close()
@@ -248,9 +254,8 @@ def fts_setup(db: sqlite3.Connection) -> None:
     )
 
 
-def bench_fts5(args: argparse.Namespace, docs_path: Path, workdir: Path, mix: Mix) -> dict:
-    path = workdir / "fts5.sqlite"
-    db = sqlite3.connect(path)
+def fts_build(db: sqlite3.Connection, docs_path: Path) -> tuple[int, float, float]:
+    """Index every document in one transaction: (count, wall seconds, CPU seconds)."""
     fts_setup(db)
     t0 = time.perf_counter()
     cpu0 = _cpu_seconds()
@@ -264,8 +269,20 @@ def bench_fts5(args: argparse.Namespace, docs_path: Path, workdir: Path, mix: Mi
             rhost = ".".join(reversed(wcq.normalize_host(doc.domain).split(".")))
             db.execute("INSERT INTO meta VALUES (?,?,?,?)", (i, doc.url, rhost, int(doc.timestamp)))
             count += 1
-    build = time.perf_counter() - t0
-    cpu = _cpu_seconds() - cpu0
+    return count, time.perf_counter() - t0, _cpu_seconds() - cpu0
+
+
+def bench_fts5(args: argparse.Namespace, docs_path: Path, workdir: Path, mix: Mix) -> dict:
+    path = workdir / "fts5.sqlite"
+    if args.reuse and path.is_file():
+        db = sqlite3.connect(path)
+        count = db.execute("SELECT count(*) FROM meta").fetchone()[0]
+        build = cpu = float("nan")
+    else:
+        for old in workdir.glob("fts5.sqlite*"):
+            old.unlink()
+        db = sqlite3.connect(path)
+        count, build, cpu = fts_build(db, docs_path)
     size = sum(f.stat().st_size for f in workdir.glob("fts5.sqlite*"))
     weights = ", ".join(str(w) for _, w in TEXT_PARTS)
 
@@ -393,8 +410,16 @@ def main() -> int:
     )
     parser.add_argument("--no-fts5", action="store_true", help="skip the SQLite FTS5 comparison")
     parser.add_argument("--workdir", type=Path, help="keep the indexes here (default: a temp dir, removed)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --workdir: query the documents and indexes an earlier run left there instead of "
+        "building them again (to iterate on query speed; build times then show as nan)",
+    )
     args = parser.parse_args()
     args.procs = args.procs or max(1, min(2, os.cpu_count() or 1))
+    if args.reuse and not args.workdir:
+        parser.error("--reuse needs --workdir")
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="warcache-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -403,9 +428,10 @@ def main() -> int:
         model = corpus_model() if CORPUS.is_dir() else synthetic_model(rng)
         docs_path = workdir / "docs.jsonl"
         t0 = time.perf_counter()
-        with open(docs_path, "w", encoding="utf-8") as fh:
-            for doc in generate(model, args.docs, args.seed):
-                fh.write(json.dumps(asdict(doc), ensure_ascii=False) + "\n")
+        if not (args.reuse and docs_path.is_file()):
+            with open(docs_path, "w", encoding="utf-8") as fh:
+                for doc in generate(model, args.docs, args.seed):
+                    fh.write(json.dumps(asdict(doc), ensure_ascii=False) + "\n")
         gen_s = time.perf_counter() - t0
         hosts = make_hosts(model, random.Random(args.seed))
         mix = query_mix(model, hosts, args.seed)

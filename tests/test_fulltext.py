@@ -203,6 +203,81 @@ def test_phrases_of_common_words(tmp_path: Path) -> None:
     assert found(ix, '"to be or not"') == {"1", "2"}
 
 
+# A few hundred pages of random sentences: every word's posting list spans several of Whoosh's
+# 128-posting blocks, so top-k pruning (scores of whole blocks, skipping postings that cannot enter
+# the results) really runs, unlike in the five-page CORPUS.
+_VOCAB = (
+    *("harbour", "quiet", "ships", "morning", "light", "water", "town", "market", "river"),
+    *("stone", "bridge", "road", "people", "evening"),
+    *("the", "of", "and", "to", "in", "a", "is", "that", "for", "on", "with"),
+)
+
+
+def _random_pages(count: int) -> list[PageDoc]:
+    import random
+
+    rng = random.Random(7)
+    pages = []
+    for i in range(count):
+        words = rng.choices(_VOCAB, k=rng.randint(30, 120))
+        if i % 37 == 0:  # the phrase itself, in a few pages
+            words[rng.randrange(len(words)) :] = ["quiet", "harbour"]
+        title = " ".join(rng.choices(_VOCAB, k=4))
+        stamp = f"20{rng.randint(19, 25)}0{rng.randint(1, 9)}1{rng.randint(0, 9)}120000"
+        pages.append(doc(f"https://p{i % 5}.example/{i}", stamp, title=title, body=" ".join(words) + "."))
+    return pages
+
+
+@pytest.fixture(scope="module")
+def big_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[FullTextIndex, list[PageDoc]]:
+    pages = _random_pages(700)
+    ix = FullTextIndex(tmp_path_factory.mktemp("big") / "ft", "main", procs=1)
+    ix.rebuild(pages)
+    yield ix, pages
+    ix.close()
+
+
+def test_phrase_of_words_on_most_pages_finds_exactly_the_pages_with_it(big_index) -> None:
+    ix, pages = big_index
+    import re as _re
+
+    def has(text: str, phrase: str) -> bool:
+        return _re.search(rf"(?<!\w){phrase}(?!\w)", text.lower()) is not None
+
+    expected = {path_of(p.url) for p in pages if has(f"{p.title}. {p.body}", "quiet harbour")}
+    both = {path_of(p.url) for p in pages if {"quiet", "harbour"} <= set(p.body.lower().split())}
+    assert len(both) > 300 and 10 < len(expected) < len(both) / 3  # words everywhere, phrase not
+    assert {path_of(h.url) for h in ix.search('"quiet harbour"', limit=1000)} == expected
+    # Top 5 (pruned: positions checked only where the score can still win) = the full ranking's first 5.
+    top = [(h.url, h.score) for h in ix.search('"quiet harbour"', limit=5)]
+    assert top == [(h.url, h.score) for h in ix.search('"quiet harbour"', limit=1000)][:5]
+    assert all(path_of(url) in expected for url, _ in top)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "harbour",
+        "the",
+        "quiet ships",
+        '"of the"',
+        '"the river"',
+        "river -bridge",
+        "water OR stone",
+        "market after:2022",
+        "title:bridge town",
+        "ships site:p1.example",
+    ],
+)
+def test_pruned_top_results_equal_the_full_ranking(big_index, query: str) -> None:
+    """With a small limit the matchers skip postings that cannot enter the top; nothing else changes."""
+    ix, _ = big_index
+    full = [(h.url, h.timestamp, h.score) for h in ix.search(query, limit=1000)]
+    assert len(full) > 8
+    for limit in (1, 3, 8):
+        assert [(h.url, h.timestamp, h.score) for h in ix.search(query, limit=limit)] == full[:limit]
+
+
 def test_phrases_do_not_run_across_parts_of_a_page(index: FullTextIndex) -> None:
     # Title "Weather report", body "The weather in Paris ...": no phrase "report the".
     assert found(index, '"weather report"') == {"weather"}

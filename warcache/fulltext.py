@@ -32,9 +32,11 @@ import re
 import secrets
 import shutil
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +45,18 @@ from whoosh import formats
 from whoosh import index as wi
 from whoosh import query as wq
 from whoosh.analysis import Token, Tokenizer
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS_COLUMN
+from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.filedb.filestore import FileStorage
 from whoosh.idsets import DocIdSet
 from whoosh.lang import porter2
 from whoosh.lang.stopwords import stoplists
+from whoosh.matching import Matcher, NullMatcher, ReadTooFar
+from whoosh.scoring import BM25F, BaseScorer, BM25FScorer
 from whoosh.support.charset import accent_map
-from whoosh.system import pack_uint
+from whoosh.system import pack_uint, unpack_uint
 from whoosh.util.filelock import FileLock
+from whoosh.util.numeric import byte_to_length
 
 from warcache import query as wcq
 from warcache.errors import ArchiveError, UsageError
@@ -483,6 +490,452 @@ def _filter(q: wq.Query) -> wq.Query:
     return wq.ConstantScoreQuery(q, score=0.0)
 
 
+class _LengthTable:
+    """BM25's length normalisation for every document of one segment, in a list.
+
+    Whoosh's BM25F scorer asks for a document's field length through five calls (searcher,
+    reader, per-document reader, column, byte decoding) for every document it scores; scoring
+    is most of the cost of a query on a common word.  The lengths are one byte per document in
+    a column, read here in one go; the normalisation per distinct byte is computed once.
+    """
+
+    _cache: weakref.WeakKeyDictionary[Any, dict[tuple[str, float, float, float], list[float]]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    def norms(cls, reader: Any, fieldname: str, avgfl: float, b: float, k1: float) -> list[float] | None:
+        """K1 * ((1 - B) + B * length / avgfl) per document number; None if the column is unreadable."""
+        per_reader = cls._cache.setdefault(reader, {})
+        key = (fieldname, avgfl, b, k1)
+        if key not in per_reader:
+            lengths = cls._length_bytes(reader, fieldname)
+            if lengths is None:
+                return None
+            by_byte = [
+                k1 * ((1 - b) + b * (byte_to_length(byte) if byte else 1) / avgfl) for byte in range(256)
+            ]
+            per_reader[key] = [by_byte[byte] for byte in lengths]
+        return per_reader[key]
+
+    @staticmethod
+    def _length_bytes(reader: Any, fieldname: str) -> bytes | None:
+        """The length byte of each document, checked against Whoosh's own answer for two of them.
+
+        This reads Whoosh's per-document column directly (not public API): if a later Whoosh
+        lays it out differently, the check fails and scoring falls back to Whoosh's own path.
+        """
+        count = reader.doc_count_all()
+        try:
+            column = reader._perdoc._cached_reader(f"_{fieldname}_len", _LENGTHS_COLUMN)
+            raw = bytes(column._dbfile.get(column._basepos, column._count)) if column is not None else b""
+        except (AttributeError, TypeError, OSError):
+            return None
+        lengths = raw[:count].ljust(count, b"\0")
+        for docnum in {0, count - 1} if count else ():
+            byte = lengths[docnum]
+            if reader.doc_field_length(docnum, fieldname, 1) != (byte_to_length(byte) if byte else 1):
+                return None
+        return lengths
+
+
+class _TableScorer(BaseScorer):
+    """BM25F with the length part from _LengthTable: the same score as Whoosh's, bit for bit."""
+
+    def __init__(self, base: Any, norms: list[float]):
+        self.base = base
+        self.norms = norms
+        self.idf = base.idf
+        self.k1p1 = base.K1 + 1
+
+    def supports_block_quality(self) -> bool:
+        return True
+
+    def max_quality(self) -> float:
+        return float(self.base.max_quality())
+
+    def block_quality(self, matcher: Any) -> float:
+        return float(self.base.block_quality(matcher))
+
+    def score(self, matcher: Any) -> float:
+        weight = matcher.weight()
+        return self.idf * ((weight * self.k1p1) / (weight + self.norms[matcher.id()]))
+
+
+class _Weighting(BM25F):
+    """Whoosh's BM25F (same B and K1, same scores), with the faster per-document scorer."""
+
+    def scorer(self, searcher: Any, fieldname: str, text: Any, qf: int = 1) -> Any:
+        base = super().scorer(searcher, fieldname, text, qf=qf)
+        if type(base) is not BM25FScorer:
+            return base
+        norms = _LengthTable.norms(searcher.reader(), fieldname, base.avgfl, base.B, base.K1)
+        return base if norms is None else _TableScorer(base, norms)
+
+
+class _FastLeaf(W3LeafMatcher):
+    """Whoosh's on-disk posting reader with its per-posting loops moved into C or into bulk.
+
+    skip_to() (how an AND leaps along a long posting list to the next document of a short one)
+    steps through a block one posting at a time in Whoosh; here it bisects the block's sorted
+    document numbers.  Decoding a block's delta-coded document numbers uses itertools.accumulate
+    instead of a Python generator.  Same answers, same blocks read; "that" AND "shows" goes from
+    walking ~100k postings to ~6k bisections at 100k pages.
+    """
+
+    def skip_to(self, targetid: int) -> None:
+        if not self.is_active():
+            raise ReadTooFar
+        if targetid <= self.id():
+            return
+        if targetid > self._maxid:
+            while self.is_active() and targetid > self._maxid:
+                self._next_block()
+            if not self.is_active():
+                return
+        if self._ids is None:
+            self._read_ids()
+        # The block's last id is >= targetid, so this stays inside the block.
+        self._i = bisect.bisect_left(self._ids, targetid, self._i)
+
+    def block_scores(self) -> list[float] | None:
+        """The score of every posting of the current block (None without a _TableScorer).
+
+        One list comprehension per block instead of one scorer call per document; the numbers
+        are exactly what score() returns for each.  Cached until the matcher changes block.
+        """
+        scorer = self.scorer
+        if not isinstance(scorer, _TableScorer):
+            return None
+        cached = self.__dict__.get("_wc_scores")
+        if cached is not None and cached[0] == self._dataoffset:
+            return cached[1]  # type: ignore[no-any-return]
+        if self._ids is None:
+            self._read_ids()
+        if self._weights is None:
+            self._read_weights()
+        idf, k1p1, norms = scorer.idf, scorer.k1p1, scorer.norms
+        scores = [idf * ((w * k1p1) / (w + norms[d])) for d, w in zip(self._ids, self._weights, strict=True)]
+        self.__dict__["_wc_scores"] = (self._dataoffset, scores)
+        return scores
+
+    def _read_ids(self) -> None:
+        if self._data is None:
+            self._read_data()
+        ids = self._data[0]
+        self._ids = ids if self._byteids else tuple(accumulate(ids))
+
+
+def _fast(m: Any) -> Any:
+    """Make Whoosh's on-disk matcher a _FastLeaf: same object, faster methods (see _FastLeaf).
+
+    Swapping the class keeps the object Whoosh built (its file, offsets, scorer) as it is;
+    _FastLeaf only overrides methods and adds one cache attribute.
+    """
+    if type(m) is W3LeafMatcher:
+        m.__class__ = _FastLeaf
+    return m
+
+
+class _Term(wq.Term):
+    """wq.Term whose on-disk matcher is a _FastLeaf (for filters: site:, lang:)."""
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        return _fast(super().matcher(searcher, context))
+
+
+class _Word(wq.Term):
+    """A searched word: its posting list under _PrunedAnd's top-k pruning."""
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        m = _fast(super().matcher(searcher, context))
+        if not isinstance(m, _FastLeaf) or not m.is_active():
+            return m
+        return _PrunedAnd([m], phrase=False)
+
+
+_COUNT_SIZE = len(pack_uint(0))  # the count of positions that starts a posting's value
+
+
+def _decode_positions(value: bytes) -> list[int]:
+    """The positions in a posting of the text fields (the layout _Positions.encode writes).
+
+    Most gaps between one word's occurrences in a page fit one byte: then the positions are the
+    running sum of those bytes, without a Python loop per byte.
+    """
+    count = unpack_uint(value[:_COUNT_SIZE])[0]
+    head = value[_COUNT_SIZE : _COUNT_SIZE + count]
+    if len(head) == count and (not head or max(head) < 0x80):
+        return list(accumulate(head))
+    positions: list[int] = []
+    at = _COUNT_SIZE
+    pos = 0
+    for _ in range(count):
+        gap = shift = 0
+        while True:
+            byte = value[at]
+            at += 1
+            gap |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+        pos += gap
+        positions.append(pos)
+    return positions
+
+
+def _in_sequence(postings: list[list[int]]) -> bool:
+    """Whether some position p has word i of the phrase at p + i for every i."""
+    starts = set(postings[0])
+    for i, positions in enumerate(postings[1:], 1):
+        starts.intersection_update([p - i for p in positions])
+        if not starts:
+            return False
+    return True
+
+
+class _PrunedAnd(Matcher):
+    """The AND of posting lists (with `phrase`: also in sequence), top-k pruned, exact.
+
+    Used for phrases (the words in sequence) and, with one list, for every searched word: the
+    pruning below then skips the postings of a common word that cannot enter the results, which
+    is most of them ("make" at 100k pages: ~40k postings, a few hundred scored one by one).
+
+    Why not Whoosh's own phrase matcher (SpanNear2 over an IntersectionMatcher): it builds Span
+    objects for every position of every document that has all the words, and visits every such
+    document, which for a phrase of ordinary words ("shows that") is thousands per query.  Here:
+
+    * the rarest word drives; the others leap to its documents (bisecting their blocks);
+    * the score is Whoosh's phrase score (the sum of the words' BM25F), and once the collector's
+      threshold is known (it passes it to replace()), a document whose driver score plus the
+      other words' maximum score cannot beat it is passed over from the driver's block scores
+      alone, without touching the other lists ("MaxScore"); the others' maxima are global,
+      so this is exact, unlike mixing block bounds of lists whose blocks do not line up;
+    * positions are decoded only for documents that could still enter the results.
+
+    The answer is exactly Whoosh's (same documents, same scores, same order); only work is
+    saved.  (Whoosh's SpanNear2 also forgets to re-check positions after skip_to_quality(), so in
+    a large index it can return documents without the phrase; this matcher checks every time.)
+    """
+
+    def __init__(
+        self,
+        leaves: list[Any],
+        minquality: float = 0.0,
+        *,
+        phrase: bool = True,
+        sizes: list[int] | None = None,
+    ):
+        self.leaves = leaves  # in phrase order, for the position check
+        self.phrase = phrase
+        self.sizes = sizes or [0] * len(leaves)  # documents per list: the rarest drives
+        ordered = [leaf for _, _, leaf in sorted(zip(self.sizes, range(len(leaves)), leaves, strict=True))]
+        self.driver = ordered[0]
+        self.others = ordered[1:]
+        self.rest_max = sum(leaf.max_quality() for leaf in self.others)
+        self.minquality = minquality
+        self._done = False
+        self._find_next()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.leaves!r})"
+
+    # -- state
+
+    def is_active(self) -> bool:
+        return not self._done and self.driver.is_active()
+
+    def reset(self) -> None:
+        for leaf in self.leaves:
+            leaf.reset()
+        self._done = False
+        self._find_next()
+
+    def copy(self) -> _PrunedAnd:
+        copies = [leaf.copy() for leaf in self.leaves]
+        return type(self)(copies, self.minquality, phrase=self.phrase, sizes=self.sizes)
+
+    def children(self) -> list[Any]:
+        return list(self.leaves)
+
+    def is_leaf(self) -> bool:
+        return False
+
+    def id(self) -> int:
+        return int(self.driver.id())
+
+    def value(self) -> Any:
+        if len(self.leaves) == 1:
+            return self.driver.value()
+        raise NotImplementedError("an AND of several lists has no single posting value")
+
+    def supports(self, astype: str) -> bool:
+        return len(self.leaves) == 1 and bool(self.driver.supports(astype))
+
+    def value_as(self, astype: str) -> Any:
+        if len(self.leaves) == 1:
+            return self.driver.value_as(astype)
+        raise NotImplementedError("an AND of several lists has no single posting value")
+
+    def spans(self) -> list[Any]:
+        if len(self.leaves) == 1:
+            return self.driver.spans()  # type: ignore[no-any-return]
+        raise NotImplementedError("an AND of several lists does not compute spans")
+
+    def all_ids(self) -> Iterator[int]:
+        while self.is_active():
+            yield self.id()
+            self.next()
+
+    # -- scores and quality
+
+    def weight(self) -> float:
+        return float(sum(leaf.weight() for leaf in self.leaves))
+
+    def score(self) -> float:
+        if not self.others:
+            return float(self.driver.score())
+        total = 0.0
+        for leaf in self.leaves:
+            total += leaf.score()
+        return total
+
+    def supports_block_quality(self) -> bool:
+        return all(leaf.supports_block_quality() for leaf in self.leaves)
+
+    def max_quality(self) -> float:
+        return float(self.driver.max_quality() + self.rest_max)
+
+    def block_quality(self) -> float:
+        # The others' blocks do not line up with the driver's: only their global maxima are safe.
+        return float(self.driver.block_quality() + self.rest_max)
+
+    def replace(self, minquality: float = 0) -> Any:
+        """Remember the score a document must beat (a global bound from the collector or a parent).
+
+        Only replace() carries such a bound: skip_to_quality()'s argument can be relative to a
+        sibling's current block, so it is not kept.
+        """
+        if not self.is_active() or (minquality and self.max_quality() < minquality):
+            return NullMatcher()
+        if minquality and minquality > self.minquality:
+            self.minquality = minquality
+        return self
+
+    # -- moving
+
+    def next(self) -> bool:
+        moved = bool(self.driver.next())
+        return self._find_next() or moved
+
+    def skip_to(self, id: int) -> bool:  # noqa: A002 (Whoosh's name)
+        if not self.is_active():
+            raise ReadTooFar
+        self.driver.skip_to(id)
+        self._find_next()
+        return False  # like Whoosh's leaves: block changes are reported by next() only
+
+    def skip_to_quality(self, minquality: float) -> int:
+        skipped = int(self.driver.skip_to_quality(minquality - self.rest_max) or 0)
+        if skipped:
+            self._find_next()
+        return skipped
+
+    def _find_next(self) -> bool:
+        """Move to the first document from here on that has the phrase and could enter the results."""
+        driver, others = self.driver, self.others
+        moved = False
+        while driver.is_active():
+            need = self.minquality - self.rest_max
+            above = _advance_above(driver, need) if self.minquality > 0 and need > 0 else None
+            if above is False:
+                moved = True
+                continue  # the rest of the driver's block cannot win: it moved to the next block
+            if not others and not self.phrase:
+                return moved  # one word: the block scores already said it can win (or no threshold)
+            docnum = driver.id()
+            behind = None
+            for leaf in others:
+                if leaf.id() < docnum:
+                    leaf.skip_to(docnum)
+                    if not leaf.is_active():
+                        self._done = True
+                        return moved
+                if leaf.id() != docnum:
+                    behind = leaf.id()
+                    break
+            if behind is not None:
+                driver.skip_to(behind)
+                moved = True
+                continue
+            if self._matches_here():
+                return moved
+            moved = bool(driver.next()) or moved
+        return moved
+
+    def _matches_here(self) -> bool:
+        if self.minquality > 0 and self.score() <= self.minquality:
+            return False  # cannot enter the results: not worth decoding positions
+        return not self.phrase or _in_sequence([_decode_positions(leaf.value()) for leaf in self.leaves])
+
+
+def _advance_above(leaf: Any, need: float) -> bool | None:
+    """Move `leaf` to its next posting in this block scoring above `need` (True), or past the block.
+
+    Exact: it uses the block's real scores (_FastLeaf.block_scores), not a bound.  Leaves
+    without a score table are left where they are (None: not known).
+    """
+    scores = leaf.block_scores() if isinstance(leaf, _FastLeaf) else None
+    if scores is None:
+        return None
+    i = leaf._i
+    n = len(scores)
+    while i < n and scores[i] <= need:
+        i += 1
+    if i < n:
+        leaf._i = i
+        return True
+    leaf._next_block()
+    return False
+
+
+def _leaves(searcher: Any, terms: list[tuple[str, str]], context: Any) -> tuple[list[Any], list[int]] | None:
+    """The on-disk matchers of (field, word) pairs and their document counts; None if one is absent."""
+    reader = searcher.reader()
+    leaves, sizes = [], []
+    for fieldname, word in terms:
+        m = _fast(wq.Term(fieldname, word).matcher(searcher, context))
+        if not m.is_active():
+            return None
+        leaves.append(m)
+        sizes.append(int(reader.doc_frequency(fieldname, word)))
+    return leaves, sizes
+
+
+class _AllWords(wq.And):
+    """wq.And of plain words (one form each), matched by one _PrunedAnd instead of Whoosh's tree
+    of IntersectionMatchers: the rarest word drives, and its postings that cannot enter the
+    results even with the other words' best scores are passed over from its block scores."""
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        found = _leaves(searcher, [(word.fieldname, word.text) for word in self.subqueries], context)
+        if found is None:
+            return NullMatcher()
+        return _PrunedAnd(found[0], phrase=False, sizes=found[1])
+
+
+class _ExactPhrase(wq.Phrase):
+    """wq.Phrase (same terms, size estimates, normalisation) with the faster _PrunedAnd."""
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        if self.fieldname not in searcher.schema:
+            return NullMatcher()
+        found = _leaves(searcher, [(self.fieldname, word) for word in self.words], context)
+        if found is None:
+            return NullMatcher()
+        return _PrunedAnd(found[0], sizes=found[1])
+
+
 class _Compiler:
     """Turns a syntax tree into a Whoosh query for one index, collecting what snippets highlight.
 
@@ -519,13 +972,13 @@ class _Compiler:
         if isinstance(node, wcq.Phrase):
             return self._phrase(_analyze(node.text), node.field)
         if isinstance(node, wcq.Site):
-            return _filter(wq.Term("domain", node.host))
+            return _filter(_Term("domain", node.host))
         if isinstance(node, wcq.Url):
             return _filter(wq.Prefix("urlkey", node.prefix))
         if isinstance(node, wcq.DateRange):
             return _filter(wq.NumericRange("timestamp", node.low, node.high))
         if isinstance(node, wcq.Lang):
-            return _filter(wq.Term("language", node.code))
+            return _filter(_Term("language", node.code))
         if isinstance(node, wcq.Not):
             self._negated += 1
             try:
@@ -550,6 +1003,9 @@ class _Compiler:
                 pos.append(q)
         if not pos and not neg:
             return None
+        words = [q for q in pos if type(q) is _Word]
+        if len(words) > 1:  # plain words: one pruned AND instead of Whoosh's nested intersections
+            pos = [_AllWords(words)] + [q for q in pos if type(q) is not _Word]
         positive = (wq.And(pos) if len(pos) > 1 else pos[0]) if pos else wq.Every()
         return wq.AndNot(positive, _any(neg)) if neg else positive
 
@@ -564,18 +1020,18 @@ class _Compiler:
             return wq.Prefix(field, token)
         forms = self.variants(token, field)
         self._mark_words(sorted(forms, key=len, reverse=True))
-        return _any([wq.Term(field, form) for form in forms])
+        return _any([_Word(field, form) for form in forms])
 
     def _phrase(self, tokens: list[str], field: str | None) -> wq.Query | None:
         if not tokens:
             return None
         self._mark_words(tokens)
         if len(tokens) == 1:
-            return wq.Term(_field(field), tokens[0])
+            return _Word(_field(field), tokens[0])
         grams = [_gram(a, b) for a, b in zip(tokens, tokens[1:], strict=False)]
         if field != "title" and all(grams):  # every pair indexed: look the pairs up instead
-            return wq.Term("grams", grams[0]) if len(grams) == 1 else wq.Phrase("grams", grams)
-        return wq.Phrase(_field(field), tokens)
+            return _Word("grams", grams[0]) if len(grams) == 1 else _ExactPhrase("grams", grams)
+        return _ExactPhrase(_field(field), tokens)
 
     def variants(self, token: str, field: str) -> list[str]:
         """`token` and the inflections of it the index has ("negotiation" → "negotiations").
@@ -1060,7 +1516,7 @@ class FullTextIndex:
                 # deletions changed, so a refreshed searcher still finds replaced captures.
                 self.close()
                 ix = self._storage().open_index(name, schema=SCHEMA)
-                self._searcher = ix.searcher()
+                self._searcher = ix.searcher(weighting=_Weighting())
                 self._searcher_name = name
                 return self._searcher
             except (wi.EmptyIndexError, OSError):
