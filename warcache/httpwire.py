@@ -131,7 +131,13 @@ def response_framing(head: Head, request_method: str) -> Framing:
         return Framing("none")
     if head.tokens("Transfer-Encoding"):
         return Framing("chunked") if head.tokens("Transfer-Encoding")[-1] == "chunked" else Framing("close")
-    return _length_framing(head, default=Framing("close"))
+    try:
+        return _length_framing(head, default=Framing("close"))
+    except WireError:
+        # A length that is not a number, or two that disagree: the body can only end when the
+        # server closes. Reading to there archives what the server sent (browsers that accept such
+        # a response read it the same way); the connection is never reused after it.
+        return Framing("close")
 
 
 def _length_framing(head: Head, default: Framing) -> Framing:

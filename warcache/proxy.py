@@ -130,6 +130,7 @@ class RecordingProxy:
         self.exchanges: list[Exchange] = []
         self.errors: list[tuple[str, str]] = []
         self.unfinished = 0  # requests abandoned before any response arrived
+        self.cut_for_length: set[str] = set()  # URLs whose body passed max_body: not fetched again
         self._inflight = 0
         self._last_activity = time.monotonic()
         self._seq = 0
@@ -160,11 +161,17 @@ class RecordingProxy:
             server.close()
         await self.wait_idle(quiet=0.0, timeout=grace)
         self._closing = True
-        tasks = [t for t in self._tasks if not t.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=5)
+        for _attempt in range(3):
+            # asyncio.wait_for (Python 3.11) can swallow a cancellation that lands just as the
+            # awaited read completes; such a task notices `_closing` at its next chunk instead,
+            # and is cancelled again here. It must end now: it would record after the capture
+            # is over, and go on downloading an endless response for the rest of the run.
+            tasks = [t for t in self._tasks if not t.done()]
+            if not tasks:
+                break
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=2)
         for server in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1)
@@ -328,6 +335,12 @@ class RecordingProxy:
                     return False
                 parts.append(piece)
             body = b"".join(parts)
+        if url in self.cut_for_length:
+            # The browser retries a download that broke off (Chromium up to five times): each retry
+            # would record the limit again. Once is what the limit allows.
+            await _reply(writer, 502, f"{url} is larger than the {self.max_body} bytes warcache "
+                                      "records of one response", error=True)
+            return False
         request_head = _upstream_request_head(head, method, path, version)
         self._seq += 1
         ex = Exchange(seq=self._seq, method=method, url=url, started=datetime.now(UTC),
@@ -450,10 +463,15 @@ class RecordingProxy:
                     break
                 if ex.body_length + len(chunk) > self.max_body:
                     ex.truncated = "length"
+                    self.cut_for_length.add(ex.url)
                     client_ok = False
                     break
                 ex.add_body(chunk)
                 self._touch()
+                if self._closing:  # the capture is over (see close())
+                    ex.truncated = "disconnect"
+                    client_ok = False
+                    break
                 if client_ok:
                     try:
                         writer.write(chunk)
