@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from warcache.browser import BrowserChoice, desktop_user_agent, launch_args
+from warcache.browser import BrowserChoice, desktop_user_agent, instance_arg, kill_browser, launch_args
 from warcache.capture import CaptureOptions, PageCapture, capture_page
 from warcache.cdxj import CdxjIndex
 from warcache.collection import Collection
@@ -35,6 +35,9 @@ from warcache.warcwriter import (
     WrittenPage,
     default_warcinfo,
 )
+
+#: Seconds a browser gets to close before it is taken for hung and killed.
+CLOSE_TIMEOUT = 10.0
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Archiver:
         self.on_recovered = on_recovered
         self._pw: Playwright | None = None
         self._browser: Browser | None = None
+        self._instances: dict[int, str] = {}  # id(browser) -> its --warcache-instance argument
         self._writer: WarcFileWriter | None = None
         self._dedup: DedupIndex | None = None
         self._cdxj: CdxjIndex | None = None
@@ -101,11 +105,10 @@ class Archiver:
         if self._writer is not None:
             self._writer.close()
         if self._browser is not None:
-            with contextlib.suppress(PlaywrightError):
-                await self._browser.close()
+            await self._close_browser(self._browser)
         if self._pw is not None:
             with contextlib.suppress(Exception):  # the driver may already be gone (Ctrl-C, crash)
-                await self._pw.stop()
+                await asyncio.wait_for(self._pw.stop(), CLOSE_TIMEOUT)
         if self._dedup is not None:
             self._dedup.close()
         if self._cdxj is not None:
@@ -123,8 +126,7 @@ class Archiver:
             probe = await self._start_browser([])
             self.browser_version = probe.version
             self.user_agent = self.opts.user_agent or desktop_user_agent(self.browser_version)
-            with contextlib.suppress(PlaywrightError):
-                await probe.close()
+            await self._close_browser(probe)
         self._browser = await self._start_browser([f"--user-agent={self.user_agent}"])
         if self._writer is None:
             info = default_warcinfo(browser=f"Chromium {self.browser_version}", user_agent=self.user_agent,
@@ -134,13 +136,31 @@ class Archiver:
 
     async def _start_browser(self, extra_args: list[str]) -> Browser:
         assert self._pw is not None
+        instance = instance_arg()
         try:
-            return await self._pw.chromium.launch(
+            browser = await self._pw.chromium.launch(
                 executable_path=self.choice.executable, headless=self.headless,
-                args=launch_args() + extra_args)
+                args=launch_args() + extra_args + [instance])
         except PlaywrightError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BrowserNotFound(f"could not start the browser ({self.choice.source}): {first}") from None
+        self._instances[id(browser)] = instance
+        return browser
+
+    async def _close_browser(self, browser: Browser) -> None:
+        """Close a browser; one that does not answer (hung) within CLOSE_TIMEOUT is killed."""
+        instance = self._instances.pop(id(browser), None)
+        try:
+            await asyncio.wait_for(browser.close(), CLOSE_TIMEOUT)
+            return
+        except PlaywrightError:
+            return
+        except TimeoutError:
+            pass
+        if instance is not None:
+            kill_browser(instance)
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            await asyncio.wait_for(browser.close(), CLOSE_TIMEOUT)
 
     async def add(self, url: str) -> PageResult:
         """Capture one URL. Failures come back as a result with `ok=False`, never as an exception,
@@ -151,23 +171,23 @@ class Archiver:
             return PageResult(url=url, ok=False, error=str(exc), retryable=False)
         assert self._browser is not None
         if not self._browser.is_connected():
-            await self._relaunch()
-        capture = await capture_page(self._browser, url, self.opts, user_agent=self.user_agent)
+            await self._relaunch(self._browser)
+        browser = self._browser
+        capture = await capture_page(browser, url, self.opts, user_agent=self.user_agent)
         try:
-            if capture.browser_crashed or not self._browser.is_connected():
-                await self._relaunch()
+            if capture.browser_crashed or not browser.is_connected():
+                await self._relaunch(browser)
             return self._store(capture)
         finally:
             capture.release()
 
-    async def _relaunch(self) -> None:
-        """Start a fresh browser after a crash (once, however many captures noticed it)."""
+    async def _relaunch(self, failed: Browser) -> None:
+        """Replace a browser that crashed or hung by a fresh one (once, however many captures
+        noticed: a browser already replaced is left alone)."""
         async with self._launch_lock:
-            if self._browser is not None and self._browser.is_connected():
+            if self._browser is not failed:
                 return
-            if self._browser is not None:
-                with contextlib.suppress(PlaywrightError):
-                    await self._browser.close()
+            await self._close_browser(failed)
             await self._launch()
 
     def _store(self, capture: PageCapture) -> PageResult:

@@ -8,9 +8,12 @@ preferred because the wrapper adds flags from /etc and prints noise on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import secrets
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +134,49 @@ def launch_args() -> list[str]:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.insert(0, "--no-sandbox")  # Chromium refuses to start its sandbox as root
     return args
+
+
+#: A switch Chromium ignores, naming one launch: how a hung browser's processes are found to be killed.
+INSTANCE_SWITCH = "--warcache-instance="
+
+
+def instance_arg() -> str:
+    """A fresh `--warcache-instance=TOKEN` argument for one browser launch."""
+    return INSTANCE_SWITCH + secrets.token_hex(8)
+
+
+def kill_browser(instance: str) -> int:
+    """SIGKILL the browser launched with `instance` on its command line, with its process group.
+
+    Why: a browser that stopped responding (hung, or stopped by a signal) never answers Playwright's
+    close, so it must be killed; Playwright does not say which process it is. Playwright starts the
+    browser as a process group leader, so the group holds its renderers and helpers too. Linux only
+    (/proc); elsewhere nothing is found and 0 is returned. Returns how many browsers were killed.
+    """
+    killed = 0
+    wanted = instance.encode()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                args = fh.read().replace(b"\0", b" ").split()  # zygote children use spaces
+        except OSError:
+            continue
+        if wanted not in args or any(a.startswith(b"--type=") for a in args):
+            continue
+        pid = int(entry)
+        with contextlib.suppress(OSError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+            killed += 1
+    return killed
 
 
 def desktop_user_agent(browser_version: str) -> str:

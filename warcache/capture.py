@@ -15,13 +15,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urldefrag, urljoin
 
-from playwright.async_api import Browser, BrowserContext, Page
+from playwright.async_api import Browser, BrowserContext, Page, Response
 from playwright.async_api import Error as PlaywrightError
 
 from warcache.behaviours import scroll_page
 from warcache.proxy import ERROR_HEADER, Exchange, RecordingProxy
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+#: How long the page's main thread gets to run a trivial script before it is taken for stuck.
+PAGE_ANSWER_TIMEOUT = 5.0
+#: How long the browser itself gets to answer (open a context, a page, a version query).
+BROWSER_ANSWER_TIMEOUT = 10.0
 
 
 @dataclass
@@ -113,21 +117,30 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
                            resolve=opts.resolve, read_timeout=max(opts.timeout, 30))
     await proxy.start()
     context: BrowserContext | None = None
+    crashed: list[bool] = []
     try:
-        context = await browser.new_context(
+        context = await asyncio.wait_for(browser.new_context(
             proxy={"server": proxy.url},
             ignore_https_errors=True,  # only the proxy's own certificate; the proxy checks the real one
             viewport={"width": opts.viewport[0], "height": opts.viewport[1]},
             user_agent=user_agent,
             service_workers="allow",  # their requests go through the proxy too (fresh, empty caches)
             accept_downloads=True,
-        )
-        page = await context.new_page()
+        ), BROWSER_ANSWER_TIMEOUT)
+        page = await asyncio.wait_for(context.new_page(), BROWSER_ANSWER_TIMEOUT)
+        page.on("crash", lambda _page: crashed.append(True))
         _tame(page)
         try:
             await asyncio.wait_for(_drive(page, proxy, url, opts, result), opts.budget())
         except TimeoutError:
             result.warnings.append(f"capture cut short after {opts.budget():.0f} s")
+        trouble = await _browser_trouble(browser, crashed=bool(crashed))
+        if trouble is not None:
+            result.browser_crashed = True
+            result.error = trouble
+    except TimeoutError:  # new_context or new_page got no answer
+        result.browser_crashed = True
+        result.error = "the browser stopped responding; a fresh one is started for the next page"
     except PlaywrightError as exc:
         if _is_crash(exc):
             result.browser_crashed = True
@@ -135,7 +148,7 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
         else:
             result.error = _first_line(exc)
     finally:
-        if context is not None:
+        if context is not None and not result.browser_crashed:  # a dead or hung browser is replaced whole
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(context.close(), 10)
         await proxy.close(grace=1.0)
@@ -174,8 +187,9 @@ async def _drive(page: Page, proxy: RecordingProxy, url: str, opts: CaptureOptio
         return await proxy.wait_idle(quiet=quiet, timeout=timeout)
 
     response = None
+    broken = None  # why the document failed after its response began (cut short, bad framing)
     try:
-        response = await page.goto(url, wait_until="domcontentloaded", timeout=opts.timeout * 1000)
+        response, broken = await _navigate(page, url, opts)
     except PlaywrightError as exc:
         message = _first_line(exc)
         if "Download is starting" in message:
@@ -195,50 +209,130 @@ async def _drive(page: Page, proxy: RecordingProxy, url: str, opts: CaptureOptio
         result.final_url = response.url
         result.status = response.status
         result.mime = (await response.header_value("content-type") or "").split(";")[0].strip().lower()
-    try:
-        await page.wait_for_load_state("load", timeout=opts.timeout * 1000)
-    except PlaywrightError:
-        result.warnings.append(f"the load event did not fire within {opts.timeout:g} s")
+    if broken is not None:
+        # What arrived is recorded (marked truncated) and shown; the load event will never come.
+        result.warnings.append(f"the page's document arrived broken ({broken}); kept what was received")
+        chain = follow_redirects(list(proxy.exchanges), url)
+        if chain and chain[-1].response_head is not None:
+            result.mime = (chain[-1].response_head.get("Content-Type") or "").split(";")[0].strip().lower()
+    else:
+        try:
+            await page.wait_for_load_state("load", timeout=opts.timeout * 1000)
+        except PlaywrightError:
+            result.warnings.append(f"the load event did not fire within {opts.timeout:g} s")
     if not await wait_idle(opts.quiet, opts.idle_timeout):
         result.warnings.append(f"the network was still busy after {opts.idle_timeout:g} s")
     result.is_page = result.mime in HTML_TYPES or (not result.mime and response is not None)
+    if not await _responsive(page):
+        # A script that never yields (or a hung renderer): every later step would wait out its
+        # own timeout for nothing. What the proxy recorded is kept.
+        result.warnings.append(f"the page did not respond within {PAGE_ANSWER_TIMEOUT:g} s (a script "
+                               "that never ends?): no scrolling, title, DOM or screenshot")
+        return
     if opts.scroll and result.is_page:
         try:
-            report = await scroll_page(page, wait_idle, timeout=opts.scroll_timeout,
-                                       max_steps=opts.max_scroll_steps)
+            report = await asyncio.wait_for(
+                scroll_page(page, wait_idle, timeout=opts.scroll_timeout, max_steps=opts.max_scroll_steps),
+                opts.scroll_timeout + PAGE_ANSWER_TIMEOUT)
             if report.stopped_by != "bottom":
                 result.warnings.append(
                     f"stopped scrolling after {report.steps} steps ({report.stopped_by} limit)")
         except PlaywrightError as exc:
             result.warnings.append(f"scrolling failed: {_first_line(exc)}")
+        except TimeoutError:
+            result.warnings.append("scrolling stopped: the page stopped responding")
         await wait_idle(opts.quiet, min(opts.idle_timeout, 5.0))
-    await _snapshot(page, opts, result)
+    await _snapshot(page, opts, result, quick=broken is not None)
 
 
-async def _snapshot(page: Page, opts: CaptureOptions, result: PageCapture) -> None:
-    """Title, rendered DOM and screenshot, each allowed to fail on its own."""
+async def _responsive(page: Page) -> bool:
+    """False if the page's main thread does not run a trivial script within PAGE_ANSWER_TIMEOUT."""
     try:
-        result.title = await page.title()
+        await asyncio.wait_for(page.evaluate("1"), PAGE_ANSWER_TIMEOUT)
+    except TimeoutError:
+        return False
+    except PlaywrightError:
+        pass  # navigating, or closed: the next steps say so
+    return True
+
+
+async def _browser_trouble(browser: Browser, *, crashed: bool) -> str | None:
+    """Why the browser cannot be trusted with the next page (crashed, killed, hung), or None."""
+    if crashed:
+        return "the page crashed (a browser process died)"
+    if not browser.is_connected():
+        return "the browser crashed or was killed during the capture"
+    try:
+        session = await asyncio.wait_for(browser.new_browser_cdp_session(), BROWSER_ANSWER_TIMEOUT)
+        await asyncio.wait_for(session.send("Browser.getVersion"), BROWSER_ANSWER_TIMEOUT)
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            await asyncio.wait_for(session.detach(), BROWSER_ANSWER_TIMEOUT)
+    except TimeoutError:
+        return "the browser stopped responding during the capture"
     except PlaywrightError as exc:
-        result.warnings.append(f"no title: {_first_line(exc)}")
+        return f"the browser crashed or was killed during the capture ({_first_line(exc)})"
+    return None
+
+
+async def _navigate(page: Page, url: str, opts: CaptureOptions) -> tuple[Response | None, str | None]:
+    """`page.goto`, but also ending when the document's own request fails after its response began.
+
+    Why: when a server cuts the document short or breaks its framing, Chromium shows what arrived
+    but leaves the navigation pending, so `goto` (and the load event) would wait their full
+    timeouts. Returns (response, None), or (None, the browser's reason) for such a document.
+    Failures that only mean "replaced" (another navigation, a download) do not count.
+    """
+    failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def on_failed(request) -> None:
+        reason = request.failure or "failed"
+        if (not failed.done() and request.is_navigation_request() and request.frame == page.main_frame
+                and "ERR_ABORTED" not in reason):
+            failed.set_result(reason)
+
+    page.on("requestfailed", on_failed)
+    goto = asyncio.ensure_future(page.goto(url, wait_until="domcontentloaded", timeout=opts.timeout * 1000))
+    try:
+        await asyncio.wait({goto, failed}, return_when=asyncio.FIRST_COMPLETED)
+        if not goto.done():
+            await asyncio.wait({goto}, timeout=1.0)  # a failure goto reports itself comes at once
+        if goto.done():
+            return goto.result(), None
+        return None, failed.result()
+    finally:
+        page.remove_listener("requestfailed", on_failed)
+        if not goto.done():
+            goto.add_done_callback(lambda t: t.cancelled() or t.exception())  # nothing left unretrieved
+            goto.cancel()
+            await asyncio.wait({goto}, timeout=1.0)
+
+
+async def _snapshot(page: Page, opts: CaptureOptions, result: PageCapture, *, quick: bool = False) -> None:
+    """Title, rendered DOM and screenshot, each allowed to fail on its own. `quick`: the document
+    is known broken, so a screenshot that does not come at once will not come at all."""
+    try:
+        result.title = await asyncio.wait_for(page.title(), PAGE_ANSWER_TIMEOUT)
+    except (PlaywrightError, TimeoutError) as exc:
+        result.warnings.append(f"no title: {_why(exc, PAGE_ANSWER_TIMEOUT)}")
     if result.is_page:
         try:
             result.dom = await asyncio.wait_for(page.content(), 20)
         except (PlaywrightError, TimeoutError) as exc:
-            result.warnings.append(f"no rendered DOM: {_first_line(exc) or 'timed out'}")
+            result.warnings.append(f"no rendered DOM: {_why(exc, 20)}")
     if opts.screenshot:
         try:
-            height = await page.evaluate(
+            height = await asyncio.wait_for(page.evaluate(
                 "() => Math.max(document.documentElement ? document.documentElement.scrollHeight : 0,"
-                " document.body ? document.body.scrollHeight : 0)")
-            kwargs: dict = {"full_page": True, "type": "png", "timeout": 20000, "animations": "disabled"}
+                " document.body ? document.body.scrollHeight : 0)"), PAGE_ANSWER_TIMEOUT)
+            kwargs: dict = {"full_page": True, "type": "png", "timeout": 5000 if quick else 20000,
+                            "animations": "disabled"}
             if height > opts.max_screenshot_height:
                 kwargs["clip"] = {"x": 0, "y": 0, "width": opts.viewport[0],
                                   "height": opts.max_screenshot_height}
                 result.warnings.append(f"screenshot cut at {opts.max_screenshot_height} px of {height}")
             result.screenshot = await page.screenshot(**kwargs)
-        except PlaywrightError as exc:
-            result.warnings.append(f"no screenshot: {_first_line(exc)}")
+        except (PlaywrightError, TimeoutError) as exc:
+            result.warnings.append(f"no screenshot: {_why(exc, PAGE_ANSWER_TIMEOUT)}")
 
 
 def _settle_outcome(result: PageCapture, proxy: RecordingProxy) -> None:
@@ -271,6 +365,10 @@ def _navigation_error(message: str, proxy: RecordingProxy, url: str) -> str:
         code = message.split("net::", 1)[1].split()[0]
         return f"the browser could not load the page ({code})"
     return message
+
+
+def _why(exc: BaseException, seconds: float) -> str:
+    return f"timed out after {seconds:g} s" if isinstance(exc, TimeoutError) else _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:
