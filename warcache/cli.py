@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,6 +104,9 @@ def capture_options(f):
         click.option("--no-screenshot", is_flag=True, help="Do not store a screenshot."),
         click.option("--max-warc-size", type=click.IntRange(1 << 20), default=1 << 30, show_default=True,
                      help="Start a new WARC file once one passes this many bytes."),
+        click.option("--max-resource-size", type=click.IntRange(1024), default=1 << 30, show_default=True,
+                     help="Record at most this many bytes of one response body; the rest is cut "
+                          "(the record says WARC-Truncated: length)."),
         click.option("--resolve", multiple=True, callback=_parse_resolve, metavar="HOST:ADDRESS",
                      help="Connect to ADDRESS for HOST instead of looking it up (repeatable)."),
         click.option("-j", "--jobs", type=click.IntRange(1, 32), default=default_jobs,
@@ -121,7 +125,7 @@ def _capture_settings(kw: dict) -> tuple[CaptureOptions, dict]:
         scroll_timeout=kw.pop("scroll_timeout"), max_scroll_steps=kw.pop("max_scroll_steps"),
         viewport=kw.pop("viewport"), user_agent=kw.pop("user_agent"),
         ignore_https_errors=kw.pop("ignore_https_errors"), screenshot=not kw.pop("no_screenshot"),
-        resolve=kw.pop("resolve"))
+        max_resource_size=kw.pop("max_resource_size"), resolve=kw.pop("resolve"))
     return opts, kw
 
 
@@ -164,7 +168,7 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
     todo = plan(coll, list(urls), links_from=list(links_from), base_url=base_url, include=list(include),
                 exclude=list(exclude), recapture=recapture)
     for message in todo.messages:
-        click.echo(message, err=True)
+        _say(message, err=True)
     if todo.already:
         click.echo(f"{len(todo.already)} already in collection {coll.name!r} (--recapture to capture again)",
                    err=True)
@@ -172,7 +176,7 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
         click.echo(f"{len(todo.failed_before)} failed before (`warcache retry` tries them again)", err=True)
     if dry_run:
         for url in todo.to_capture:
-            click.echo(url)
+            _say(url)
         click.echo(f"would capture {len(todo.to_capture)} URLs", err=True)
         return
     if not todo.to_capture:
@@ -226,7 +230,7 @@ def _run_captures(coll, opts: CaptureOptions, urls: list[str], *, browser_path: 
         click.echo(f"interrupted: {len(missing)} not captured (run the same command again to capture them):",
                    err=True)
         for url in missing:
-            click.echo(f"  {url}", err=True)
+            _say(f"  {url}", err=True)
         sys.exit(130)
     return results
 
@@ -241,12 +245,12 @@ async def _capture_all(coll, opts: CaptureOptions, choice, progress: Progress, j
 
     def started(i: int, url: str) -> None:
         if tty:
-            click.echo(f"[{len(progress.results)}/{total}] capturing {url} ...", err=True)
+            _say(f"[{len(progress.results)}/{total}] capturing {url} ...", err=True)
 
     def landed(i: int, result: PageResult) -> None:
-        click.echo(f"[{len(progress.results)}/{total}] {_describe(result)}", err=True)
+        _say(f"[{len(progress.results)}/{total}] {_describe(result)}", err=True)
         for warning in result.warnings:
-            click.echo(f"      warning: {warning}", err=True)
+            _say(f"      warning: {warning}", err=True)
 
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
@@ -268,6 +272,22 @@ async def _capture_all(coll, opts: CaptureOptions, choice, progress: Progress, j
     loop.set_exception_handler(quiet_when_interrupted)
     async with Archiver(coll, opts, choice, max_warc_size=max_warc_size, on_recovered=recovered) as archiver:
         await capture_many(archiver, progress, jobs=jobs, on_start=started, on_result=landed)
+
+
+#: Characters that would let archived text (a page's title, a URL, a snippet) drive the terminal:
+#: C0 controls but tab and newline (escape sequences, carriage return, bell), DEL, C1 controls
+#: (U+009B is an escape sequence introducer too), and bidirectional overrides that disguise text.
+_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _plain(text: object) -> str:
+    """`text` with every character that could act on a terminal replaced by U+FFFD."""
+    return _UNSAFE_CHARS.sub("\ufffd", str(text))
+
+
+def _say(text: object = "", *, err: bool = False) -> None:
+    """Print a line for a person: archived text in it cannot act on their terminal."""
+    click.echo(_plain(text), err=err)
 
 
 def _now_iso() -> str:
@@ -314,7 +334,7 @@ def import_(ctx: click.Context, files: tuple[str, ...], collection: str) -> None
     coll = open_collection(root_path(ctx.obj["root"]), collection, create=True)
     report = import_files(coll, [Path(f) for f in files])
     for line in report.messages:
-        click.echo(line, err=True)
+        _say(line, err=True)
     click.echo(f"imported {len(report.imported)} of {len(files)} files into collection {coll.name!r}: "
                f"{report.index.lines} URL index lines, {report.index.docs} pages searchable", err=True)
     if report.failed:
@@ -339,7 +359,7 @@ def index(ctx: click.Context, collection: str | None, rebuild: bool) -> None:
         coll = open_collection(root, name)
         report = index_collection(coll, rebuild=rebuild)
         for warning in report.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            _say(f"warning: {warning}", err=True)
         click.echo(f"{name}: {report.files} WARC files {'re-indexed' if rebuild else 'newly indexed'}, "
                    f"{report.lines} URL index lines, {report.docs} pages searchable", err=True)
 
@@ -372,10 +392,11 @@ def search(ctx: click.Context, query: tuple[str, ...], collection: str | None, l
     for group in group_hits(hits):
         first = group[0]
         title = first.title or first.url
+        title = _plain(title)
         click.echo(click.style(title, bold=True) if color else title)
         times = ", ".join(_when(h.timestamp) for h in group)
-        click.echo(f"  {first.url}")
-        click.echo(f"  captured {times} [{first.collection}]")
+        _say(f"  {first.url}")
+        _say(f"  captured {times} [{first.collection}]")
         click.echo(f"  {_highlight(first.snippet, first.highlights, color)}")
         click.echo()
 
@@ -385,6 +406,7 @@ def _when(ts: str) -> str:
 
 
 def _highlight(snippet: str, spans: list[tuple[int, int]], color: bool) -> str:
+    snippet = _plain(snippet)  # one character for one: the spans stay right
     snippet = " ".join(snippet.split()) if not spans else snippet.replace("\n", " ")
     if not color or not spans:
         return snippet
@@ -444,11 +466,11 @@ def open_(ctx: click.Context, url: str, at: str | None, collection: str | None, 
 
     result = open_capture(root_path(ctx.obj["root"]), url, at=at, collection=collection,
                           screenshot=screenshot, browser=browser_path, full_page=full_page, timeout=timeout)
-    click.echo(f"{result.url} as captured {_when(result.timestamp)} [{result.collection}]: "
+    _say(f"{result.url} as captured {_when(result.timestamp)} [{result.collection}]: "
                f"{result.served} requests answered from the archive, {len(result.refused)} refused "
                "(not archived)", err=True)
     for refused in result.refused[:20]:
-        click.echo(f"  refused {refused}", err=True)
+        _say(f"  refused {refused}", err=True)
     if result.screenshot:
         click.echo(f"screenshot saved to {result.screenshot}", err=True)
 
@@ -471,9 +493,9 @@ def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
         latest = page["captures"][0]
         more = f" (+{len(page['captures']) - 1} earlier)" if len(page["captures"]) > 1 else ""
         size = _human_bytes(latest["bytes"]) if latest.get("bytes") else "-"
-        click.echo(f"{_when(latest['timestamp'])}  {latest.get('status') or '-':>3}  {size:>9}  "
+        _say(f"{_when(latest['timestamp'])}  {latest.get('status') or '-':>3}  {size:>9}  "
                    f"[{page['collection']}] {_shorten(page['title'] or '(no title)', 60)}{more}")
-        click.echo(f"    {page['url']}")
+        _say(f"    {page['url']}")
 
 
 @cli.command()
@@ -488,11 +510,11 @@ def show(ctx: click.Context, target: str, collection: str | None, as_json: bool)
         click.echo(json.dumps(captures, indent=2, ensure_ascii=False))
         return
     for c in captures:
-        click.echo(f"{_when(c['timestamp'])} [{c['collection']}] {c['status']} {c['url']}")
+        _say(f"{_when(c['timestamp'])} [{c['collection']}] {c['status']} {c['url']}")
         if c["final_url"] != c["url"]:
-            click.echo(f"    ended at     {c['final_url']}")
-        click.echo(f"    title        {c['title']}")
-        click.echo(f"    headline     {c['headline']} ({c['article_chars']} characters of article text)")
+            _say(f"    ended at     {c['final_url']}")
+        _say(f"    title        {c['title']}")
+        _say(f"    headline     {c['headline']} ({c['article_chars']} characters of article text)")
         click.echo(f"    recorded     {c['resources']} responses ({c['revisits']} already stored), "
                    f"{_human_bytes(c['bytes'] or 0)}")
         click.echo(f"    WARC         {c['warc_path']} at byte {c['offset']}")
@@ -518,7 +540,7 @@ def export_cache_cmd(ctx: click.Context, dest: str, collection: str) -> None:
     coll = open_collection(root_path(ctx.obj["root"]), collection)
     report = export_cache(coll.root, coll, dest)
     for url, why in report.skipped:
-        click.echo(f"skipped {url}: {why}", err=True)
+        _say(f"skipped {url}: {why}", err=True)
     click.echo(f"{report.articles} articles in {report.dest}: {report.written} files written, "
                f"{report.unchanged} unchanged, {report.removed} stale folders removed", err=True)
 
@@ -538,7 +560,7 @@ def export_wacz_cmd(ctx: click.Context, dest: str, collection: str) -> None:
     for name in report.left_out:
         click.echo(f"left out {name}", err=True)
     for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        _say(f"warning: {warning}", err=True)
 
 
 @cli.command()
@@ -559,9 +581,9 @@ def verify(ctx: click.Context, collection: str | None) -> None:
     for name in names:
         report = verify_collection(open_collection(root, name))
         for problem in report.problems:
-            click.echo(f"{name}: {problem}", err=True)
+            _say(f"{name}: {problem}", err=True)
         for note in report.notes:
-            click.echo(f"{name}: note: {note}", err=True)
+            _say(f"{name}: note: {note}", err=True)
         click.echo(f"{name}: {report.summary()}", err=True)
         ok = ok and report.ok
     if not ok:
@@ -594,7 +616,7 @@ def main(argv: list[str] | None = None) -> None:
     except WarcacheError as exc:
         if debug:
             raise
-        click.echo(f"Error: {exc}", err=True)
+        _say(f"Error: {exc}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -603,7 +625,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         message = str(exc).strip().splitlines()
-        click.echo(f"Error: unexpected {type(exc).__name__}: {message[0] if message else ''} "
+        _say(f"Error: unexpected {type(exc).__name__}: {message[0] if message else ''} "
                    "(run with --debug for the traceback)", err=True)
         sys.exit(1)
     sys.exit(code or 0)
