@@ -22,7 +22,7 @@ from warcache.cdxj import CdxjIndex
 from warcache.collection import Collection
 from warcache.dedup import DedupIndex
 from warcache.errors import BrowserNotFound
-from warcache.indexer import fulltext_index, page_doc, page_entry
+from warcache.indexer import fulltext_index, index_missing, page_doc, page_entry
 from warcache.pagerecords import build_page_records, cdxj_lines
 from warcache.recovery import Recovered, recover_collection
 from warcache.urls import normalize_url
@@ -87,7 +87,10 @@ class Archiver:
 
     async def __aenter__(self) -> Archiver:
         self.coll.create()
-        for item in recover_collection(self.coll):
+        def catch_up(path, name) -> None:
+            index_missing(self.coll, path, name)
+
+        for item in recover_collection(self.coll, catch_up):
             if self.on_recovered:
                 self.on_recovered(item)
         self._dedup = DedupIndex(self.coll.dedup_path)

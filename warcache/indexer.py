@@ -78,9 +78,10 @@ class _Response:
     document: bool = True  # the request said it was a top-level document (Sec-Fetch-Dest), or did not say
 
 
-def index_file(coll: Collection, path: Path) -> FileIndexResult:
-    """Everything the indexes need from one WARC/ARC file (raises ArchiveError if it is not one)."""
-    filename = path.name.removesuffix(".open")
+def index_file(coll: Collection, path: Path, filename: str | None = None) -> FileIndexResult:
+    """Everything the indexes need from one WARC/ARC file (raises ArchiveError if it is not one).
+    `filename` is the name the index lines use (default: the file's own, without `.open`)."""
+    filename = filename or path.name.removesuffix(".open")
     cdx = index_warc(path, filename)
     result = FileIndexResult(path, lines=cdx.lines, stopped=cdx.stopped)
     pages: list[_WarcachePage] = []
@@ -290,6 +291,47 @@ def add_files(coll: Collection, paths: list[Path]) -> CollectionIndexReport:
     finally:
         cdxj.close()
         dedup.close()
+    return report
+
+
+def index_missing(coll: Collection, path: Path, filename: str) -> CollectionIndexReport:
+    """Index what the indexes lack of one WARC file that capture wrote, known as `filename`.
+
+    Why: a capture writes a page's records (fsynced), then its URL index lines, its pages.jsonl
+    entry and its full-text document, one after the other. A run killed between those steps
+    leaves a complete page the indexes know only in part, and recovery keeps that page. So for
+    a recovered file: URL index lines and page entries that are missing are added (each at most
+    once, whatever ran before), and the full-text document of every page without a page entry,
+    and of the file's last page (full-text adds replace, so doing it again is harmless), is
+    written. Safe to run again if killed itself.
+    """
+    report = CollectionIndexReport(files=1)
+    result = index_file(coll, path, filename)
+    if result.warning():
+        report.warnings.append(result.warning() or "")
+    listed = {e.get("offset") for e in coll.pages() if e.get("warc") == filename}
+    new_pages = [p for p in result.pages if p["offset"] not in listed]
+    cdxj = CdxjIndex(coll.indexes_dir)
+    try:
+        lines = [line for line in result.lines
+                 if not any(o.filename == filename and o.offset == line.offset
+                            for o in cdxj.lookup_key(line.urlkey))]
+        cdxj.add(lines)
+    finally:
+        cdxj.close()
+    redo = {p["offset"] for p in new_pages}
+    if result.pages:
+        redo.add(result.pages[-1]["offset"])
+    docs = [d for d in result.docs if d.warc_offset in redo]
+    if docs:
+        report.docs = fulltext_index(coll).add(docs)
+    coll.append_pages(new_pages)
+    dedup = DedupIndex(coll.dedup_path)
+    try:
+        dedup.add(result.originals)
+    finally:
+        dedup.close()
+    report.lines = len(lines)
     return report
 
 

@@ -15,13 +15,19 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
 from warcache.collection import Collection
+from warcache.errors import ArchiveError
 from warcache.warcwriter import OPEN_SUFFIX, PAGE_URN
+
+#: Called with (a complete WARC file, the name it is indexed under) before recovery commits it:
+#: brings the indexes up to date with its pages (see indexer.index_missing).
+CatchUp = Callable[[Path, str], object]
 
 
 @dataclass
@@ -82,8 +88,11 @@ def _is_locked(path: Path) -> bool:
     return False
 
 
-def recover_collection(coll: Collection) -> list[Recovered]:
-    """Recover every abandoned `.open` file of a collection. Returns what was done, for the user."""
+def recover_collection(coll: Collection, catch_up: CatchUp | None = None) -> list[Recovered]:
+    """Recover every abandoned `.open` file of a collection. Returns what was done, for the user.
+
+    `catch_up` indexes what the indexes lack of each file kept; it runs before the file is
+    committed (renamed, or its original set aside), so a run killed during it does it again."""
     results = []
     if not coll.archive_dir.is_dir():
         return results
@@ -91,28 +100,39 @@ def recover_collection(coll: Collection) -> list[Recovered]:
         if _is_locked(path):
             continue
         try:
-            results.append(recover_file(coll, path))
-        except OSError as exc:  # a full disk, permissions: try again next run
-            results.append(Recovered(path.name, None, 0, 0, None, error=exc.strerror or str(exc)))
+            results.append(recover_file(coll, path, catch_up))
+        except (OSError, ArchiveError) as exc:  # a full disk, permissions, a busy index: next run
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            results.append(Recovered(path.name, None, 0, 0, None, error=reason))
     return results
 
 
-def recover_file(coll: Collection, path: Path) -> Recovered:
+def recover_file(coll: Collection, path: Path, catch_up: CatchUp | None = None) -> Recovered:
     final_name = path.name[: -len(OPEN_SUFFIX)]
     final = coll.archive_dir / final_name
     size = path.stat().st_size
     good_end, pages = complete_prefix(path)
+    kept_name = None
     if final.exists():  # never overwrite a closed file
-        good_end, pages = 0, 0
-    if good_end and good_end == size:
+        if good_end and final.stat().st_size == good_end:
+            # An earlier recovery of this very file was killed after writing the kept copy.
+            if catch_up is not None:
+                catch_up(final, final_name)
+            kept_name = final_name
+        else:
+            good_end, pages = 0, 0
+    elif good_end and good_end == size:
+        if catch_up is not None:
+            catch_up(path, final_name)
         os.rename(path, final)
         return Recovered(path.name, final_name, pages, good_end, None)
-    kept_name = None
-    if good_end:
+    elif good_end:
         tmp = coll.archive_dir / (final_name + ".recovering")
         try:
             _copy_prefix(path, tmp, good_end)
-        except OSError:
+            if catch_up is not None:
+                catch_up(tmp, final_name)
+        except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         os.rename(tmp, final)

@@ -9,7 +9,9 @@ still lead to them. Disks flip bits, copies get cut short, files get moved by ha
   offset, with its length, for its URL; and the segments are sorted (replay's binary search needs it);
 * every entry of `indexes/pages.jsonl`: the WARC exists and the page's own records (page, DOM and
   screenshot records of warcache captures; the response of other tools' pages) are where it says;
-* WARC files with captures that no index line points into (replay would never find them);
+* WARC files with captures that no index line points into (replay would never find them), and in
+  indexed files, each record the URL index should name but does not, and each page record that
+  `pages.jsonl` does not list (a run killed between writing a page and indexing it);
 * `.open` files: a capture still being written (its writer holds a lock) is only noted and not read;
   one left by a killed run is a problem (the next `warcache add` recovers it).
 
@@ -27,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from warcache.cdxj import CdxjIndex, CdxjLine
+from warcache.cdxj import CdxjIndex, CdxjLine, line_for
 from warcache.collection import Collection
 from warcache.errors import ArchiveError
 from warcache.warcreader import ARCHIVE_SUFFIXES, OPEN_SUFFIX, WarcReader
@@ -94,6 +96,11 @@ class _Archive:
     leftovers: set[str] = field(default_factory=set)  # final names of `.open` files of killed runs
     present: set[str] = field(default_factory=set)  # every file name in archive/ (final names)
     referenced: set[str] = field(default_factory=set)  # files some index line points into
+    indexable: dict[str, set[int]] = field(default_factory=dict)  # file -> offsets the URL index should name
+    page_records: dict[str, dict[int, str]] = field(default_factory=dict)  # file -> offset -> page URL
+    indexed: set[tuple[str, int]] = field(default_factory=set)  # (file, offset) of every index line
+    listed: set[tuple[str, int]] = field(default_factory=set)  # (file, page offset) in pages.jsonl
+    faulty: set[str] = field(default_factory=set)  # files some index line points into wrongly
 
 
 def _being_written(path: Path) -> bool:
@@ -133,6 +140,11 @@ def _read_archive_file(path: Path, name: str, found: _Archive, report: VerifyRep
                 report.problems.append(Problem(rel, f"{item.rec_type} record of {uri}: {message}", offset=at))
         if item.seekable:
             recs[item.offset] = _Rec(uri, item.rec_type, item.length)
+            if (not item.truncated and not item.record.rec_headers.get_header("WARC-Truncated")
+                    and line_for(item, name) is not None):
+                found.indexable.setdefault(name, set()).add(item.offset)
+            if item.rec_type == "metadata" and uri.startswith(PAGE_URN):
+                found.page_records.setdefault(name, {})[item.offset] = uri[len(PAGE_URN):]
         elif unseekable_from is None:
             unseekable_from = item.member_offset
         with contextlib.suppress(Exception):
@@ -221,9 +233,11 @@ def _check_index(coll: Collection, found: _Archive, report: VerifyReport) -> Non
                 seen.add(key)
                 report.index_lines += 1
                 found.referenced.add(line.filename)
+                found.indexed.add((line.filename, line.offset))
                 problem = _check_line(line, found, rel, n, missing)
                 if problem:
                     report.problems.append(problem)
+                    found.faulty.add(line.filename)
     report.problems.extend(missing.problems("index lines"))
 
 
@@ -272,6 +286,7 @@ def _check_pages(coll: Collection, found: _Archive, report: VerifyReport) -> Non
                 continue
             report.pages += 1
             found.referenced.add(warc)
+            found.listed.add((warc, offset))
             if warc in found.in_progress:
                 continue
             recs = found.records.get(warc)
@@ -314,6 +329,26 @@ def _check_unindexed(found: _Archive, report: VerifyReport) -> None:
                                                              "search miss it (run `warcache index`)"))
 
 
+def _check_complete(found: _Archive, report: VerifyReport, *, pages_listed: bool) -> None:
+    """Records of indexed files that the URL index, or pages.jsonl, does not know (a run killed
+    between writing a page and indexing it leaves such a page; replay and search miss it)."""
+    for name in sorted(found.referenced):
+        if name in found.in_progress or name in found.leftovers or name not in found.records:
+            continue
+        rel = f"archive/{name}"
+        missing = sorted(o for o in found.indexable.get(name, ()) if (name, o) not in found.indexed)
+        if missing and name not in found.faulty:  # a wrong line is reported once, as itself
+            report.problems.append(Problem(
+                rel, f"{len(missing)} records have no URL index line, from this one on: replay cannot "
+                     "find them (run `warcache index --rebuild`)", offset=missing[0]))
+        if not pages_listed:
+            continue
+        for offset, url in sorted(found.page_records.get(name, {}).items()):
+            if (name, offset) not in found.listed:
+                report.problems.append(Problem(rel, f"the page record of {url} is not in indexes/pages.jsonl "
+                                                    "(run `warcache index --rebuild`)", offset=offset))
+
+
 def verify_collection(coll: Collection) -> VerifyReport:
     """Check every record, digest and index entry of a collection; see the module docstring."""
     report = VerifyReport(coll.name)
@@ -325,4 +360,5 @@ def verify_collection(coll: Collection) -> VerifyReport:
         _check_index(coll, found, report)
         _check_pages(coll, found, report)
     _check_unindexed(found, report)
+    _check_complete(found, report, pages_listed=coll.pages_path.exists())
     return report
