@@ -127,11 +127,14 @@ class Collection:
         """Forget failures of URLs that have now been captured; remember new ones (one per URL)."""
         self.path.mkdir(parents=True, exist_ok=True)
         with self._pages_lock():
+            before = self.failures()
             kept: dict[str, dict] = {}
-            for entry in self.failures() + failed:
+            for entry in before + failed:
                 url = entry.get("url")
                 if url and url not in succeeded:
                     kept[url] = entry
+            if list(kept.values()) == before:
+                return  # nothing changed: the file is left as it is (or absent)
             tmp = self.failures_path.with_name(f".failures-{os.getpid()}.tmp")
             with open(tmp, "w", encoding="utf-8") as fh:
                 for entry in kept.values():

@@ -18,12 +18,14 @@ import json
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 from warcache.browser import BrowserChoice, find_browser, launch_args
+from warcache.cdxj import pad_timestamp
 from warcache.collection import Collection, list_collections, open_collection, root_path
 from warcache.errors import ArchiveError, BrowserNotFound, UsageError
 from warcache.replay.app import capture_time_ms, pin_script, seed_for
@@ -86,6 +88,8 @@ def locate(
     root: Path, url: str, *, at: str | None = None, collection: str | None = None
 ) -> tuple[Collection, str]:
     """The collection holding `url` and the timestamp of its capture nearest to `at`."""
+    if at is not None:
+        at = check_timestamp(at)
     names = [collection] if collection else list_collections(root)
     best: tuple[Collection, str] | None = None
     for name in names:
@@ -105,6 +109,21 @@ def locate(
         where = f"collection {collection!r}" if collection else "any collection"
         raise UsageError(f"{url} is not archived in {where}")
     return best
+
+
+def check_timestamp(text: str) -> str:
+    """`text` as 4 to 14 digits of a capture time (YYYYMMDDhhmmss or a prefix of it; `-`, `:`, `T`
+    and spaces allowed between the parts), or UsageError: a time that is not one would otherwise
+    be read as some other time and quietly open another capture."""
+    digits = "".join(ch for ch in text.strip() if ch not in "-:T ")
+    if not (digits.isdigit() and 4 <= len(digits) <= 14 and len(digits) % 2 == 0):
+        raise UsageError(f"invalid timestamp {text!r}: use YYYYMMDDhhmmss or a prefix of it "
+                         "(2024, 202405, 20240517 ...)")
+    try:
+        datetime.strptime(pad_timestamp(digits), "%Y%m%d%H%M%S")
+    except ValueError:
+        raise UsageError(f"invalid timestamp {text!r}: no such date and time") from None
+    return digits
 
 
 def _closer(a: str, b: str, at: str | None) -> bool:
@@ -217,6 +236,7 @@ async def open_capture_async(
     from playwright.async_api import Error as PlaywrightError
 
     headless = screenshot is not None
+    locate(root_path(root), normalize_url(url), at=at, collection=collection)  # say what is wrong first
     if not headless and not _has_display():
         raise UsageError(
             "no display to open a window on ($DISPLAY is not set): "
