@@ -247,6 +247,9 @@ def _base_url(root: HtmlElement, url: str) -> str:
 # ---------------------------------------------------------------- entry point
 
 
+_NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def parse_html(html: bytes | str, charset: str | None = None) -> HtmlElement:
     """Parse a page into an lxml tree (comments and processing instructions dropped).
 
@@ -255,7 +258,9 @@ def parse_html(html: bytes | str, charset: str | None = None) -> HtmlElement:
     through BeautifulSoup, flattening what lies deeper than browsers would ever show nested.
     """
     text = decode_html(html, charset) if isinstance(html, bytes) else html
-    text = strip_xml_declaration(text).replace("\x00", "")
+    # Control characters (binary junk, a body whose content coding is broken) would reach lxml's
+    # API, which refuses them in any node's text; browsers show nothing for them either.
+    text = _NOT_XML_TEXT.sub("", strip_xml_declaration(text))
     parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True)
     try:
         root = lxml.html.document_fromstring(text, parser=parser) if text.strip() else None
