@@ -328,6 +328,23 @@ def _long_url(c: _Conn, r: Request) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Pages that try to make the capture browser read local files or its own pages
+
+
+def _local_files(c: _Conn, r: Request) -> None:
+    c.html(page("local files", "<p>lemminglocal</p>"
+                "<iframe src='file:///etc/passwd'></iframe><img src='file:///etc/hostname'>"
+                "<iframe src='chrome://version'></iframe><iframe src='view-source:file:///etc/passwd'></iframe>"
+                "<script>fetch('file:///etc/passwd').then(r=>r.text()).then(t=>{document.title=t}).catch(()=>0);"
+                "window.open('file:///etc/passwd'); window.open('chrome://settings');"
+                "setTimeout(()=>{location.href='/redirect-to-file'}, 300);</script>"))
+
+
+def _redirect_to_file(c: _Conn, r: Request) -> None:
+    c.reply(302, "text/html", b"<p>to a file</p>", ("Location", "file:///etc/passwd"))
+
+
+# --------------------------------------------------------------------------------------------------
 # Well-behaved pages, many of them: the ordinary load of the kill and concurrency tests
 
 
@@ -360,6 +377,7 @@ ROUTES: dict[str, Route] = {
     "/ws.html": _ws_page, "/ws": _ws,
     "/malformed.html": _malformed_page,
     "/control-title.html": _control_title,
+    "/local-files.html": _local_files, "/redirect-to-file": _redirect_to_file,
 }
 PREFIX_ROUTES: dict[str, Route] = {"/malformed/": _malformed, "/long/": _long_url, "/article/": _article}
 
