@@ -69,8 +69,10 @@ def _warcache(root: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "warcache", "--root", str(root), *args]
 
 
-def run_and_kill(root: Path, urls: list[str], after: float) -> tuple[set[str], int, bool]:
-    """Start `add`, SIGKILL it and everything it started after `after` seconds (if still running).
+def run_and_kill(root: Path, urls: list[str], after: float,
+                 after_pages: int = 0) -> tuple[set[str], int, bool]:
+    """Start `add`, SIGKILL it and everything it started `after` seconds after it reported
+    `after_pages` pages captured (if still running).
 
     Returns (URLs reported captured, recovery notes, whether it was killed)."""
     proc = subprocess.Popen(_warcache(root, "add", *ADD_ARGS, *urls), stdout=subprocess.DEVNULL,
@@ -79,9 +81,11 @@ def run_and_kill(root: Path, urls: list[str], after: float) -> tuple[set[str], i
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
     reader.start()
     seen: set[int] = set()
-    deadline = time.monotonic() + after
-    while proc.poll() is None and time.monotonic() < deadline:
+    deadline = None if after_pages else time.monotonic() + after
+    while proc.poll() is None and (deadline is None or time.monotonic() < deadline):
         seen.update(children_of(proc.pid))
+        if deadline is None and sum(" ok " in ln for ln in lines) >= after_pages:
+            deadline = time.monotonic() + after
         time.sleep(0.02)
     killed = proc.poll() is None
     if killed:
@@ -168,9 +172,12 @@ def check(root: Path, report: ChaosReport, work: Path) -> None:
 
 
 def chaos(work: Path, *, kills: int, seed: int, batch: int = 6, max_wait: float = 10.0,
-          delays: list[float] | None = None, log=print) -> ChaosReport:
-    """Kill `kills` runs at random moments (or after `delays`, in turn), then recover, then check;
-    see the module docstring."""
+          after_a_page: float = 0.5, log=print) -> ChaosReport:
+    """Kill `kills` runs at random moments, then recover, then check; see the module docstring.
+
+    A share `after_a_page` of the kills comes a random moment (up to 1 s) after the run reported
+    a page captured: then a WARC file is open for sure, whatever the machine's speed; the others
+    come at a random time up to `max_wait` seconds after the start (start-up, recovery, ...)."""
     rng = random.Random(seed)
     report = ChaosReport()
     root = work / "root"
@@ -182,14 +189,16 @@ def chaos(work: Path, *, kills: int, seed: int, batch: int = 6, max_wait: float 
             while len(pending) < batch:
                 pending.append(site.url(f"/article/{next_n}?ms={rng.randint(0, 400)}"))
                 next_n += 1
-            after = delays[report.runs % len(delays)] if delays else rng.uniform(0.2, max_wait)
-            reported, notes, killed = run_and_kill(root, pending, after)
+            pages = 1 if rng.random() < after_a_page else 0
+            after = rng.uniform(0.0, 1.0) if pages else rng.uniform(0.2, max_wait)
+            reported, notes, killed = run_and_kill(root, pending, after, pages)
             report.runs += 1
             report.kills += killed
             report.recovered_notes += notes
             report.reported |= reported
             pending = [u for u in pending if u not in reported]
-            log(f"run {report.runs}: killed after {after:.1f} s" if killed else
+            when = f"{after:.1f} s after its first page" if pages else f"after {after:.1f} s"
+            log(f"run {report.runs}: killed {when}" if killed else
                 f"run {report.runs}: finished before the kill", f"({len(reported)} reported captured)")
         reported, notes, killed = run_and_kill(root, pending or [site.url("/article/0")], 600)
         report.runs += 1

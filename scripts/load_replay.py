@@ -85,7 +85,8 @@ def capture_archive(root: Path, articles: int = 8) -> None:
         urls = [site.url("/"), site.url("/redirect")]
         urls += [hostile.url(f"/article/{n}") for n in range(1, articles + 1)]
         run = subprocess.run([sys.executable, "-m", "warcache", "--root", str(root), "add", "-j", "2",
-                              "--idle-timeout", "1", *urls], capture_output=True, text=True, timeout=600)
+                              "--idle-timeout", "1", "--no-scroll", *urls],
+                             capture_output=True, text=True, timeout=600)
         if run.returncode != 0:
             raise RuntimeError(f"capture failed: {run.stderr[-2000:]}")
 
