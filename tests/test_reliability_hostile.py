@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli
 from hostile_site import (
     CONTROL_TITLE,
     DOWNLOAD_BODY,
@@ -26,6 +27,11 @@ from hostile_site import (
 from warc_helpers import read_collection, warcio_check
 
 from warcache.capture import CaptureOptions
+from warcache.collection import Collection
+from warcache.indexer import rebuild_collection
+
+sys.path.insert(0, str(REPO / "scripts"))
+from chaos_kill import snapshot  # noqa: E402
 
 MAX_RESOURCE = 64 << 20
 OPTIONS = CaptureOptions(timeout=8, idle_timeout=2, scroll_timeout=4, max_scroll_steps=20)
@@ -108,6 +114,14 @@ def test_every_warc_is_valid_and_verify_is_clean(hostile):
     assert files and warcio_check(files).returncode == 0
     verify = run_cli("verify", root=hostile.root)
     assert verify.code == 0, verify.stderr
+
+
+def test_indexes_written_during_the_run_equal_a_clean_rebuild(hostile, tmp_path):
+    """Cut bodies, malformed responses, loops: what capture indexed is what a rebuild derives."""
+    copy = tmp_path / "copy"
+    shutil.copytree(hostile.root, copy)
+    rebuild_collection(Collection(copy, "default"))
+    assert snapshot(copy) == snapshot(hostile.root)
 
 
 def test_never_ending_requests_are_archived_as_far_as_they_went(hostile):

@@ -327,7 +327,8 @@ def mime_of(content_type: str | None) -> str | None:
 def _status(item: RecordAt) -> str | None:
     record = item.record
     if record.rec_type in ("response", "revisit") and record.http_headers:
-        return record.http_headers.get_statuscode() or None
+        code = record.http_headers.get_statuscode() or ""
+        return code if code.isdigit() else None  # a status line that is not HTTP has no code
     return None
 
 
@@ -434,7 +435,9 @@ def index_warc(path: str | os.PathLike[str], filename: str | None = None) -> Ind
     """Index one WARC/ARC file: a line per response, revisit, resource (and non-page metadata).
 
     A POST/PUT response is keyed with its request body (pywb's `__wb_method=post&...`), so
-    it never shadows a GET of the same URL.  Records inside a non-chunked gzip member or
+    it never shadows a GET of the same URL.  A record marked WARC-Truncated is not indexed
+    (capture does not index the bodies it cuts either, so a rebuild gives what capture wrote).
+    Records inside a non-chunked gzip member or
     cut short are read but not indexed (replay could not seek to them); `stopped` says so.
     Raises ArchiveError if `path` is not an archive at all.
     """
@@ -445,7 +448,10 @@ def index_warc(path: str | os.PathLike[str], filename: str | None = None) -> Ind
         if not item.seekable or item.truncated:
             result.unindexed += 1
             continue
-        current = _seen(item, line_for(item, result.filename))
+        line = line_for(item, result.filename)
+        if line is not None and item.record.rec_headers.get_header("WARC-Truncated"):
+            line = None  # a body cut short (size, time) is kept, not offered for replay: as capture does
+        current = _seen(item, line)
         pair = _pair(pending, current) if pending else None
         if pair:
             request, response = pair

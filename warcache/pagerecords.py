@@ -74,7 +74,8 @@ def build_page_records(capture: PageCapture, dedup: DedupIndex, *, browser_versi
         common = {"WARC-IP-Address": ex.remote_ip} if ex.remote_ip else {}
         digest = ex.payload_digest
         request_head = parse_head(ex.request_head)
-        hint = IndexHint(mime=mime_of(ex.response_head.get("Content-Type")), status=str(ex.status),
+        hint = IndexHint(mime=mime_of(ex.response_head.get("Content-Type")),
+                         status=str(ex.status) if ex.status else None,  # 0: not an HTTP status line
                          digest=digest)
         if ex.method in ("POST", "PUT"):
             content_type = request_head.get("Content-Type")
