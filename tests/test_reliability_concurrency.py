@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from warc_helpers import warcio_check
 
 from warcache.cdxj import CdxjIndex
 from warcache.collection import Collection
+from warcache.dedup import DedupIndex, Original
 from warcache.indexer import fulltext_index
 from warcache.search import search_archive
 
@@ -77,3 +79,29 @@ def test_all_captures_are_in_valid_warcs_and_every_index(concurrent):
             assert [h.url for h in hits] == [url]
     verify = run_cli("verify", root=root)
     assert verify.code == 0, verify.stderr
+
+
+def test_runs_that_create_the_dedup_table_together_wait_for_each_other(tmp_path):
+    """Two `add` runs started together on a new collection once failed with "database is locked"
+    (SQLite answers at once, busy timeout or not, while another connection switches a new
+    database to WAL). Four connections at once, 150 times: none may fail."""
+    failures = []
+    for trial in range(150):
+        path = tmp_path / str(trial) / "dedup.sqlite3"
+        barrier = threading.Barrier(4)
+
+        def open_and_add(path=path, barrier=barrier, trial=trial) -> None:
+            barrier.wait()
+            try:
+                index = DedupIndex(path)
+                index.add([("sha1:AAAA", Original("http://a.test/", "2024-01-01T00:00:00Z", "<urn:x>"))])
+                index.close()
+            except Exception as exc:  # noqa: BLE001 - collected and reported below
+                failures.append(f"{trial}: {type(exc).__name__}: {exc}")
+
+        threads = [threading.Thread(target=open_and_add) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []

@@ -9,8 +9,11 @@ SQLite's own locking makes it safe for several `warcache add` processes at once.
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from warcache.errors import ArchiveError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payloads (
@@ -31,12 +34,39 @@ class Original:
     record_id: str
 
 
+#: How long opening the table waits for other processes that are opening or creating it.
+OPEN_TIMEOUT = 60.0
+
+
 class DedupIndex:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
+        self._db = sqlite3.connect(path, timeout=OPEN_TIMEOUT, isolation_level=None)
+        self._set_up(path)
+
+    def _set_up(self, path: Path) -> None:
+        """Switch to WAL and create the table, waiting for others doing the same.
+
+        Why a loop: SQLite answers "database is locked" at once, without its busy timeout, when
+        another connection is changing the journal mode of a new database or recovering its WAL;
+        two `warcache add` started together on a new collection hit that.
+        """
+        deadline = time.monotonic() + OPEN_TIMEOUT
+        delay = 0.01
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    self._db.close()
+                    raise ArchiveError(f"{path} stayed locked by another warcache process for "
+                                       f"{OPEN_TIMEOUT:g} s; try again") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     def lookup(self, digest: str) -> Original | None:
         row = self._db.execute("SELECT uri, date, record_id FROM payloads WHERE digest = ?",
