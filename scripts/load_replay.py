@@ -177,7 +177,9 @@ async def _connection(ports: dict[str, int], work: list[tuple[str, str, int]], r
                 if origin not in conns:
                     conns[origin] = await asyncio.open_connection("127.0.0.1", ports[origin])
                 reader, writer = conns[origin]
-                writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{ports[origin]}\r\n"
+                # replayed pages are asked for on their collection's host name, as a browser does
+                host = "default.localhost" if origin == "R" else "127.0.0.1"
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{ports[origin]}\r\n"
                              "User-Agent: warcache-load\r\n\r\n".encode())
                 await writer.drain()
                 status, keep = await asyncio.wait_for(_read_response(reader), 30)

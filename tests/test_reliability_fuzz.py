@@ -46,7 +46,7 @@ SEEDS = [
     "webarchive-commons/mutliple-headers.warc",
 ]
 EXAMPLES = int(os.environ.get("WARCACHE_FUZZ_EXAMPLES", "300"))
-REPLAY = "http://127.0.0.1:18081"
+REPLAY = "http://f.localhost:18081"  # collection "f" on its own host name
 
 if not CORPUS.is_dir():
     pytest.skip(f"shared WARC corpus not found at {CORPUS} (set WARCACHE_SHARED)", allow_module_level=True)

@@ -97,6 +97,8 @@ CASES = [
     (["search", "--limit", "0", "word"], 2, "Invalid value for '--limit'"),
     (["replay", "-c", "nosuch"], 1, "Error: no collection 'nosuch'"),
     (["replay", "--port", "99999"], 2, "Invalid value for '--port'"),
+    (["replay", "--port", "0", "--collection-domain", "not a domain!"], 1,
+     "Error: --collection-domain: 'not a domain!' is not a DNS name"),
     (["replay", "--host", "256.1.1.1", "--port", "0"], 1, "Error: cannot listen on 256.1.1.1:0"),
     (["open", "notaurl"], 1, "Error: invalid URL 'notaurl'"),
     (["open", "http://never.archived.test/"], 1, "is not archived in any collection"),

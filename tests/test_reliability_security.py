@@ -98,7 +98,7 @@ def test_archived_markup_is_escaped_in_every_page_the_server_renders(evil_root):
         "captures": (UI, f"/evil/*/{quoted}"),
         "reader": (UI, f"/_warcache/reader/evil/20240517100000/{quoted}"),
         "not found": (UI, f"/nosuch/{quote(SCRIPT)}"),
-        "not archived": (REPLAY, f"/evil/20240517100000/http://evil.test/{quote(SCRIPT)}"),
+        "not archived": ("http://evil.localhost:18081", f"/evil/20240517100000/http://evil.test/{quote(SCRIPT)}"),
         "bad page number": (UI, "/evil/?page=%3Cscript%3E"),
     }
     for name, (base, path) in pages.items():
@@ -127,16 +127,151 @@ def test_ui_pages_can_be_neither_read_nor_framed_by_replayed_pages(evil_root):
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"], path
 
 
-@pytest.mark.xfail(strict=True, reason="collections share the replay origin, as in pywb: an archived "
-                                       "script can fetch another collection's captures (see "
-                                       "docs/reliability.md)")
 def test_a_replayed_page_cannot_read_another_collection(evil_root):
+    """Each collection is replayed from its own host name; the server checks the host against the
+    collection in the path, and refuses what a browser says came from another origin."""
     client = Client(make_app(evil_root, ui_port=18080, replay_port=18081))
-    response = client.get(f"/other/20240517100000id_/{quote(EVIL_URL, safe=':/?=&%')}", base_url=REPLAY,
-                          headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors",
-                                   "Sec-Fetch-Dest": "empty",
-                                   "Referer": f"{REPLAY}/evil/20240517100000/{EVIL_URL}"})
-    assert response.status_code == 403
+    path = f"/other/20240517100000id_/{quote(EVIL_URL, safe=':/?=&%')}"
+    evil_page = f"http://evil.localhost:18081/evil/20240517100000/{EVIL_URL}"
+    fetch = {"Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty", "Referer": evil_page}
+    # a script of "evil" asking its own host for another collection's path
+    r = client.get(path, base_url="http://evil.localhost:18081",
+                   headers={**fetch, "Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 403 and b"Words about alerts" not in r.get_data()
+    # ... or asking the other collection's host, or the shared address (another site each)
+    for base in ("http://other.localhost:18081", REPLAY, "http://localhost:18081"):
+        for site in ("cross-site", "same-site"):
+            r = client.get(path, base_url=base, headers={**fetch, "Sec-Fetch-Site": site})
+            assert r.status_code == 403 and b"Words about alerts" not in r.get_data(), (base, site)
+    # no-cors loads (<script src>, <img>) the same, and every replayed response forbids them to others
+    r = client.get(path, base_url="http://other.localhost:18081",
+                   headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors",
+                            "Sec-Fetch-Dest": "script"})
+    assert r.status_code == 403
+    own = client.get(path, base_url="http://other.localhost:18081", headers={"Sec-Fetch-Site": "same-origin"})
+    assert own.status_code == 200 and b"Words about alerts" in own.get_data()
+    assert own.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    assert "Access-Control-Allow-Origin" not in own.headers
+    # a navigation to the shared address goes to the collection's host (a new origin: nothing to read)
+    r = client.get(path, base_url=REPLAY, headers={"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"})
+    assert r.status_code == 302 and r.headers["Location"] == "http://other.localhost:18081" + path
+    # a client without fetch metadata (curl) is answered there, sandboxed: opaque origin, no script
+    r = client.get(path, base_url=REPLAY)
+    assert r.status_code == 200 and r.headers["Content-Security-Policy"].endswith("; sandbox")
+    # a collection host name that is no collection, or on the listing port: refused
+    assert client.get(path, base_url="http://nosuch.localhost:18081").status_code == 421
+    assert client.get("/", base_url="http://evil.localhost:18080").status_code == 421
+
+
+ALICE_SECRET = "alice-secret-7431"
+#: An archived page of collection "mallory" that tries every way to read collection "alice" and to
+#: leave state for it, with the browser's own functions (a fresh frame, untouched by the client).
+MALLORY_PAGE = """<!doctype html><html><head><title>mallory</title></head><body><pre id="out"></pre><script>
+(async () => {
+  const port = location.port, coll = "/alice/20240517100000";
+  const frame = document.createElement("iframe");
+  document.body.appendChild(frame);
+  const w = frame.contentWindow;
+  const targets = {
+    path_on_own_host: coll + "id_/http://alice.test/data.json",
+    own_origin_absolute: location.origin + coll + "id_/http://alice.test/data.json",
+    alice_host: "http://alice.localhost:" + port + coll + "id_/http://alice.test/data.json",
+    shared_ip: "http://127.0.0.1:" + port + coll + "id_/http://alice.test/data.json",
+    shared_name: "http://localhost:" + port + coll + "id_/http://alice.test/data.json",
+  };
+  const out = {};
+  for (const [name, url] of Object.entries(targets)) {
+    try {
+      const r = await w.fetch(url, {credentials: "include"});
+      out["fetch " + name] = r.status + " " + (await r.text());
+    } catch (e) { out["fetch " + name] = "blocked"; }
+    await new Promise((done) => {
+      const s = w.document.createElement("script");
+      s.src = url.replace("data.json", "secret.js");
+      s.onload = s.onerror = done;
+      w.document.head.appendChild(s);
+    });
+    out["script " + name] = String(w.SECRET || window.SECRET || "");
+    out["frame " + name] = await new Promise((done) => {
+      const f = w.document.createElement("iframe");
+      f.onload = () => { try { done(f.contentDocument.body.innerText); } catch (e) { done("blocked"); } };
+      f.src = url.replace("id_/", "/").replace("data.json", "");
+      w.document.body.appendChild(f);
+      setTimeout(() => done("timeout"), 4000);
+    });
+  }
+  localStorage.setItem("left-by", "mallory");
+  document.cookie = "planted=mallory; path=/";
+  document.getElementById("out").textContent = JSON.stringify(out);
+  document.documentElement.dataset.done = "1";
+})();
+</script></body></html>"""
+ALICE_PAGE = ("<!doctype html><html><head><title>alice</title><script src='/secret.js'></script></head><body>"
+              "<p id='p'>alice's page</p><script>document.getElementById('p').dataset.storage = "
+              "String(localStorage.getItem('left-by')); document.getElementById('p').dataset.cookie = "
+              "document.cookie;</script></body></html>")
+
+
+@pytest.fixture(scope="module")
+def two_collections(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("colls")
+    records = {
+        "alice": [("http://alice.test/", "text/html", ALICE_PAGE),
+                  ("http://alice.test/secret.js", "text/javascript", f'window.SECRET = "{ALICE_SECRET}";'),
+                  ("http://alice.test/data.json", "application/json", f'{{"secret": "{ALICE_SECRET}"}}')],
+        "mallory": [("http://mallory.test/", "text/html", MALLORY_PAGE)],
+    }
+    for coll, items in records.items():
+        warc = base / f"{coll}.warc.gz"
+        with open(warc, "wb") as fh:
+            writer = WARCWriter(fh, gzip=True)
+            for url, ctype, text in items:
+                body = text.encode()
+                writer.write_record(writer.create_warc_record(
+                    url, "response", payload=io.BytesIO(body), length=len(body),
+                    http_headers=StatusAndHeaders("200 OK", [("Content-Type", ctype),
+                                                             ("Access-Control-Allow-Origin", "*")],
+                                                  protocol="HTTP/1.1"),
+                    warc_headers_dict={"WARC-Date": "2024-05-17T10:00:00Z"}))
+        run = run_cli("import", "-c", coll, str(warc), root=base / "root")
+        assert run.code == 0, run.stderr
+    return base / "root"
+
+
+def _mallory_results(root: Path, browser_path: str, **server_options) -> tuple[dict, dict]:
+    """Replay mallory's page in Chromium, then alice's: what mallory read, and what alice saw."""
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    from warcache.browser import launch_args
+
+    with start_server(root, **server_options) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=browser_path, args=launch_args())
+        page = browser.new_page()
+        page.goto(server.replay_url_for("mallory") + "mallory/20240517100000/http://mallory.test/")
+        page.wait_for_function("document.documentElement.dataset.done === '1'", timeout=60000)
+        results = json.loads(page.inner_text("#out"))
+        page.goto(server.replay_url_for("alice") + "alice/20240517100000/http://alice.test/")
+        seen = page.evaluate("({...document.getElementById('p').dataset, secret: String(window.SECRET)})")
+        browser.close()
+    return results, seen
+
+
+def test_in_a_browser_one_collection_cannot_read_or_touch_another(two_collections, browser_path):
+    results, seen = _mallory_results(two_collections, browser_path)
+    assert len(results) == 15, results
+    leaks = {name: value for name, value in results.items() if ALICE_SECRET in value}
+    assert leaks == {}
+    assert seen["secret"] == ALICE_SECRET  # alice's own page still loads its own script
+    assert seen["storage"] == "null" and "planted" not in seen["cookie"]
+
+
+def test_with_a_shared_origin_the_same_page_does_read_the_other_collection(two_collections, browser_path):
+    """The control: the attack above is real, and --shared-origin (pywb's model) lets it through."""
+    results, seen = _mallory_results(two_collections, browser_path, shared_origin=True)
+    assert any(ALICE_SECRET in value for value in results.values()), results
+    assert seen["storage"] == "mallory"  # and state leaks between collections
 
 
 # -- replay: absurd requests --------------------------------------------------------------------------

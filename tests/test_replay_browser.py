@@ -114,7 +114,7 @@ def browser_page():
 
 
 def _only_replay_server(requests: list[str], server) -> None:
-    allowed = {urlsplit(server.ui_url).netloc, urlsplit(server.replay_url).netloc}
+    allowed = {urlsplit(server.ui_url).netloc, urlsplit(server.replay_url_for("default")).netloc}
     assert requests
     strays = [
         u
@@ -131,7 +131,7 @@ def _only_replay_server(requests: list[str], server) -> None:
 def test_js_app_replays_offline_from_the_server_only(captured, server, browser_page):
     _, urls, _ = captured
     page, requests = browser_page
-    page.goto(f"{server.replay_url}default/{urls['main']}")
+    page.goto(f"{server.replay_url_for('default')}default/{urls['main']}")
     page.wait_for_function(READY, timeout=15000)
     text = page.inner_text("body")
     for key in SHOWN:
@@ -160,7 +160,7 @@ def test_js_app_replays_offline_from_the_server_only(captured, server, browser_p
 def test_replay_looks_like_the_live_page(captured, server, browser_page):
     _, urls, live = captured
     page, _ = browser_page
-    page.goto(f"{server.replay_url}default/{urls['main']}")
+    page.goto(f"{server.replay_url_for('default')}default/{urls['main']}")
     _settle(page)
     assert _pixels_differing(live, page.screenshot()) < MAX_DIFFERENT
 
@@ -168,16 +168,28 @@ def test_replay_looks_like_the_live_page(captured, server, browser_page):
 def test_redirect_chain_replays(captured, server, browser_page):
     _, urls, _ = captured
     page, requests = browser_page
-    page.goto(f"{server.replay_url}default/{urls['redirect']}")
+    page.goto(f"{server.replay_url_for('default')}default/{urls['redirect']}")
     assert page.url.endswith("/final.html")
     assert MARKERS["final"] in page.inner_text("body")
     _only_replay_server(requests, server)
 
 
+def test_a_replay_url_on_the_shared_host_leads_to_the_collection_host(captured, server, browser_page):
+    """Links made before collections had their own host names (127.0.0.1:<port>/<coll>/...)
+    still work: the browser is sent to <coll>.localhost, which Chromium resolves itself."""
+    _, urls, _ = captured
+    page, requests = browser_page
+    page.goto(f"{server.replay_url}default/{urls['redirect']}")
+    assert urlsplit(page.url).hostname == "default.localhost"
+    assert MARKERS["final"] in page.inner_text("body")
+    strays = [u for u in requests if urlsplit(u).hostname not in ("127.0.0.1", "default.localhost")]
+    assert strays == []
+
+
 def test_worker_fetches_replay(captured, server, browser_page):
     _, urls, _ = captured
     page, requests = browser_page
-    page.goto(f"{server.replay_url}default/{urls['worker']}")
+    page.goto(f"{server.replay_url_for('default')}default/{urls['worker']}")
     page.wait_for_function(READY, timeout=10000)
     assert MARKERS["worker"] in page.inner_text("#out")
     _only_replay_server(requests, server)
@@ -186,7 +198,7 @@ def test_worker_fetches_replay(captured, server, browser_page):
 def test_unarchived_url_gives_a_not_archived_page(captured, server, browser_page):
     _, urls, _ = captured
     page, requests = browser_page
-    response = page.goto(f"{server.replay_url}default/{urls['other']}never-captured")
+    response = page.goto(f"{server.replay_url_for('default')}default/{urls['other']}never-captured")
     assert response.status == 404
     assert "Not archived" in page.inner_text("h1")
     _only_replay_server(requests, server)
@@ -195,7 +207,7 @@ def test_unarchived_url_gives_a_not_archived_page(captured, server, browser_page
 def test_archived_page_cannot_script_the_listing(captured, server, browser_page):
     _, urls, _ = captured
     page, _ = browser_page
-    page.goto(f"{server.replay_url}default/{urls['main']}")
+    page.goto(f"{server.replay_url_for('default')}default/{urls['main']}")
     page.wait_for_function(READY, timeout=15000)
     # The listing is another origin: a replayed page can neither read it nor frame it, even
     # with the browser's own functions (taken from a fresh frame, untouched by the client).

@@ -18,11 +18,13 @@ from warcio.warcwriter import WARCWriter
 from werkzeug.test import Client
 
 from warcache.cdxj import CdxjIndex, CdxjLine, canonical_key
+from warcache.errors import UsageError
 from warcache.replay import make_app
-from warcache.replay.app import bind_warning, start_server
+from warcache.replay.app import bind_warning, choose_origins, start_server
+from warcache.replay.origins import Origins, host_label
 
 UI = "http://127.0.0.1:18080"
-REPLAY = "http://127.0.0.1:18081"
+REPLAY = "http://t.localhost:18081"  # collection "t" is replayed from its own host name
 SITE = "http://site.test"
 XSS = "<img src=x onerror=alert(1)>"
 DOC = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}
@@ -205,6 +207,7 @@ def root(tmp_path_factory) -> Path:
         b"the original payload",
         headers=[("Content-Type", "text/plain")],
     )
+    a.response(f"{SITE}/pic.png", "20240101000009", PNG, headers=[("Content-Type", "image/png")])
     a.post(f"{SITE}/api", "20240101000007", b'{"q": "one"}', b'{"answer": "for one"}')
     a.post(f"{SITE}/api", "20240101000008", b'{"q": "two"}', b'{"answer": "for two"}')
     a.page(
@@ -439,7 +442,16 @@ def test_reader_view_is_sanitised(client):
     assert "<script" not in html.lower() and "javascript:" not in html
     assert not re.search(r"<[^>]*\son[a-z]+\s*=", html)  # no event handler attribute in any tag
     assert "&lt;img src=x onerror=alert(1)&gt;" in html  # the archived title, shown as text
-    assert f'src="{REPLAY}/t/20240101000000im_/{SITE}/pic.png"' in html
+    assert f'src="/_warcache/image/t/20240101000000/{SITE}/pic.png"' in html  # served by the listing
+    image = get(client, f"/_warcache/image/t/20240101000000/{SITE}/pic.png", base=UI)
+    assert image.status_code == 200 and image.get_data() == PNG
+    assert image.headers["Content-Type"] == "image/png"
+    assert image.headers["Content-Security-Policy"].endswith("sandbox")
+    assert image.headers["X-Content-Type-Options"] == "nosniff"
+    # only images: the listing origin never serves an archived page or script
+    for path in (f"/_warcache/image/t/20240101000000/{SITE}/",
+                 f"/_warcache/image/t/20240101000001/{SITE}/s.css"):
+        assert get(client, path, base=UI).status_code == 404, path
     assert f'href="{REPLAY}/t/20240101000000/{SITE}/about"' in html
 
 
@@ -447,7 +459,8 @@ def test_listing_origin_sends_replay_urls_to_the_replay_origin(client):
     r = get(client, f"/t/20240101000000/{SITE}/", base=UI)
     assert r.status_code == 302 and r.headers["Location"] == f"{REPLAY}/t/20240101000000/{SITE}/"
     r = get(client, "/t/", base=REPLAY)
-    assert r.status_code == 302 and r.headers["Location"] == f"{UI}/t/"
+    # from a collection's host name back to the listing, under the parent name (localhost)
+    assert r.status_code == 302 and r.headers["Location"] == "http://localhost:18080/t/"
 
 
 # ---------------------------------------------------------------------------------------
@@ -516,6 +529,36 @@ def test_listens_on_loopback_by_default_and_warns_otherwise(root):
     assert "anyone" in bind_warning("0.0.0.0") and "anyone" in bind_warning("192.168.1.5")
 
 
+def test_collection_host_names_are_dns_labels_and_never_clash():
+    assert host_label("news") == "news" and host_label("web-2024") == "web-2024"
+    names = ["News", "news", "my_notes", "a--b", "x" * 64, "c--0", "z"]
+    labels = [host_label(n) for n in names]
+    assert len(set(labels)) == len(labels)  # "News" and "news" are two collections, two hosts
+    assert all(re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", lb) for lb in labels)
+    assert host_label("News").startswith("c--") and host_label("c--0") != "c--0"
+
+
+def test_where_collections_are_replayed_depends_on_how_the_server_is_reached(root):
+    assert choose_origins("127.0.0.1", None, False) == (Origins("localhost"), None)
+    origins, warning = choose_origins("0.0.0.0", None, False)  # *.localhost would not reach it
+    assert origins == Origins(None) and "--collection-domain" in warning
+    assert choose_origins("0.0.0.0", "Arch.LAN.", False) == (Origins("arch.lan"), None)
+    assert choose_origins("127.0.0.1", None, True)[0] == Origins(None)
+    with pytest.raises(UsageError, match="not a DNS name"):
+        choose_origins("127.0.0.1", "a b", False)
+    lan = Client(make_app(root, ui_port=18080, replay_port=18081, host="0.0.0.0",
+                          collection_domain="arch.lan"))
+    html = get(lan, "/t/", base="http://arch.lan:18080").get_data(as_text=True)
+    assert f"http://t.arch.lan:18081/t/20240101000000/{SITE}/" in html
+    assert get(lan, f"/t/20240101000001/{SITE}/s.css", base="http://t.arch.lan:18081").status_code == 200
+    # one collection served on its own needs no isolation: the address it is reached by
+    single = Client(make_app(root, collection="t", ui_port=18080, replay_port=18081))
+    html = get(single, "/t/", base=UI).get_data(as_text=True)
+    assert f"http://127.0.0.1:18081/t/20240101000000/{SITE}/" in html
+    r = get(single, f"/t/20240101000000/{SITE}/", base="http://127.0.0.1:18081", headers=DOC)
+    assert r.status_code == 200 and "sandbox" not in r.headers["Content-Security-Policy"]
+
+
 # ---------------------------------------------------------------------------------------
 # Other tools' WARCs
 # ---------------------------------------------------------------------------------------
@@ -547,7 +590,8 @@ def test_other_tools_warcs_replay(corpus_client):
         assert lines, f"nothing indexed in collection c{i}"
         targets = [(url, expected)] if url else [(ln.url, None) for ln in lines if ln.url.startswith("http")]
         for target, want in targets:
-            r = get(client, f"/c{i}/{lines[0].timestamp}/{target}", headers=SCRIPT_FETCH)
+            r = get(client, f"/c{i}/{lines[0].timestamp}/{target}", f"http://c{i}.localhost:18081",
+                    headers=SCRIPT_FETCH)
             assert r.status_code != 500, target
             if want:
                 assert r.status_code == 200 and want in r.get_data()
@@ -558,7 +602,7 @@ def test_revisit_from_another_tool_resolves(corpus_client):
     root, client = corpus_client
     lines = [ln for ln in CdxjIndex(root / "collections" / "c0" / "indexes") if ln.is_revisit]
     assert lines
-    r = get(client, f"/c0/{lines[0].timestamp}id_/{lines[0].url}")
+    r = get(client, f"/c0/{lines[0].timestamp}id_/{lines[0].url}", "http://c0.localhost:18081")
     assert r.status_code == 200
     body = gzip.decompress(r.get_data()) if r.headers.get("Content-Encoding") == "gzip" else r.get_data()
     assert b"Example Domain" in body
@@ -569,6 +613,7 @@ def test_redirect_chain_from_wget_replays(corpus_client):
     lines = list(CdxjIndex(root / "collections" / "c2" / "indexes"))
     redirects = [ln for ln in lines if (ln.status or "").startswith("3")]
     assert redirects
-    r = get(client, f"/c2/{redirects[0].timestamp}/{redirects[0].url}", headers=DOC)
+    r = get(client, f"/c2/{redirects[0].timestamp}/{redirects[0].url}", "http://c2.localhost:18081",
+            headers=DOC)
     assert r.status_code in (301, 302, 303, 307, 308)
     assert r.headers["Location"].startswith(f"/c2/{redirects[0].timestamp}/http")

@@ -428,22 +428,30 @@ def _highlight(snippet: str, spans: list[tuple[int, int]], color: bool) -> str:
               help="Port for replayed pages (default: --port + 1).")
 @click.option("-c", "--collection", default=None, help="Serve only this collection (default: all).")
 @click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True)
+@click.option("--collection-domain", metavar="DOMAIN", default=None,
+              help="Replay each collection from <collection>.DOMAIN (default: localhost, which "
+                   "browsers resolve themselves; elsewhere needs DNS for *.DOMAIN).")
+@click.option("--shared-origin", is_flag=True,
+              help="Replay all collections from one origin (then their scripts can read each other).")
 @click.pass_context
 def replay(ctx: click.Context, host: str, port: int, replay_port: int | None, collection: str | None,
-           threads: int) -> None:
+           threads: int, collection_domain: str | None, shared_origin: bool) -> None:
     """Serve the archive locally: captured pages come back whole, offline.
 
     \b
     URLs follow pywb's: /<coll>/<timestamp>/<url>, /<coll>/<url> (latest),
     /<coll>/<timestamp>id_/<url> (the archived bytes unchanged).
     Every replayed page may load only from the replay server: nothing is fetched live.
+    Each collection is replayed from its own host name (<coll>.localhost on the replay
+    port), so one collection's archived scripts cannot read another's captures.
     """
     root = root_path(ctx.obj["root"])
     if collection:
         open_collection(root, collection)
     from warcache.replay import serve
 
-    serve(root, host=host, port=port, collection=collection, replay_port=replay_port, threads=threads)
+    serve(root, host=host, port=port, collection=collection, replay_port=replay_port, threads=threads,
+          collection_domain=collection_domain, shared_origin=shared_origin)
 
 
 @cli.command("open")

@@ -1,9 +1,11 @@
 """The replay server: a WSGI application on two origins, served by waitress.
 
 Why two origins.  Replayed pages run the archived sites' own JavaScript.  They are served
-from a second port (the *replay origin*, by default the listing port + 1), so by the
+from a second port (the *replay port*, by default the listing port + 1), so by the
 browser's same-origin policy they cannot script, read or frame the server's own pages (the
-*listing origin*: collections, search, reader view), which carry no script at all.  The
+*listing origin*: collections, search, reader view), which carry no script at all.  On the
+replay port each collection has its own host name, `<coll>.localhost`, so that one
+collection's archived scripts cannot read another's captures either (see `origins`).  The
 alternative, a `sandbox` policy without `allow-same-origin`, gives every replayed document
 an opaque origin: then storage, cookies and workers throw, same-origin iframes cannot talk
 to their parent and every fetch becomes a CORS request that the server would have to allow
@@ -22,8 +24,11 @@ Routes, listing origin:
     /_warcache/reader/<coll>/<ts>/<url> reader view (extracted article)
     /_warcache/screenshot/<coll>/<file>/<offset>   a capture's screenshot
     /<coll>/<ts><mod>/<url>             redirected to the replay origin
-Routes, replay origin:
-    /<coll>/<ts><mod>/<url>, /<coll>/<url>  the archived response (pywb's URL scheme)
+    /_warcache/image/<coll>/<ts>/<url>  an archived image, for the reader view
+Routes, replay port (host <coll>.localhost):
+    /<coll>/<ts><mod>/<url>, /<coll>/<url>  the archived response (pywb's URL scheme); on
+                                        another host: a navigation is redirected to the
+                                        collection's host, a subresource refused
     /_warcache/static/client.js         the injected client script
     anything else                       routed by its Referer (root-relative URLs that
                                         scripts built at run time), else 404
@@ -56,7 +61,8 @@ from warcache.cdxj import mime_of
 from warcache.collection import Collection, list_collections, open_collection, root_path, validate_name
 from warcache.errors import ArchiveError, UsageError, WarcacheError
 from warcache.replay import ui
-from warcache.replay.headers import UI_CSP, added_headers, is_safe_header, replay_headers
+from warcache.replay.headers import IMAGE_CSP, UI_CSP, added_headers, is_safe_header, replay_headers
+from warcache.replay.origins import LOCALHOST, Origins, foreign_subresource, valid_domain
 from warcache.replay.resolve import Capture, Resolver, header, read_record, safe_archive_path
 from warcache.replay.rewrite import UrlRewriter, rewrite_bytes
 from warcache.replay.wburl import (
@@ -73,6 +79,7 @@ STATIC_DIR = Path(__file__).with_name("static")
 PAGE_SIZE = 50
 MAX_REWRITE = 64 * 1024 * 1024  # bigger HTML/CSS bodies are served as they are
 MAX_REQUEST_BODY = 4 * 1024 * 1024
+MAX_IMAGE = 16 * 1024 * 1024  # reader-view images bigger than this are not shown
 SMALL_BODY = 4 * 1024 * 1024  # chunked bodies up to this size are de-chunked in memory
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -115,6 +122,7 @@ class _Where:
     replay: bool
     hostname: str
     scheme: str
+    coll: str | None = None  # the collection whose host name this is (replay port only)
 
 
 class ReplayApp:
@@ -123,6 +131,8 @@ class ReplayApp:
     `ui_port` and `replay_port` are the two ports the server listens on: a request is
     answered as the replay origin when it arrives on `replay_port`.  `allowed_hosts` are the
     host names the browser may use (None: any, for a server bound to a public address).
+    `origins` gives each collection its host name on the replay port (see `origins`); a
+    server of one collection (`collection`) needs no isolation and uses one origin.
     """
 
     def __init__(
@@ -133,6 +143,7 @@ class ReplayApp:
         ui_port: int,
         replay_port: int,
         allowed_hosts: Iterable[str] | None = frozenset(LOOPBACK_NAMES),
+        origins: Origins | None = None,
     ) -> None:
         if ui_port == replay_port:
             raise UsageError("the listing and replay ports must differ")
@@ -142,9 +153,12 @@ class ReplayApp:
             open_collection(self.root, self.collection)  # must exist
         self.ui_port = ui_port
         self.replay_port = replay_port
+        self.origins = Origins(None) if self.collection else (origins or Origins())
         self.allowed_hosts = (
             None if allowed_hosts is None else frozenset(h.lower().strip("[]") for h in allowed_hosts)
         )
+        if self.allowed_hosts is not None and self.origins.domain:
+            self.allowed_hosts |= {self.origins.domain}
         self._resolvers: dict[str, Resolver] = {}
         self._lock = threading.Lock()
         self._colls_cache: tuple[float, frozenset[str]] = (0.0, frozenset())
@@ -183,16 +197,29 @@ class ReplayApp:
             hostname = urlsplit("//" + host).hostname or ""
         except ValueError:
             return None
-        if self.allowed_hosts is not None and hostname.lower() not in self.allowed_hosts:
-            return None
         port = str(request.environ.get("SERVER_PORT", ""))
-        return _Where(port == str(self.replay_port), hostname, request.scheme)
+        replay = port == str(self.replay_port)
+        coll = self.origins.collection_of(hostname, self.collections()) if replay else None
+        if coll is None and self.origins.is_collection_host(hostname):
+            return None  # a collection host name on the listing port, or of no collection
+        if coll is None and self.allowed_hosts is not None and hostname.lower() not in self.allowed_hosts:
+            return None
+        return _Where(replay, hostname, request.scheme, coll)
 
-    def _origin(self, where: _Where, *, replay: bool) -> str:
+    def _origin(self, where: _Where, *, replay: bool, coll: str | None = None) -> str:
+        """The listing origin, or the replay origin of `coll` (its own host when isolated)."""
         host = where.hostname
+        if replay and coll is not None and self.origins.isolated:
+            host = self.origins.host(coll) or host
+        elif where.coll is not None:  # from a collection's host back to the listing: its parent
+            host = self.origins.domain or host
         if ":" in host:
             host = f"[{host}]"
         return f"{where.scheme}://{host}:{self.replay_port if replay else self.ui_port}"
+
+    def replay_origin(self, coll: str, scheme: str = "http", hostname: str = "127.0.0.1") -> str:
+        """The origin replaying `coll`, as a browser should be sent to it."""
+        return self._origin(_Where(False, hostname, scheme), replay=True, coll=coll)
 
     # -- collections -----------------------------------------------------------------------
     def collections(self) -> frozenset[str]:
@@ -238,7 +265,7 @@ class ReplayApp:
             if self.collection:
                 return _redirect(f"/{self.collection}/")
             infos = [ui.CollectionInfo(n, len(self.page_entries(n))) for n in sorted(colls)]
-            return self._html(ui.collections_page(infos), where=where)
+            return self._html(ui.collections_page(infos))
         if path.startswith("/_warcache/"):
             return self._ui_special(request, where, target)
         name, sep, rest = path[1:].partition("/")
@@ -250,8 +277,8 @@ class ReplayApp:
             return self._captures(where, name, target[1:].partition("/")[2][2:])
         wb = parse_archival_path(target, colls)
         if wb is not None:
-            return _redirect(self._origin(where, replay=True) + target)
-        return self._html(ui.error_page("Not found", "There is nothing at this address."), 404, where=where)
+            return _redirect(self._origin(where, replay=True, coll=wb.coll) + target)
+        return self._html(ui.error_page("Not found", "There is nothing at this address."), 404)
 
     def _ui_special(self, request: Request, where: _Where, target: str) -> Response:
         parts = target.split("?", 1)[0].split("/")  # '', '_warcache', kind, ...
@@ -263,7 +290,10 @@ class ReplayApp:
             return self._reader(where, parts[3], parts[4], target[len(prefix) :])
         if kind == "static":
             return self._static(parts[3] if len(parts) > 3 else "")
-        return self._html(ui.error_page("Not found", "There is nothing at this address."), 404, where=where)
+        if kind == "image" and len(parts) >= 6:
+            prefix = "/".join(parts[:5]) + "/"
+            return self._image(parts[3], parts[4], target[len(prefix) :])
+        return self._html(ui.error_page("Not found", "There is nothing at this address."), 404)
 
     def _listing(self, request: Request, where: _Where, name: str) -> Response:
         query = (request.args.get("q") or "").strip()[:500]
@@ -283,7 +313,7 @@ class ReplayApp:
             rows = [self._row(where, name, e, counts) for e in entries[start : start + PAGE_SIZE + 1]]
         has_next = len(rows) > PAGE_SIZE
         html = ui.pages_page(name, rows[:PAGE_SIZE], query=query, page=page, has_next=has_next, note=note)
-        return self._html(html, where=where)
+        return self._html(html)
 
     def _row(self, where: _Where, name: str, entry: dict, counts: dict[str, int]) -> ui.PageRow:
         url, ts = str(entry["url"]), str(entry["timestamp"])
@@ -295,7 +325,8 @@ class ReplayApp:
             url=url,
             title=str(entry.get("title") or ""),
             timestamp=ts,
-            replay_href=self._origin(where, replay=True) + replay_path(name, ts, "", ui.url_path_quote(url)),
+            replay_href=self._origin(where, replay=True, coll=name)
+            + replay_path(name, ts, "", ui.url_path_quote(url)),
             reader_href=f"/_warcache/reader/{name}/{ts}/{ui.url_path_quote(url)}",
             captures_href=f"/{name}/*/{ui.url_path_quote(url)}",
             captures=counts.get(url, 1),
@@ -339,20 +370,20 @@ class ReplayApp:
     def _captures(self, where: _Where, name: str, url_text: str) -> Response:
         wb = parse_archival_path(f"/{name}/{url_text}", {name})
         if wb is None:
-            return self._html(ui.error_page("Not a URL", "Give a URL after /*/."), 400, where=where)
+            return self._html(ui.error_page("Not a URL", "Give a URL after /*/."), 400)
         lines = self.resolver(name).candidates(wb.url, limit=1000)
         rows = [
             ui.CaptureRow(
                 ln.timestamp,
                 ln.status,
                 "revisit" if ln.is_revisit else ln.mime,
-                self._origin(where, replay=True)
+                self._origin(where, replay=True, coll=name)
                 + replay_path(name, ln.timestamp, "", ui.url_path_quote(ln.url)),
                 ln.url,
             )
             for ln in lines
         ]
-        return self._html(ui.captures_page(name, wb.url, rows), 200 if rows else 404, where=where)
+        return self._html(ui.captures_page(name, wb.url, rows), 200 if rows else 404)
 
     def _screenshot(self, name: str, filename: str, offset_text: str) -> Response:
         if name not in self.collections() or not offset_text.isdigit():
@@ -377,14 +408,42 @@ class ReplayApp:
 
         wb = parse_archival_path(f"/{name}/{ts}/{url_text}", self.collections())
         if wb is None:
-            return self._html(ui.error_page("Not found", "No such capture."), 404, where=where)
-        replay = self._origin(where, replay=True)
+            return self._html(ui.error_page("Not found", "No such capture."), 404)
+        replay = self._origin(where, replay=True, coll=wb.coll)
         view = load_article(self, wb, replay)
         if view is None:
             return self._html(
-                ui.error_page("No article", "This capture has no page text to show."), 404, where=where
+                ui.error_page("No article", "This capture has no page text to show."), 404
             )
-        return self._html(ui.reader_page(view), where=where)
+        return self._html(ui.reader_page(view))
+
+    def _image(self, name: str, ts: str, url_text: str) -> Response:
+        """An archived image on the listing origin, for the reader view: the replay origins
+        serve nothing to other origins, and only images are served here, inert (sandboxed,
+        no sniffing), so no archived script ever runs on the listing origin."""
+        wb = parse_archival_path(f"/{name}/{ts}/{url_text}", self.collections())
+        if wb is None:
+            return self._text("not found\n", 404)
+        capture = self.resolver(wb.coll).find(wb.url, timestamp=wb.timestamp)
+        if capture is None:
+            return self._text("not archived\n", 404)
+        with capture:
+            mime = (mime_of(header(capture.headers, "Content-Type")) or "").lower()
+            if capture.status != 200 or not mime.startswith("image/"):
+                return self._text("not an archived image\n", 404)
+            length = capture.raw_length
+            if length is not None and length > MAX_IMAGE:
+                return self._text("image too large for the reader view\n", 404)
+            try:
+                data = capture.content(MAX_IMAGE)
+            except ArchiveError:
+                return self._text("unreadable image\n", 404)
+        response = Response(data, 200, content_type=mime)
+        response.headers["Content-Security-Policy"] = IMAGE_CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        response.headers["Cache-Control"] = "private, max-age=86400"
+        return response
 
     def _static(self, name: str) -> Response:
         if name.split("?", 1)[0] != "client.js":
@@ -396,12 +455,17 @@ class ReplayApp:
 
     # -- replay origin ---------------------------------------------------------------------
     def _replay_origin(self, request: Request, where: _Where, target: str) -> Response:
+        if foreign_subresource(request.headers.get("Sec-Fetch-Site"), request.headers.get("Sec-Fetch-Mode")):
+            return self._text("Forbidden: replayed resources are served only to pages of their own "
+                              "collection's origin.\n", 403)
         if target.startswith("/_warcache/static/"):
             return self._static(target.split("/")[3])
         if request.headers.get("Service-Worker"):
             return self._text("service workers are disabled in replay\n", 403)
         colls = self.collections()
         wb = parse_archival_path(target, colls)
+        if wb is not None and self.origins.isolated and wb.coll != where.coll:
+            return self._elsewhere(request, where, wb, target)
         if wb is not None and urlsplit(wb.url).netloc.lower() == (request.host or "").lower():
             # A URL the page made from `location.origin` and that slipped past the client: it
             # means a path on the page's original origin, which the Referer tells.
@@ -419,6 +483,23 @@ class ReplayApp:
             return fallback
         return self._text("Not archived: this address is not a replay URL.\n", 404)
 
+    def _elsewhere(self, request: Request, where: _Where, wb: ArchivalUrl, target: str) -> Response:
+        """A replay URL of one collection asked on another host (see `origins`).
+
+        A browser navigation goes to the collection's own host.  A client that sends no fetch
+        metadata (curl, a script; a browser always sends it) gets the response on the shared
+        host, sandboxed, so that a browser would give it an opaque origin and run nothing.
+        Anything else is a page of one collection asking for another's data: refused.
+        """
+        if (request.headers.get("Sec-Fetch-Mode") or "").lower() == "navigate":
+            return _redirect(self._origin(where, replay=True, coll=wb.coll) + target)
+        if where.coll is None and "Sec-Fetch-Site" not in request.headers:
+            response = self.replay(request, where, wb)
+            policy = response.headers.get("Content-Security-Policy")
+            response.headers["Content-Security-Policy"] = f"{policy}; sandbox" if policy else "sandbox"
+            return response
+        return self._text(f"Forbidden: this is not the host of collection {wb.coll!r}.\n", 403)
+
     def _from_referer(
         self, request: Request, where: _Where, target: str, colls: frozenset[str]
     ) -> Response | None:
@@ -432,7 +513,7 @@ class ReplayApp:
         if ref.hostname != where.hostname or (ref.port or 80) != self.replay_port:
             return None
         page = parse_archival_path(ref.path + (f"?{ref.query}" if ref.query else ""), colls)
-        if page is None:
+        if page is None or (self.origins.isolated and page.coll != where.coll):
             return None
         original = urljoin(page.url, target)
         response = _redirect(replay_path(page.coll, page.timestamp, "", original), 307)
@@ -596,17 +677,16 @@ class ReplayApp:
             for ln in near
         ]
         html = ui.not_archived_page(wb.coll, wb.url, wb.timestamp, rows, self._origin(where, replay=False))
-        response = self._html(html, 404, where=where)
+        response = self._html(html, 404)
         response.headers["Content-Security-Policy"] = (
             "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'"
         )
         return response
 
     # -- helpers ---------------------------------------------------------------------------
-    def _html(self, html: str, status: int = 200, *, where: _Where | None = None) -> Response:
+    def _html(self, html: str, status: int = 200) -> Response:
         response = Response(html.encode("utf-8"), status, content_type="text/html; charset=utf-8")
-        replay = self._origin(where, replay=True) if where else ""
-        response.headers["Content-Security-Policy"] = UI_CSP.format(replay=replay).replace("  ", " ")
+        response.headers["Content-Security-Policy"] = UI_CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -676,6 +756,8 @@ def make_app(
     ui_port: int = 8080,
     replay_port: int | None = None,
     host: str = "127.0.0.1",
+    collection_domain: str | None = None,
+    shared_origin: bool = False,
 ) -> ReplayApp:
     """The WSGI application for a root, without a server (tests call it in-process)."""
     return ReplayApp(
@@ -684,6 +766,33 @@ def make_app(
         ui_port=ui_port,
         replay_port=ui_port + 1 if replay_port is None else replay_port,
         allowed_hosts=_allowed_hosts(host),
+        origins=choose_origins(host, collection_domain, shared_origin)[0],
+    )
+
+
+def choose_origins(
+    host: str, collection_domain: str | None, shared_origin: bool
+) -> tuple[Origins, str | None]:
+    """The replay host names for a server bound to `host`, and a warning to print, if any.
+
+    `*.localhost` only leads to this server from this machine, so a server bound to another
+    address isolates collections only under a domain the user gives (a wildcard DNS name).
+    """
+    if shared_origin:
+        return Origins(None), (
+            "warning: --shared-origin: all collections are replayed from one origin, so an archived "
+            "script in one collection can read the others"
+        )
+    if collection_domain:
+        domain = collection_domain.lower().strip().rstrip(".")
+        if not valid_domain(domain):
+            raise UsageError(f"--collection-domain: {collection_domain!r} is not a DNS name")
+        return Origins(domain), None
+    if _is_loopback(host):
+        return Origins(LOCALHOST), None
+    return Origins(None), (
+        f"warning: listening on {host}: collections are replayed from one shared origin; give "
+        "--collection-domain NAME (with DNS answering *.NAME) to isolate them from each other"
     )
 
 
@@ -741,6 +850,11 @@ class RunningServer:
         server.task_dispatcher.shutdown()  # type: ignore[attr-defined]
         self.app.close()
 
+    def replay_url_for(self, coll: str) -> str:
+        """Where collection `coll` is replayed (its own host name unless origins are shared)."""
+        parts = urlsplit(self.replay_url)
+        return self.app.replay_origin(coll, parts.scheme, parts.hostname or "127.0.0.1") + "/"
+
     def __enter__(self) -> RunningServer:
         return self
 
@@ -749,7 +863,13 @@ class RunningServer:
 
 
 def _create(
-    root: str | Path, host: str, port: int, collection: str | None, replay_port: int | None, threads: int
+    root: str | Path,
+    host: str,
+    port: int,
+    collection: str | None,
+    replay_port: int | None,
+    threads: int,
+    origins: Origins,
 ) -> tuple[ReplayApp, object, str, str]:
     from waitress.server import create_server
 
@@ -769,6 +889,7 @@ def _create(
             ui_port=ui_port,
             replay_port=replay_port,
             allowed_hosts=_allowed_hosts(host),
+            origins=origins,
         )
         server = create_server(
             app,
@@ -797,9 +918,12 @@ def start_server(
     *,
     replay_port: int | None = None,
     threads: int = 8,
+    collection_domain: str | None = None,
+    shared_origin: bool = False,
 ) -> RunningServer:
     """Start a replay server in a background thread (port 0: any free ports)."""
-    app, server, ui_url, replay_url = _create(root, host, port, collection, replay_port, threads)
+    origins = choose_origins(host, collection_domain, shared_origin)[0]
+    app, server, ui_url, replay_url = _create(root, host, port, collection, replay_port, threads, origins)
     thread = threading.Thread(target=server.run, name="warcache-replay", daemon=True)  # type: ignore[attr-defined]
     thread.start()
     return RunningServer(app, ui_url, replay_url, server, thread)
@@ -820,14 +944,22 @@ def serve(
     *,
     replay_port: int | None = None,
     threads: int = 8,
+    collection_domain: str | None = None,
+    shared_origin: bool = False,
 ) -> None:
     """Serve replays until interrupted.  Listens on 127.0.0.1 unless told otherwise; warns on
     stderr when bound to another address (then anyone who can reach it can read the archive)."""
-    warning = bind_warning(host)
-    if warning:
-        print(warning, file=sys.stderr)
-    app, server, ui_url, replay_url = _create(root, host, port, collection, replay_port, threads)
-    print(f"warcache replay: {ui_url} (replayed pages are served from {replay_url})", file=sys.stderr)
+    origins, origin_warning = choose_origins(host, collection_domain, shared_origin)
+    for warning in (bind_warning(host), None if collection else origin_warning):
+        if warning:
+            print(warning, file=sys.stderr)
+    app, server, ui_url, replay_url = _create(root, host, port, collection, replay_port, threads, origins)
+    if app.origins.isolated:
+        rport = urlsplit(replay_url).port
+        where = f"http://<collection>.{app.origins.domain}:{rport}/, one host name per collection"
+    else:
+        where = replay_url
+    print(f"warcache replay: {ui_url} (replayed pages are served from {where})", file=sys.stderr)
     try:
         server.run()  # type: ignore[attr-defined]
     except KeyboardInterrupt:

@@ -65,6 +65,7 @@ ORIGIN_STATE = frozenset(
         "access-control-allow-private-network",
         "timing-allow-origin",
         "content-security-policy",
+        "cross-origin-resource-policy",
         "content-security-policy-report-only",
         "referrer-policy",
         "cache-control",
@@ -88,9 +89,13 @@ REPLAY_CSP = (
 
 #: The policy of the server's own pages: no script at all, images from itself (and replays).
 UI_CSP = (
-    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data: {replay}; "
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+
+#: The policy of an archived image served on the listing origin (reader view): inert even when
+#: opened on its own (an SVG's scripts do not run, nothing loads).
+IMAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
 def memento_datetime(timestamp: str) -> str | None:
@@ -189,7 +194,13 @@ def replay_headers(
 
 def added_headers(timestamp: str, *, identity: bool = False) -> list[tuple[str, str]]:
     """What replay adds to every archived response."""
-    out = [("Content-Security-Policy", REPLAY_CSP), ("X-DNS-Prefetch-Control", "off")]
+    # CORP: a replayed resource is for pages of its own collection's origin only; `<script
+    # src>` or `<img>` pointed at another collection is refused by the browser.
+    out = [
+        ("Content-Security-Policy", REPLAY_CSP),
+        ("Cross-Origin-Resource-Policy", "same-origin"),
+        ("X-DNS-Prefetch-Control", "off"),
+    ]
     if not identity:
         # Replayed URLs are re-resolved against the archive at each request (a new capture
         # may be nearer), and root-relative requests are routed by their Referer.

@@ -3,7 +3,8 @@
 warcache stores the DOM the browser rendered next to each page (`urn:warcache:dom:`), which
 holds the text a script put on the page; captures made by other tools have only the HTML the
 server sent, which is used instead.  The article HTML is sanitised again here (allowlist),
-and its links and images point into the archive on the replay origin.
+and its links point into the archive on the collection's replay origin; its images are served
+by the listing origin (`/_warcache/image/`), since replay origins serve nothing to other origins.
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ def load_article(app: ReplayApp, wb: ArchivalUrl, replay_origin: str) -> ui.Read
             return None
         if not absolute.lower().startswith(("http://", "https://")):
             return None
-        modifier = "im_" if kind == "image" else ""
-        return replay_origin + replay_path(wb.coll, stamp, modifier, ui.url_path_quote(absolute))
+        if kind == "image":  # served by the listing origin itself: replay origins serve only their own pages
+            return f"/_warcache/image/{wb.coll}/{stamp}/{ui.url_path_quote(absolute)}"
+        return replay_origin + replay_path(wb.coll, stamp, "", ui.url_path_quote(absolute))
 
     body = ui.sanitize_article(article.body_html, rewrite)
     return ui.ReaderView(
