@@ -81,7 +81,7 @@ def hostile(tmp_path_factory, browser_path):
 
 def test_every_page_ends_within_its_budget_with_one_clear_line(hostile):
     assert "Traceback" not in hostile.run.stderr
-    assert hostile.run.code == 1, hostile.run.stderr[-3000:]  # two malformed pages fail, see below
+    assert hostile.run.code == 1, hostile.run.stderr[-3000:]  # malformed pages and loops fail, see below
     assert sorted(hostile.results) == sorted(hostile.urls)
     lines = hostile.run.stderr.splitlines()
     for url, result in hostile.results.items():
@@ -138,8 +138,8 @@ def test_never_ending_requests_are_archived_as_far_as_they_went(hostile):
 def test_redirect_loops_keep_the_hops_and_say_why_they_stopped(hostile, path):
     result = hostile.result(path)
     assert result["seconds"] < 15
-    assert 300 <= result["status"] < 400
-    assert any("ERR_TOO_MANY_REDIRECTS" in w for w in result["warnings"])
+    assert not result["ok"] and result["error"].startswith("redirect loop: the browser gave up after")
+    assert result["warc"]  # failed, and still archived: the hops say what the site did
     hops = [r for r in hostile.records if r.type in ("response", "revisit") and path in r.uri]
     assert len(hops) >= 19
 

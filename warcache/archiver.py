@@ -199,7 +199,7 @@ class Archiver:
                             final_url=capture.final_url or None, title=capture.title,
                             timestamp=timestamp, seconds=round(capture.seconds, 2),
                             error=capture.error, warnings=list(capture.warnings))
-        if capture.error is not None or not capture.exchanges:
+        if (capture.error is not None and not capture.keep) or not capture.exchanges:
             return result
         assert self._writer is not None and self._dedup is not None
         page = build_page_records(capture, self._dedup, browser_version=self.browser_version,

@@ -61,6 +61,9 @@ class CaptureOptions:
         }
 
 
+REDIRECT_LOOP = "ERR_TOO_MANY_REDIRECTS"  # Chromium's reason when a navigation redirects 20 times
+
+
 @dataclass
 class PageCapture:
     """Everything one capture produced, before it is written."""
@@ -76,6 +79,7 @@ class PageCapture:
     screenshot: bytes | None = None
     is_page: bool = False  # an HTML page the browser rendered (not a download or a bare file)
     error: str | None = None  # why the capture failed; None when it worked
+    keep: bool = False  # a failure whose exchanges are archived all the same (they are the evidence)
     warnings: list[str] = field(default_factory=list)
     unfinished: int = 0
     seconds: float = 0.0
@@ -190,6 +194,9 @@ async def _drive(page: Page, proxy: RecordingProxy, url: str, opts: CaptureOptio
     broken = None  # why the document failed after its response began (cut short, bad framing)
     try:
         response, broken = await _navigate(page, url, opts)
+        if broken is not None and REDIRECT_LOOP in broken:
+            result.error = broken  # see _settle_outcome
+            return
     except PlaywrightError as exc:
         message = _first_line(exc)
         if "Download is starting" in message:
@@ -346,7 +353,12 @@ def _settle_outcome(result: PageCapture, proxy: RecordingProxy) -> None:
             result.status = last.status
         if not result.mime and last.response_head is not None:
             result.mime = (last.response_head.get("Content-Type") or "").split(";")[0].strip().lower()
-        if result.error and last.response_head is not None and not result.browser_crashed:
+        if result.error and REDIRECT_LOOP in result.error:
+            # Not a page, but what the site did is worth keeping: every hop goes into the WARC.
+            result.error = (f"redirect loop: the browser gave up after {len(chain)} redirects "
+                            "(the hops are archived)")
+            result.keep = True
+        elif result.error and last.response_head is not None and not result.browser_crashed:
             # The document arrived; the browser failed later. Keep the capture, note the failure.
             result.warnings.append(result.error)
             result.error = None
