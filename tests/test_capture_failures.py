@@ -62,6 +62,19 @@ def test_each_bad_url_fails_alone_with_a_one_line_reason(site, tmp_path, browser
     assert warcio_check(sorted((coll / "archive").iterdir())).returncode == 0
 
 
+def test_a_url_with_non_ascii_characters_is_captured_under_the_url_the_browser_requested(site, tmp_path,
+                                                                                          browser_path):
+    """Found by hand: `add http://host/café` failed with "nothing was received", because the
+    browser asked for /caf%C3%A9 and warcache looked for /café."""
+    run = run_cli("add", "--idle-timeout", "1", "--no-scroll", site.url("/café/ü?q=ö ä"), root=tmp_path)
+    expected = site.url("/caf%C3%A9/%C3%BC?q=%C3%B6%20%C3%A4")
+    assert run.code == 0 and f"ok 404 {expected}" in run.stderr, run.stderr
+    assert site.sent_for(expected)  # what the server was asked for
+    records = [r for p in sorted((tmp_path / "collections" / "default" / "archive").iterdir())
+               for r in read_warc(p)]
+    assert any(r.type == "response" and r.uri == expected for r in records)
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["add", "-c", "../evil", "http://127.0.0.1:9/"], 1, "invalid collection name"),
     (["add", "--viewport", "huge", "http://127.0.0.1:9/"], 2, "WIDTHxHEIGHT"),

@@ -7,7 +7,7 @@ same way before it starts, and refuses schemes it cannot record.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from warcache.errors import UsageError
 
@@ -15,12 +15,20 @@ CAPTURE_SCHEMES = ("http", "https")
 #: Schemes a page could point a browser at that never go through the network recorder.
 LOCAL_SCHEMES = ("file", "chrome", "view-source", "data", "about", "javascript", "blob", "chrome-extension")
 
+# What a browser leaves as it is in a path and in a query (the WHATWG URL standard's percent-encode
+# sets for http(s)): every other character, and every non-ASCII one as UTF-8, is percent-encoded.
+# "%" stays, so escapes already there are kept as they are, as browsers do.
+_PRINTABLE = "".join(chr(c) for c in range(0x21, 0x7F))
+_PATH_SAFE = "".join(ch for ch in _PRINTABLE if ch not in '"#<>?`{}')
+_QUERY_SAFE = "".join(ch for ch in _PRINTABLE if ch not in "\"#<>'")
+
 
 def normalize_url(url: str) -> str:
     """Return `url` as a browser would request it, or raise UsageError saying what is wrong.
 
-    Lower-cases scheme and host, encodes international host names (IDNA), drops the fragment
-    (never sent to a server) and the default port, and gives an empty path `/`.
+    Lower-cases scheme and host, encodes international host names (IDNA), percent-encodes
+    the path and query as the browser will (`/café` is requested as `/caf%C3%A9`), drops the
+    fragment (never sent to a server) and the default port, and gives an empty path `/`.
     """
     text = url.strip()
     if not text:
@@ -53,9 +61,8 @@ def normalize_url(url: str) -> str:
         raise UsageError(f"invalid URL {text!r}: credentials in URLs are not supported")
     if port is not None and port != {"http": 80, "https": 443}[scheme]:
         netloc = f"{host}:{port}"
-    path = parts.path or "/"
-    path = path.replace(" ", "%20")
-    query = parts.query.replace(" ", "%20")
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    query = quote(parts.query, safe=_QUERY_SAFE)
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
