@@ -18,7 +18,10 @@ articles; when that folder is absent a synthetic Zipf vocabulary is used instead
 
 What is timed, for fairness:
   * Whoosh: `FullTextIndex.rebuild()` (the real code path, two writer processes by default) and
-    `FullTextIndex.search()` (parse, search, stored fields, snippet with highlight spans).
+    `FullTextIndex.search()` (parse, search, stored fields, snippet with highlight spans), all in
+    one process that keeps its searcher open, as a server would.  Each `warcache search` is a
+    process of its own, so --cold N also runs N queries of the mix in fresh processes and reports
+    the first search there (opening the index and reading its per-segment tables included).
   * FTS5: one transaction of INSERTs into an FTS5 table (unicode61, diacritics folded) plus a
     metadata table indexed for site:/after:; queries select the top 20 by bm25() with the same
     field weights, and snippet() of the body.  FTS5 gets no English variations (Whoosh does).
@@ -229,7 +232,45 @@ def bench_whoosh(args: argparse.Namespace, docs_path: Path, workdir: Path, mix: 
     size = sum(f.stat().st_size for f in (workdir / "whoosh").rglob("*") if f.is_file())
     timings, hits = run_queries(lambda q: len(index.search(q, limit=20)), mix, args.rounds)
     index.close()
-    return {"count": count, "build_s": build, "cpu_s": cpu, "bytes": size, "timings": timings, "hits": hits}
+    cold = cold_searches(workdir / "whoosh", mix, args.cold)
+    return {
+        "count": count,
+        "build_s": build,
+        "cpu_s": cpu,
+        "bytes": size,
+        "timings": timings,
+        "hits": hits,
+        "cold": cold,
+    }
+
+
+COLD = """
+import sys, time
+t0 = time.perf_counter()
+from pathlib import Path
+from warcache.fulltext import FullTextIndex
+t1 = time.perf_counter()
+index = FullTextIndex(Path(sys.argv[1]), "bench")
+index.search(sys.argv[2], limit=20)
+t2 = time.perf_counter()
+index.search(sys.argv[2], limit=20)
+t3 = time.perf_counter()
+print((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000)
+"""
+
+
+def cold_searches(index_dir: Path, mix: Mix, n: int) -> list[tuple[float, float, float]]:
+    """(import ms, first search ms, same search again ms) for n queries, each in a fresh process."""
+    import subprocess
+
+    out = []
+    for _, query in mix[:n]:
+        done = subprocess.run(
+            [sys.executable, "-c", COLD, str(index_dir), query], capture_output=True, text=True, check=True
+        )
+        imp, first, again = (float(x) for x in done.stdout.split())
+        out.append((imp, first, again))
+    return out
 
 
 def _cpu_seconds() -> float:
@@ -396,6 +437,13 @@ def report(args: argparse.Namespace, gen_s: float, model: Model, w: dict, f: dic
         row(f"  {kind} p95 (ms)", pct(times, 95), other and pct(other, 95), "{:.2f}")
     fts_hits = f", fts5 {f['hits']}" if f else ""
     print(f"\nresults returned (sum over timed queries): whoosh {w['hits']}{fts_hits}")
+    if w["cold"]:
+        imp, first, again = (sorted(col)[len(col) // 2] for col in zip(*w["cold"], strict=True))
+        print(
+            f"whoosh in a fresh process (median of {len(w['cold'])} queries of the mix): "
+            f"import {imp:.0f} ms, first search {first:.1f} ms (opens the index), "
+            f"the same search again {again:.1f} ms"
+        )
 
 
 def main() -> int:
@@ -409,6 +457,9 @@ def main() -> int:
         "--single-segment", dest="multisegment", action="store_false", help="merge the writers' segments"
     )
     parser.add_argument("--no-fts5", action="store_true", help="skip the SQLite FTS5 comparison")
+    parser.add_argument(
+        "--cold", type=int, default=6, help="queries of the mix to time in fresh processes (0: none)"
+    )
     parser.add_argument("--workdir", type=Path, help="keep the indexes here (default: a temp dir, removed)")
     parser.add_argument(
         "--reuse",

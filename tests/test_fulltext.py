@@ -178,6 +178,23 @@ def test_or_not_minus_and_parentheses(index: FullTextIndex) -> None:
     assert found(index, "-paris") == {"dogs", "cafe", "phish"}
 
 
+def test_excluded_words_exclude_the_first_page_too(tmp_path: Path) -> None:
+    """Regression: Whoosh's AndNotMatcher let through the first page with the wanted words when
+    a page with the excluded word (only) came before it."""
+    ix = FullTextIndex(tmp_path / "ft", "main", procs=1)
+    ix.add(
+        [
+            doc("https://g.example/0", body="government only"),
+            doc("https://g.example/1", body="his government"),
+            doc("https://g.example/2", body="his hat"),
+            doc("https://g.example/3", body="hers alone"),
+        ]
+    )
+    assert found(ix, "his -government") == {"2"}  # a conjunction: warcache's own top-k search
+    assert found(ix, "(his OR hers) -government") == {"2", "3"}  # an OR: Whoosh's matchers
+    assert found(ix, "-government") == {"2", "3"}  # no words: newest first, Whoosh's matchers
+
+
 def test_lower_case_or_and_are_ordinary_words(index: FullTextIndex) -> None:
     assert found(index, "paris or sunny") == set()  # "or" appears in no page
 
@@ -716,3 +733,248 @@ def test_snippet_helper_without_pattern_is_the_start_of_the_text() -> None:
     snippet, spans = make_snippet(text, None)
     assert spans == [] and snippet.startswith("Readers of this page") and snippet.endswith("…")
     assert len(snippet) <= 201
+
+
+# --------------------------------------------------------------------------- posting lists and top-k search
+#
+# The index stores posting lists in its own layout (warcache.fulltext_postings) and answers
+# conjunctions with its own top-k search (warcache.fulltext_match.top_docs).  These tests compare
+# both with independent answers: Whoosh's own block layout, Whoosh's own matchers and collector
+# scoring every matching page, and the pages' text.
+
+
+def _all_postings(ix: FullTextIndex) -> dict[tuple[str, bytes], list[tuple[int, float, bytes]]]:
+    reader = ix._fresh_searcher().reader()
+    out = {}
+    for fieldname, btext in reader.all_terms():
+        m = reader.postings(fieldname, btext)
+        items = []
+        while m.is_active():
+            items.append((m.id(), m.weight(), m.value() or b""))
+            m.next()
+        out[(fieldname, btext)] = items
+    return out
+
+
+@pytest.fixture(scope="module")
+def twin_indexes(tmp_path_factory: pytest.TempPathFactory):
+    """The same 700 pages indexed in warcache's layout and in Whoosh's own (W3Codec)."""
+    from whoosh.codec.whoosh3 import W3Codec
+
+    import warcache.fulltext as ft
+
+    pages = _random_pages(700)
+    new = FullTextIndex(tmp_path_factory.mktemp("new") / "ft", "main", procs=1)
+    new.rebuild(pages)
+    old = FullTextIndex(tmp_path_factory.mktemp("old") / "ft", "main", procs=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ft, "PostingsCodec", W3Codec)
+        old.rebuild(pages)
+    yield new, old
+    new.close()
+    old.close()
+
+
+def test_posting_lists_read_back_as_whoosh_wrote_them(twin_indexes) -> None:
+    from warcache.fulltext_postings import ArrayLeaf
+
+    new, old = twin_indexes
+    ours, theirs = _all_postings(new), _all_postings(old)
+    assert ours == theirs
+    long_lists = [key for key, items in ours.items() if len(items) > 300]
+    assert len(long_lists) > 10  # several chunks of 128 postings each
+    # skip_to lands on the first posting at or after the target, across chunk boundaries.
+    reader = new._fresh_searcher().reader()
+    for key in long_lists[:5]:
+        ids = [d for d, _, _ in ours[key]]
+        m = reader.postings(*key)
+        assert isinstance(m, ArrayLeaf)
+        for target in range(0, ids[-1] + 2, 37):
+            if not m.is_active():
+                break
+            m.skip_to(target)
+            expected = [d for d in ids if d >= max(target, 0)]
+            assert (m.id() if m.is_active() else None) == (expected[0] if expected else None)
+
+
+def test_chunk_bounds_are_the_chunks_best_scores(twin_indexes) -> None:
+    """The frontier of each chunk gives its highest score exactly (what pruning relies on)."""
+    from warcache.fulltext_match import _TermUnit
+
+    new, _ = twin_indexes
+    searcher = new._fresh_searcher()
+    checked = 0
+    for word in ("harbour", "the", "quiet", "evening"):
+        btext = word.encode()
+        scorer = searcher.weighting.scorer(searcher, "text", btext)
+        plist = searcher.reader().postings("text", btext).plist
+        unit = _TermUnit(plist, scorer)
+        for c, bound in enumerate(unit.chunk_bounds()):
+            _, scores = unit.chunk(c)
+            assert bound == pytest.approx(max(scores), rel=1e-12)
+            checked += 1
+    assert checked > 20
+
+
+def test_old_layout_index_gives_the_same_results(twin_indexes) -> None:
+    new, old = twin_indexes
+    queries = ("harbour", "quiet ships", '"quiet harbour"', '"of the"', "title:bridge town", "river -bridge")
+    for query in queries:
+        a = [(h.url, h.score) for h in new.search(query, limit=50)]
+        b = [(h.url, h.score) for h in old.search(query, limit=50)]
+        assert a == b and a, query
+    # the old one is said to be outdated (`warcache search` then suggests a rebuild), the new one not
+    assert old.outdated() and not new.outdated()
+
+
+def _whoosh_ranking(ix: FullTextIndex, query: str) -> list[tuple[int, float]]:
+    """Every matching page, scored by Whoosh's own matchers and collector: (docnum, score), best first."""
+    from warcache.fulltext import _plan, _TimeFilter, check_query
+
+    searcher = ix._fresh_searcher()
+    plan = _plan(check_query(query), searcher)
+    dates = None
+    if plan.low is not None or plan.high is not None:
+        dates = _TimeFilter(searcher.reader().column_reader("timestamp"), plan.low, plan.high)
+    results = searcher.search(plan.query, limit=None, filter=dates)
+    ranked = [(hit.docnum, hit.score) for hit in results]
+    return sorted(ranked, key=lambda item: (-item[1], item[0]))
+
+
+@pytest.fixture(scope="module")
+def segmented_index(tmp_path_factory: pytest.TempPathFactory):
+    """Three segments (left unmerged), with captures replaced: deleted documents in older segments."""
+    from warcache.fulltext import _fields
+
+    pages = _random_pages(900)
+    ix = FullTextIndex(tmp_path_factory.mktemp("seg") / "ft", "main", procs=1)
+    ix.rebuild(pages[:400])
+    body = "bridge road replaced " * 5
+    replaced = [doc(p.url, p.timestamp, title="replaced page", body=body) for p in pages[:400:9]]
+    for batch in (pages[400:650] + replaced[:20], pages[650:] + replaced[20:]):
+        with ix._write_lock():
+            writer = ix._writer(ix._open_for_write(), 1)
+            for page in batch:
+                writer.update_document(**_fields(page))
+            writer.commit(merge=False)
+    searcher = ix._fresh_searcher()
+    assert len(searcher.leaf_searchers()) == 3 and searcher.reader().has_deletions()
+    live = {p.url: p for p in pages} | {p.url: p for p in replaced}
+    yield ix, list(live.values())
+    ix.close()
+
+
+SHAPES = [
+    "harbour",
+    "the",
+    "quiet ships",
+    "the of and",
+    "harbour harbour",
+    "market river stone",
+    '"quiet harbour"',
+    '"of the"',
+    '"the river"',
+    '"in the market"',
+    '"to the" water',
+    "bridge",  # its variants: "bridges"? (none here: one form), replaced pages rank high
+    "river -bridge",
+    "water -the",
+    "market after:2022",
+    "light before:2021-06",
+    "title:bridge town",
+    "ships site:p1.example",
+    "ships lang:en",
+    "water url:p2.example",
+    'light -"the road"',
+    "replaced bridge",
+]
+
+
+@pytest.mark.parametrize("query", SHAPES)
+def test_top_results_equal_whoosh_scoring_every_page(segmented_index, query: str) -> None:
+    """top_docs' best pages (multi-segment, deletions, filters) = Whoosh's full ranking's best."""
+    from warcache.fulltext import _conjunction, _plan, check_query
+
+    ix, _ = segmented_index
+    full = _whoosh_ranking(ix, query)
+    assert len(full) > 3, query
+    searcher = ix._fresh_searcher()
+    assert _conjunction(_plan(check_query(query), searcher).query) is not None  # top_docs answers it
+    urls_of = {docnum: searcher.stored_fields(docnum)["url"] for docnum, _ in full}
+    score_of = {urls_of[d]: s for d, s in full}
+    for limit in (1, 5, 20, 1000):
+        hits = ix.search(query, limit=limit)
+        assert len(hits) == min(limit, len(full))
+        expected = [s for _, s in full[:limit]]
+        assert [h.score for h in hits] == pytest.approx(expected, rel=1e-12)
+        for hit in hits:  # the same pages (ties may order differently only within 1e-12)
+            assert hit.score == pytest.approx(score_of[hit.url], rel=1e-12)
+
+
+def _words_of(page: PageDoc) -> list[list[str]]:
+    """The words of each part of a page as indexed (the rest of the page is full_text minus the body)."""
+    from warcache.fulltext import _outside_body
+    from warcache.fulltext_analysis import WordTokenizer
+
+    rest = _outside_body(page.full_text, page.body)
+    return [WordTokenizer.words(part) for part in (page.title, page.headline, page.body, rest)]
+
+
+@pytest.mark.parametrize(
+    ("query", "needs"),
+    [
+        ("market river", [("market",), ("river",)]),
+        ('"the river" stone', [("the", "river"), ("stone",)]),
+        ('"water of the"', [("water", "of", "the")]),
+    ],
+)
+def test_matches_are_exactly_the_pages_with_every_word_and_phrase(segmented_index, query, needs) -> None:
+    """Checked against the pages' own text, not against any index."""
+    ix, pages = segmented_index
+
+    def has(parts: list[list[str]], seq: tuple[str, ...]) -> bool:
+        n = len(seq)
+        return any(tuple(words[i : i + n]) == seq for words in parts for i in range(len(words) - n + 1))
+
+    expected = {p.url for p in pages if all(has(_words_of(p), seq) for seq in needs)}
+    assert 2 < len(expected) < len(pages)
+    assert {h.url for h in ix.search(query, limit=2000)} == expected
+
+
+def test_highlighter_finds_what_its_regular_expression_finds() -> None:
+    import random
+    import re
+
+    from warcache.fulltext_snippets import CJK, PREFIX, WORD, Highlighter
+
+    rng = random.Random(3)
+    alphabet = ["ab", "a", "b", "abc", "e.g", "e", "g", "東", "京", " ", " ", ".", "-", "_", "é"]
+    for _ in range(400):
+        text = "".join(rng.choices(alphabet, k=rng.randint(0, 40)))
+        h = Highlighter()
+        for _ in range(rng.randint(1, 4)):
+            kind = rng.choice([WORD, WORD, PREFIX, CJK])
+            words = ["東", "京"] if kind == CJK else ["ab", "a", "b", "e.g", "e", "g"]
+            h.add(kind, rng.choice(words))
+        expected = [(m.start(), m.end(), m.group()) for m in h.pattern().finditer(text)]
+        assert h.find(text) == expected, (text, h.items)
+        assert isinstance(h.pattern(), re.Pattern)
+
+
+def test_prefix_scores_as_the_sum_over_its_words(segmented_index) -> None:
+    """to* stands for "to" and "town": a page scores what "(to OR town)" gives it, the sum over the
+    words it has (top_docs reads a prefix in bulk; Whoosh's own OR of a prefix's words scored
+    pages 1.0 or BM25 depending on the size of a segment)."""
+    ix, _ = segmented_index
+    cases = (
+        ("to*", "(to OR town)"),
+        ("to* market", "(to OR town) market"),
+        ("ma* ri* -bridge", "market river -bridge"),
+    )
+    for query, same in cases:
+        ours = {h.url: h.score for h in ix.search(query, limit=1000)}
+        theirs = {h.url: h.score for h in ix.search(same, limit=1000)}
+        assert ours.keys() == theirs.keys() and len(ours) > 20
+        assert all(ours[url] == pytest.approx(theirs[url], rel=1e-12) for url in ours)
+        top = [h.score for h in ix.search(query, limit=10)]
+        assert top == pytest.approx(sorted(theirs.values(), reverse=True)[:10], rel=1e-12)

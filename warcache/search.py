@@ -24,6 +24,17 @@ def search_archive(root: Path, query: str, *, collection: str | None = None, lim
     return search_collections(indexes, query, limit=limit)
 
 
+def outdated_collections(root: Path, collection: str | None = None) -> list[str]:
+    """Collections whose full-text index predates warcache's posting layout (slow until rebuilt)."""
+    names = [collection] if collection else list_collections(root)
+    out = []
+    for name in names:
+        coll = open_collection(root, name)
+        if (coll.indexes_dir / "fulltext").exists() and fulltext_index(coll).outdated():
+            out.append(name)
+    return out
+
+
 def group_hits(hits: list[Hit]) -> list[list[Hit]]:
     """Captures of the same URL in the same collection together, in the order of their best hit."""
     groups: dict[tuple[str, str], list[Hit]] = {}
