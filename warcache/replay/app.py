@@ -487,8 +487,8 @@ class ReplayApp:
         """A replay URL of one collection asked on another host (see `origins`).
 
         A browser navigation goes to the collection's own host.  A client that sends no fetch
-        metadata (curl, a script; a browser always sends it) gets the response on the shared
-        host, sandboxed, so that a browser would give it an opaque origin and run nothing.
+        metadata (curl, a script; current browsers all send it) gets the response on the shared
+        host, sandboxed, so that an older browser would give it an opaque origin and run nothing.
         Anything else is a page of one collection asking for another's data: refused.
         """
         if (request.headers.get("Sec-Fetch-Mode") or "").lower() == "navigate":
