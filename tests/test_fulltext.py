@@ -978,3 +978,26 @@ def test_prefix_scores_as_the_sum_over_its_words(segmented_index) -> None:
         assert all(ours[url] == pytest.approx(theirs[url], rel=1e-12) for url in ours)
         top = [h.score for h in ix.search(query, limit=10)]
         assert top == pytest.approx(sorted(theirs.values(), reverse=True)[:10], rel=1e-12)
+
+
+def test_search_says_when_an_index_predates_the_posting_layout(tmp_path: Path, monkeypatch) -> None:
+    """An index written by an earlier warcache is searched, and the CLI names the command that
+    rebuilds it (it is correct but slow until then)."""
+    from conftest import run_cli
+    from whoosh.codec.whoosh3 import W3Codec
+
+    import warcache.fulltext as ft
+
+    coll_dir = tmp_path / "collections" / "old"
+    (coll_dir / "archive").mkdir(parents=True)
+    ix = FullTextIndex(coll_dir / "indexes" / "fulltext", "old", procs=1)
+    monkeypatch.setattr(ft, "PostingsCodec", W3Codec)
+    ix.rebuild(CORPUS)
+    ix.close()
+    run = run_cli("search", "climate", root=tmp_path)
+    assert run.code == 0 and "Climate talks resume in Paris" in run.stdout, run.stderr
+    assert "older, slower layout" in run.stderr and "warcache index -c old --rebuild" in run.stderr
+    monkeypatch.undo()
+    FullTextIndex(coll_dir / "indexes" / "fulltext", "old", procs=1).rebuild(CORPUS)
+    run = run_cli("search", "climate", root=tmp_path)
+    assert run.code == 0 and "older" not in run.stderr

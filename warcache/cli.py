@@ -37,7 +37,7 @@ from warcache.errors import UsageError, WarcacheError
 from warcache.history import list_pages, show_captures
 from warcache.importer import import_files
 from warcache.indexer import index_collection
-from warcache.search import group_hits, hit_json, outdated_collections, search_archive
+from warcache.search import archive_indexes, group_hits, hit_json, search_archive
 
 
 def _parse_viewport(ctx, param, value: str) -> tuple[int, int]:
@@ -381,10 +381,13 @@ def search(ctx: click.Context, query: tuple[str, ...], collection: str | None, l
         warcache search 'climate "sea level" site:example.org after:2024'
     """
     root = root_path(ctx.obj["root"])
-    hits = search_archive(root, " ".join(query), collection=collection, limit=limit)
-    for name in outdated_collections(root, collection):
-        _say(f"note: the full-text index of collection {name!r} is in an older, slower layout; "
-             f"`warcache index -c {name} --rebuild` rebuilds it from the WARCs", err=True)
+    indexes = archive_indexes(root, collection)
+    hits = search_archive(root, " ".join(query), limit=limit, indexes=indexes)
+    for index in indexes:
+        if index.outdated():
+            name = index.collection
+            _say(f"note: the full-text index of collection {name!r} is in an older, slower layout; "
+                 f"`warcache index -c {name} --rebuild` rebuilds it from the WARCs", err=True)
     if as_json:
         click.echo(json.dumps([hit_json(h) for h in hits], indent=2, ensure_ascii=False))
         return

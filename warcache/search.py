@@ -10,29 +10,35 @@ from warcache.fulltext import FullTextIndex, Hit, check_query, search_collection
 from warcache.indexer import fulltext_index
 
 
-def search_archive(root: Path, query: str, *, collection: str | None = None, limit: int = 20) -> list[Hit]:
-    """Hits for `query` in one collection or all of them, best first (UsageError for a bad query)."""
-    check_query(query)  # a malformed query is an error even in an empty archive
+def archive_indexes(root: Path, collection: str | None = None) -> list[FullTextIndex]:
+    """The full-text indexes of one collection or of all of them (those that exist)."""
     names = [collection] if collection else list_collections(root)
     indexes: list[FullTextIndex] = []
     for name in names:
         coll = open_collection(root, name)
         if (coll.indexes_dir / "fulltext").exists():
             indexes.append(fulltext_index(coll))
+    return indexes
+
+
+def search_archive(
+    root: Path,
+    query: str,
+    *,
+    collection: str | None = None,
+    limit: int = 20,
+    indexes: list[FullTextIndex] | None = None,
+) -> list[Hit]:
+    """Hits for `query` in one collection or all of them, best first (UsageError for a bad query).
+
+    `indexes` (from `archive_indexes`) lets the caller ask them more afterwards, such as
+    whether they are `outdated()`, without opening them again."""
+    check_query(query)  # a malformed query is an error even in an empty archive
+    if indexes is None:
+        indexes = archive_indexes(root, collection)
     if not indexes:
         return []
     return search_collections(indexes, query, limit=limit)
-
-
-def outdated_collections(root: Path, collection: str | None = None) -> list[str]:
-    """Collections whose full-text index predates warcache's posting layout (slow until rebuilt)."""
-    names = [collection] if collection else list_collections(root)
-    out = []
-    for name in names:
-        coll = open_collection(root, name)
-        if (coll.indexes_dir / "fulltext").exists() and fulltext_index(coll).outdated():
-            out.append(name)
-    return out
 
 
 def group_hits(hits: list[Hit]) -> list[list[Hit]]:
