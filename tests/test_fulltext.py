@@ -1001,3 +1001,24 @@ def test_search_says_when_an_index_predates_the_posting_layout(tmp_path: Path, m
     FullTextIndex(coll_dir / "indexes" / "fulltext", "old", procs=1).rebuild(CORPUS)
     run = run_cli("search", "climate", root=tmp_path)
     assert run.code == 0 and "older" not in run.stderr
+
+
+def test_an_index_rebuilt_from_no_pages_answers_every_kind_of_query(tmp_path: Path) -> None:
+    """Found in review: an empty collection's index (rebuilt from nothing) made `outdated()` and
+    word-less queries raise, which failed `warcache search` for every collection."""
+    ix = FullTextIndex(tmp_path / "ft", "empty", procs=1)
+    ix.rebuild([])
+    for query in ("climate", "-climate", "after:2020", "site:example.com", '"a b"', "a OR b"):
+        assert ix.search(query) == [], query
+    assert not ix.outdated() and ix.count() == 0
+
+
+def test_minus_before_a_phrase_or_a_group_excludes_it(index: FullTextIndex) -> None:
+    """Found in review: `-"a phrase"` and `-(a OR b)` made the phrase or group required."""
+    every = {h.url for h in index.search("the", limit=100)}
+    with_phrase = {h.url for h in index.search('"climate negotiations"', limit=100)}
+    assert with_phrase and every - with_phrase
+    assert {h.url for h in index.search('the -"climate negotiations"', limit=100)} == every - with_phrase
+    with_either = {h.url for h in index.search("climate OR paris", limit=100)}
+    assert with_either and every - with_either
+    assert {h.url for h in index.search("the -(climate OR paris)", limit=100)} == every - with_either

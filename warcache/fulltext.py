@@ -827,7 +827,8 @@ class FullTextIndex:
         searcher = self._fresh_searcher()
         if searcher is None:
             return False
-        return any(not isinstance(seg.codec(), PostingsCodec) for seg in searcher.ixreader.segments())
+        segments = searcher.ixreader.segments() or []  # None for an index of no segments
+        return any(not isinstance(seg.codec(), PostingsCodec) for seg in segments)
 
     def count(self) -> int:
         """Number of captures in the index (0 when it has never been written)."""
@@ -844,8 +845,8 @@ class FullTextIndex:
 
     def _search(self, node: wcq.Node, limit: int) -> list[Hit]:
         searcher = self._fresh_searcher()
-        if searcher is None or limit <= 0:
-            return []
+        if searcher is None or limit <= 0 or searcher.doc_count_all() == 0:
+            return []  # (an index rebuilt from no pages has no segments, and no columns to read)
         plan = _plan(node, searcher)
         if not plan.scored:
             return [

@@ -241,7 +241,8 @@ def _tokenize(query: str) -> list[_Tok]:
         elif ch == '"':
             text, i = _read_quoted(query, i)
             tokens.append(_Tok("PHRASE", text))
-        elif ch == "-" and i + 1 < n and query[i + 1] not in _BARE_END and query[i + 1] != "-":
+        elif ch == "-" and i + 1 < n and not query[i + 1].isspace() and query[i + 1] not in ")-":
+            # `-word`, `-"a phrase"`, `-(a OR b)`: all exclusions (a lone "-" is a word)
             tokens.append(_Tok("MINUS"))
             i += 1
         else:
