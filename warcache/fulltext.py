@@ -52,7 +52,7 @@ from whoosh.matching import AndNotMatcher, ListMatcher, NullMatcher
 from whoosh.util.filelock import FileLock
 
 from warcache import query as wcq
-from warcache.errors import ArchiveError, UsageError
+from warcache.errors import ArchiveError, UsageError, WarcacheError
 from warcache.fulltext_analysis import _CJK, _MAX_TOKEN, SCHEMA, TEXT_PARTS, WordTokenizer, _gram, _Parts
 from warcache.fulltext_analysis import _GramPositions as _GramPositions  # noqa: F401 (see below)
 from warcache.fulltext_analysis import _Positions as _Positions  # noqa: F401
@@ -824,11 +824,12 @@ class FullTextIndex:
     def outdated(self) -> bool:
         """True when some of the index was written before warcache's own posting layout: it is
         searched correctly but much more slowly (every posting read in Python) until rebuilt."""
-        searcher = self._fresh_searcher()
-        if searcher is None:
-            return False
-        segments = searcher.ixreader.segments() or []  # None for an index of no segments
-        return any(not isinstance(seg.codec(), PostingsCodec) for seg in segments)
+        with self._damage_is_an_archive_error():
+            searcher = self._fresh_searcher()
+            if searcher is None:
+                return False
+            segments = searcher.ixreader.segments() or []  # None for an index of no segments
+            return any(not isinstance(seg.codec(), PostingsCodec) for seg in segments)
 
     def count(self) -> int:
         """Number of captures in the index (0 when it has never been written)."""
@@ -839,9 +840,29 @@ class FullTextIndex:
         """Best captures for `query` (see warcache.query for the language), best first.
 
         Queries without words (only site:, after:, -word, …) have no ranking: newest first.
-        Raises UsageError for a malformed query, whether or not the index exists yet.
+        Raises UsageError for a malformed query, whether or not the index exists yet, and
+        ArchiveError when the index files are damaged.
         """
-        return self._search(check_query(query), limit)
+        node = check_query(query)
+        with self._damage_is_an_archive_error():
+            return self._search(node, limit)
+
+    @contextlib.contextmanager
+    def _damage_is_an_archive_error(self) -> Iterator[None]:
+        """Damaged index files surface as whatever failed to parse them: struct, pickle or zlib
+        errors, arrays of the wrong size, indexes out of range, wrong types, or Whoosh's bare
+        Exception("Block tag error").  The index is derived data and a rebuild mends it, so any
+        of these becomes one ArchiveError that says so (with the original, for a bug report)."""
+        try:
+            yield
+        except WarcacheError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - see above
+            raise ArchiveError(
+                f"the full-text index of collection {self.collection!r} is damaged or unreadable "
+                f"({type(exc).__name__}: {str(exc)[:100]}); "
+                f"`warcache index -c {self.collection} --rebuild` rebuilds it from the WARCs"
+            ) from exc
 
     def _search(self, node: wcq.Node, limit: int) -> list[Hit]:
         searcher = self._fresh_searcher()

@@ -46,9 +46,21 @@ from whoosh.matching import LeafMatcher, ReadTooFar
 from whoosh.system import pack_uint, unpack_uint
 from whoosh.util.numeric import byte_to_length, length_to_byte
 
-__all__ = ["CHUNK", "PostingList", "PostingsCodec", "decode_positions", "posting_list", "varint_positions"]
+__all__ = [
+    "CHUNK",
+    "DamagedPostings",
+    "PostingList",
+    "PostingsCodec",
+    "decode_positions",
+    "posting_list",
+    "varint_positions",
+]
 
 CHUNK = 128  # postings per chunk: the unit that is decoded at once
+
+
+class DamagedPostings(ValueError):
+    """A posting list whose header or size cannot be right (the index file is damaged)."""
 _MAGIC = b"WcP3"
 # postings, chunks, frontier points, id width, weight code, value length width, value kind
 _HEAD = struct.Struct("<IIIBBBB")
@@ -288,6 +300,10 @@ class PostingList:
         at = offset + len(_MAGIC)
         n, nchunks, nfront, idw, wcode, lw, vmode = _HEAD.unpack(dbfile.get(at, _HEAD.size))
         at += _HEAD.size
+        if (idw not in _ID_CODES or wcode not in _W_CODES or (lw and lw not in _ID_CODES)
+                or nchunks != -(-n // CHUNK) or nfront > n):
+            # A damaged list would otherwise read as garbage, or as no postings at all.
+            raise DamagedPostings(f"posting list at offset {offset} is damaged")
         sizes = [
             4 * nchunks,
             4 * nchunks,
@@ -302,6 +318,8 @@ class PostingList:
         wsize = array(_W_CODES[wcode]).itemsize
         total = sum(sizes) + idw * n + wsize * n
         blob = memoryview(dbfile.get(at, total))
+        if len(blob) != total:
+            raise DamagedPostings(f"posting list at offset {offset} is cut short")
         cuts = list(accumulate(sizes, initial=0))
         part = [blob[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
         self.size = n
