@@ -319,7 +319,7 @@ class _AndNot(wq.AndNot):
 
 
 def _conjunction(q: wq.Query) -> Conjunction | None:
-    """The query as a Conjunction for top_docs, or None if it has another shape (OR, prefix, ...)."""
+    """The query as a Conjunction for top_docs, or None if it has another shape (an OR of parts, ...)."""
     conj = Conjunction([])
     if not _collect(q, conj) or not conj.clauses:
         return None
@@ -640,9 +640,9 @@ class FullTextIndex:
     # ----------------------------------------------------------------- files, names, lock
 
     def _storage(self) -> FileStorage:
-        # No mmap: whoosh-ng 5.4 then copies each file of a segment into a BytesIO when a reader
-        # opens it (~0.4 s for the first search of a process at 100k pages, every `warcache
-        # search`); without, the files are read where needed, and searches are as fast.
+        # No mmap: with it, whoosh-ng 5.4 copies each file of a segment into a BytesIO when a
+        # reader opens it (~0.4 s for the first search of a process at 100k pages, i.e. every
+        # `warcache search`); without it, the files are read where needed, and searches are as fast.
         return FileStorage(str(self.index_dir), supports_mmap=False)
 
     def _current_name(self) -> str | None:

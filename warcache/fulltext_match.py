@@ -8,17 +8,19 @@ postings at a time and finds the best pages first (see _search_segment):
 
 * the rarest required part drives; a queue orders its chunks by their exact best score (read
   from each chunk's frontier, without decoding the chunk) plus the other parts' best scores;
-* an opened chunk's postings are sifted in bulk through the other parts most pages lack, then
-  queued by score; each is looked up in the remaining parts only when it comes out of the queue;
-* positions (phrases), filters and exclusions are checked last, for pages that would enter the
+* an opened chunk's postings are sifted in bulk through the other parts most pages lack
+  (filters such as site: among them) and through the segment's excluded pages (-word, computed
+  once per segment), then queued by score; each is looked up in the remaining parts only when it
+  comes out of the queue;
+* positions (phrases), dates and deletions are checked last, for pages that would enter the
   results, best first, so the threshold rises as fast as it can and the search stops as soon as
   nothing left can enter.
 
 The results are exactly those of scoring every matching page: the same pages, the same scores
 (from the same BM25F scorer objects as Whoosh's), ties broken by document number as Whoosh
 does.  tests/test_fulltext.py checks this against Whoosh's own matchers and collector scoring
-every page.  Queries of other shapes (OR of several parts, prefixes, ...) go through Whoosh's
-own search.
+every page.  Prefixes (comp*) take part as the sum over the words they expand to; queries
+of other shapes (an OR of several parts, ...) go through Whoosh's own search.
 """
 
 from __future__ import annotations

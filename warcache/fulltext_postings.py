@@ -7,7 +7,8 @@ unpickles the positions of every block it touches: at 100k pages that was ~45 µ
 "this" alone has ~700 blocks.  Here a term's postings are laid out so that those parts can be read
 apart, with the array module (C) instead of pickle:
 
-    b"WcP3", then HEAD: postings, chunks, frontier points, id width, weight code, value kind
+    b"WcP3", then HEAD: postings, chunks, frontier points, id width, weight code, value length
+    width, value kind
     per chunk of 128 postings: first and last document number, highest weight, shortest and
     longest length (Whoosh's length bytes), the chunk's "frontier" (below), where its values start
     the length of each value (1, 2 or 4 bytes each)
@@ -267,7 +268,8 @@ class PostingsCodec(W3Codec):
 
 
 class PostingList:
-    """One term's postings in one segment, decoded a chunk at a time and only in the parts asked for.
+    """One term's postings in one segment: chunk bounds, id gaps and weights read at once (plain
+    arrays), document numbers accumulated and values (positions) read a chunk at a time, as asked.
 
     Chunk c holds postings c*CHUNK .. c*CHUNK+CHUNK-1; a posting is named by that global index.
     """
