@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from fixture_site import FixtureSite  # noqa: E402
-from hostile_site import HostileSite, article_word, peak_rss_mb  # noqa: E402
+from hostile_site import HostileSite, article_word, free_port_pair, peak_rss_mb  # noqa: E402
 
 from warcache.cdxj import CdxjIndex  # noqa: E402
 from warcache.collection import Collection  # noqa: E402
@@ -110,19 +110,6 @@ def targets(root: Path) -> list[str]:
     out += ["U /", "U /default/", f"U /default/?q={article_word(3)}", f"U /default/*/{first['url']}",
             "R /default/20240101000000/http://never.archived.example/page", "R /_warcache/static/client.js"]
     return out
-
-
-def free_port_pair() -> int:
-    for _ in range(100):
-        with socket.socket() as a, socket.socket() as b:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            try:
-                b.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no two free ports in a row")
 
 
 def start_server(root: Path, port: int) -> subprocess.Popen:

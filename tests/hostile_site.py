@@ -548,6 +548,20 @@ def browser_processes(pid: int) -> tuple[list[int], list[int]]:
     return main, renderers
 
 
+def free_port_pair() -> int:
+    """A free port on 127.0.0.1 whose next port is free too (the replay server takes both)."""
+    for _ in range(100):
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            try:
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no two free ports in a row")
+
+
 def peak_rss_mb(pid: int) -> float | None:
     """The peak resident memory of one process so far (VmHWM), in MiB; None once it is gone."""
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, run_cli
-from hostile_site import HostileSite, article_word, children_of, kill_all
+from hostile_site import HostileSite, article_word, children_of, free_port_pair, kill_all
 
 sys.path.insert(0, str(REPO / "scripts"))
 from chaos_kill import ChaosReport, chaos, check, snapshot  # noqa: E402
@@ -98,19 +98,6 @@ def test_repeated_random_kills_lose_nothing(tmp_path, browser_path):
     assert report.reported and report.recovered_notes >= 1
 
 
-def _free_port_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as a, socket.socket() as b:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            try:
-                b.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no two free ports in a row")
-
-
 def _get(port: int, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
     """GET a path from the server, following its redirects (to the capture's exact time)."""
     for _ in range(3):
@@ -175,7 +162,7 @@ def test_a_killed_rebuild_is_redone_and_the_indexes_equal_a_clean_one(small_arch
 
 def test_a_killed_replay_server_restarts_on_its_port(small_archive):
     root, urls = small_archive
-    port = _free_port_pair()
+    port = free_port_pair()
     cmd = [sys.executable, "-m", "warcache", "--root", str(root), "replay", "--port", str(port)]
     target = f"/default/id_/{urls[0]}"
     for attempt in range(3):
