@@ -13,8 +13,7 @@ import io
 from pathlib import Path
 
 import pytest
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
+from warc_helpers import write_responses
 
 from warcache import cli
 
@@ -23,12 +22,7 @@ PAGE = "http://example.test/page"
 
 def _write_sample(path: Path) -> None:
     body = b"<html><head><title>Sample</title></head><body><p>zebracorn sample text.</p></body></html>"
-    with open(path, "wb") as fh:
-        writer = WARCWriter(fh, gzip=True)
-        writer.write_record(writer.create_warc_record(
-            PAGE, "response", payload=io.BytesIO(body), length=len(body),
-            http_headers=StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1"),
-            warc_headers_dict={"WARC-Date": "2024-05-17T10:00:00Z"}))
+    write_responses(path, [(PAGE, body, [("Content-Type", "text/html")])])
 
 
 def run(root: Path, *args: str) -> tuple[int, str, str]:

@@ -6,7 +6,6 @@ scripting the listing in a real browser.)"""
 from __future__ import annotations
 
 import contextlib
-import io
 import re
 import socket
 import sys
@@ -17,9 +16,7 @@ from urllib.parse import quote
 import pytest
 from conftest import run_cli
 from hostile_site import HostileSite
-from warc_helpers import read_collection
-from warcio.statusandheaders import StatusAndHeaders
-from warcio.warcwriter import WARCWriter
+from warc_helpers import read_collection, write_responses
 from werkzeug.test import Client
 
 from warcache.errors import UsageError
@@ -74,13 +71,7 @@ def evil_root(tmp_path_factory) -> Path:
             f"<p>Words about alerts: &lt;script&gt;alert(1)&lt;/script&gt; {XSS.replace('<', '&lt;')} and "
             "more words to make an article of it, about the payload and how it is shown.</p>"
             "</article></body></html>").encode()
-    warc = base / "evil.warc.gz"
-    with open(warc, "wb") as fh:
-        writer = WARCWriter(fh, gzip=True)
-        writer.write_record(writer.create_warc_record(
-            EVIL_URL, "response", payload=io.BytesIO(body), length=len(body),
-            http_headers=StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1"),
-            warc_headers_dict={"WARC-Date": "2024-05-17T10:00:00Z"}))
+    warc = write_responses(base / "evil.warc.gz", [(EVIL_URL, body, [("Content-Type", "text/html")])])
     for coll in ("evil", "other"):
         run = run_cli("import", "-c", coll, str(warc), root=base / "root")
         assert run.code == 0, run.stderr
@@ -223,17 +214,9 @@ def two_collections(tmp_path_factory) -> Path:
         "mallory": [("http://mallory.test/", "text/html", MALLORY_PAGE)],
     }
     for coll, items in records.items():
-        warc = base / f"{coll}.warc.gz"
-        with open(warc, "wb") as fh:
-            writer = WARCWriter(fh, gzip=True)
-            for url, ctype, text in items:
-                body = text.encode()
-                writer.write_record(writer.create_warc_record(
-                    url, "response", payload=io.BytesIO(body), length=len(body),
-                    http_headers=StatusAndHeaders("200 OK", [("Content-Type", ctype),
-                                                             ("Access-Control-Allow-Origin", "*")],
-                                                  protocol="HTTP/1.1"),
-                    warc_headers_dict={"WARC-Date": "2024-05-17T10:00:00Z"}))
+        warc = write_responses(base / f"{coll}.warc.gz", [
+            (url, text.encode(), [("Content-Type", ctype), ("Access-Control-Allow-Origin", "*")])
+            for url, ctype, text in items])
         run = run_cli("import", "-c", coll, str(warc), root=base / "root")
         assert run.code == 0, run.stderr
     return base / "root"

@@ -1,13 +1,30 @@
-"""Reading back what warcache wrote, independently of warcache's own code (warcio only)."""
+"""Reading back what warcache wrote, and writing small WARCs for tests, independently of
+warcache's own code (warcio only)."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+
+def write_responses(path: Path, responses: list[tuple[str, bytes, list[tuple[str, str]]]],
+                    date: str = "2024-05-17T10:00:00Z") -> Path:
+    """A gzipped WARC of "200 OK" response records: (url, body, HTTP headers) each, one date."""
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for url, body, headers in responses:
+            writer.write_record(writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), length=len(body),
+                http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"),
+                warc_headers_dict={"WARC-Date": date}))
+    return path
 
 
 @dataclass
