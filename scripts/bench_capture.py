@@ -29,10 +29,10 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from fixture_site import FixtureSite  # noqa: E402
 
-from warcache.archiver import Archiver  # noqa: E402
-from warcache.behaviours import scroll_page  # noqa: E402
-from warcache.browser import desktop_user_agent, find_browser, launch_args  # noqa: E402
-from warcache.capture import CaptureOptions  # noqa: E402
+from warcache.capture.archiver import Archiver  # noqa: E402
+from warcache.capture.behaviours import scroll_page  # noqa: E402
+from warcache.capture.page import CaptureOptions  # noqa: E402
+from warcache.chromium import desktop_user_agent, find_browser, launch_args  # noqa: E402
 from warcache.collection import open_collection  # noqa: E402
 
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from warcache.cdxj import CdxjIndex, CdxjLine, canonical_key
+from warcache.index.cdxj import CdxjIndex, CdxjLine, canonical_key
 
 
 def synthetic_lines(n: int, seed: int) -> list[CdxjLine]:

@@ -130,7 +130,7 @@ Extractor = Callable[[str], tuple[str, str]]  # source html -> (body text, headl
 
 
 def run_warcache(source: str) -> tuple[str, str]:
-    from warcache.extract import extract_article
+    from warcache.extract.article import extract_article
 
     art = extract_article(source, PAGE_URL)
     return art.body_text, art.headline

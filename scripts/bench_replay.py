@@ -49,7 +49,7 @@ from pathlib import Path
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from warcache.cdxj import CdxjIndex, CdxjLine, canonical_key
+from warcache.index.cdxj import CdxjIndex, CdxjLine, canonical_key
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PYWB = Path("/tmp/pywbvenv/bin/wayback")

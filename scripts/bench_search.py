@@ -45,8 +45,8 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from warcache import query as wcq
-from warcache.fulltext import TEXT_PARTS, FullTextIndex, PageDoc
+from warcache.search import query as wcq
+from warcache.search.index import TEXT_PARTS, FullTextIndex, PageDoc
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "readability" / "test-pages"
 WORD_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*|\d+|[.!?,;:]")
@@ -248,7 +248,7 @@ COLD = """
 import sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from warcache.fulltext import FullTextIndex
+from warcache.search.index import FullTextIndex
 t1 = time.perf_counter()
 index = FullTextIndex(Path(sys.argv[1]), "bench")
 index.search(sys.argv[2], limit=20)

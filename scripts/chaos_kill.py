@@ -22,7 +22,6 @@ tests/test_reliability_kill.py runs a few rounds of the same in the suite.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -41,11 +40,11 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from hostile_site import HostileSite, article_word, children_of, kill_all  # noqa: E402
 
-from warcache.cdxj import CdxjIndex  # noqa: E402
 from warcache.collection import Collection  # noqa: E402
-from warcache.indexer import rebuild_collection  # noqa: E402
-from warcache.search import search_archive  # noqa: E402
-from warcache.warcreader import read_record_at  # noqa: E402
+from warcache.index.cdxj import CdxjIndex  # noqa: E402
+from warcache.index.postprocess import rebuild_collection  # noqa: E402
+from warcache.search.archive import search_archive  # noqa: E402
+from warcache.warc.reader import read_record_at  # noqa: E402
 
 ADD_ARGS = ["--no-scroll", "--idle-timeout", "0.3", "--timeout", "15", "-j", "2"]
 
@@ -119,7 +118,7 @@ def snapshot(root: Path) -> dict:
         lines = sorted(str(line) for line in index)
     finally:
         index.close()
-    pages = sorted(json.dumps(p, sort_keys=True) for p in coll.pages())
+    pages = sorted(p.to_line() for p in coll.pages())
     hits = search_archive(root, "site:127.0.0.1", limit=100_000)
     return {"cdxj": lines, "pages": pages, "search": sorted((h.url, h.timestamp) for h in hits)}
 
@@ -135,7 +134,7 @@ def check(root: Path, report: ChaosReport, work: Path) -> None:
                                capture_output=True, text=True)
     if check_run.returncode != 0:
         report.problems.append(f"warcio check: {check_run.stdout[-500:]} {check_run.stderr[-500:]}")
-    listed = {p["url"] for p in coll.pages()}
+    listed = {p.url for p in coll.pages()}
     index = CdxjIndex(coll.indexes_dir)
     try:
         for url in sorted(report.reported):

@@ -37,8 +37,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from fixture_site import FixtureSite  # noqa: E402
 from hostile_site import HostileSite, article_word, free_port_pair, peak_rss_mb  # noqa: E402
 
-from warcache.cdxj import CdxjIndex  # noqa: E402
 from warcache.collection import Collection  # noqa: E402
+from warcache.index.cdxj import CdxjIndex  # noqa: E402
 
 MAX_REQUESTS = 2_000_000
 
@@ -107,7 +107,7 @@ def targets(root: Path) -> list[str]:
         if line.mime == "text/html":
             out.append(f"R /default/{line.timestamp}/{line.url}")
     first = next(iter(coll.pages()))
-    out += ["U /", "U /default/", f"U /default/?q={article_word(3)}", f"U /default/*/{first['url']}",
+    out += ["U /", "U /default/", f"U /default/?q={article_word(3)}", f"U /default/*/{first.url}",
             "R /default/20240101000000/http://never.archived.example/page", "R /_warcache/static/client.js"]
     return out
 

@@ -26,7 +26,7 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def browser_path() -> str | None:
     """The browser the capture tests drive. Missing is a failure, not a skip: scripts/test installs one."""
-    from warcache.browser import find_browser
+    from warcache.chromium import find_browser
 
     return find_browser().executable
 
@@ -65,3 +65,60 @@ def site():
 
     with FixtureSite(https=True) as s:
         yield s
+
+
+#: The fixture site's pages in the shared capture: every kind of page (JavaScript app, redirect
+#: chain, 404, PDF, JSON, download, workers, service worker, legacy charset, dialogs), plus the
+#: https home page and a second capture of /final.html in the same run (two captures of one URL
+#: in one WARC file). The collection "second" holds one more capture of /final.html.
+SHARED_PAGES = ["/", "/redirect", "/notfound", "/doc.pdf", "/data.json", "/download.bin", "/worker.html",
+                "/sw.html", "/charset-latin1.html", "/dialogs.html", "/final.html", "/final.html"]
+
+
+@dataclass
+class SharedCapture:
+    """One `warcache add` of the fixture site, made once per test session.
+
+    Tests that only read it use `root` as it is; a test that changes anything (captures again,
+    damages a file) works on `copy(tmp_path)`. `log` is what the site sent during that run.
+    """
+
+    site: object  # fixture_site.FixtureSite, still running for tests that capture it again
+    root: Path
+    run: CliRun
+    second: CliRun
+    results: list[dict]
+    log: list
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.site.url(p) for p in SHARED_PAGES] + [self.site.https_url("/")]
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "collections" / "default" / "archive"
+
+    def copy(self, dest: Path) -> Path:
+        """A private copy of the whole root, to change."""
+        import shutil
+
+        target = dest / "root"
+        shutil.copytree(self.root, target)
+        return target
+
+
+@pytest.fixture(scope="session")
+def shared_capture(tmp_path_factory, browser_path) -> SharedCapture:
+    from fixture_site import FixtureSite
+
+    site = FixtureSite(https=True).start()
+    try:
+        root = tmp_path_factory.mktemp("shared-capture")
+        urls = [site.url(p) for p in SHARED_PAGES] + [site.https_url("/")]
+        run = run_cli("add", "--json", "--ignore-https-errors", *urls, root=root)
+        log = list(site.log)
+        second = run_cli("add", "-c", "second", site.url("/final.html"), root=root)
+        capture = SharedCapture(site, root, run, second, json.loads(run.stdout or "[]"), log)
+        yield capture
+    finally:
+        site.stop()

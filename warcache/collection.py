@@ -18,9 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from warcache.errors import UsageError
+from warcache.errors import ArchiveError, UsageError
+from warcache.pagelist import PageEntry
 
 ROOT_ENV = "WARCACHE_ROOT"
+#: A WARC file still being written (or left by a killed run) carries this suffix until it is closed.
+OPEN_SUFFIX = ".open"
 DEFAULT_COLLECTION = "default"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 #: Names pywb uses for its own URL space under the server root.
@@ -67,6 +70,26 @@ class Collection:
     def dedup_path(self) -> Path:
         return self.indexes_dir / "dedup.sqlite3"
 
+    def warc_path(self, filename: str) -> Path:
+        """The WARC file `filename` of this collection, or ArchiveError if the name could point
+        elsewhere. A file still being written is found under its `.open` name.
+
+        File names come from indexes and page lists, which are data (other tools write them
+        too): a name with a separator, a `..`, a NUL or an absolute path is refused, and so is
+        a symlink leading out of the collections root.
+        """
+        name = filename or ""
+        if (not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name
+                or name.startswith("~")):
+            raise ArchiveError(f"refusing WARC file name {name[:80]!r} from the index")
+        path = self.archive_dir / name
+        if not path.exists() and (self.archive_dir / (name + OPEN_SUFFIX)).exists():
+            path = self.archive_dir / (name + OPEN_SUFFIX)
+        real = Path(os.path.realpath(path))
+        if Path(os.path.realpath(self.root / "collections")) not in real.parents:
+            raise ArchiveError(f"refusing WARC file {name[:80]!r}: it resolves outside the collections root")
+        return path
+
     def exists(self) -> bool:
         return self.archive_dir.is_dir()
 
@@ -82,25 +105,25 @@ class Collection:
         return sorted(p for p in self.archive_dir.iterdir()
                       if p.is_file() and p.name.endswith((".warc", ".warc.gz", ".arc", ".arc.gz")))
 
-    def append_pages(self, entries: list[dict]) -> None:
+    def append_pages(self, entries: list[PageEntry]) -> None:
         """Append page entries to pages.jsonl under a lock (several writers may run at once)."""
         if not entries:
             return
         self.indexes_dir.mkdir(parents=True, exist_ok=True)
-        data = "".join(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries)
+        data = "".join(e.to_line() for e in entries)
         with self._pages_lock(), open(self.pages_path, "a", encoding="utf-8") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
 
-    def replace_pages(self, entries: list[dict]) -> None:
+    def replace_pages(self, entries: list[PageEntry]) -> None:
         """Write pages.jsonl anew (a rebuild), atomically, under the same lock as appends."""
         self.indexes_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.pages_path.with_name(f".pages-{os.getpid()}.tmp")
         with self._pages_lock():
             with open(tmp, "w", encoding="utf-8") as fh:
                 for e in entries:
-                    fh.write(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n")
+                    fh.write(e.to_line())
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.pages_path)
@@ -148,18 +171,18 @@ class Collection:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def pages(self) -> Iterator[dict]:
-        """The page entries recorded so far (a torn last line from a crash is skipped)."""
+    def pages(self) -> Iterator[PageEntry]:
+        """The page entries recorded so far (a torn last line from a crash, or a line that is not
+        a page entry, is skipped)."""
         try:
             fh = open(self.pages_path, encoding="utf-8")
         except FileNotFoundError:
             return
         with fh:
             for line in fh:
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+                entry = PageEntry.from_line(line)
+                if entry is not None:
+                    yield entry
 
 
 def root_path(explicit: str | os.PathLike[str] | None = None) -> Path:

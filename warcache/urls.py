@@ -7,6 +7,7 @@ same way before it starts, and refuses schemes it cannot record.
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from warcache.errors import UsageError
@@ -64,6 +65,12 @@ def normalize_url(url: str) -> str:
     path = quote(parts.path or "/", safe=_PATH_SAFE)
     query = quote(parts.query, safe=_QUERY_SAFE)
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def hash_url(url: str) -> str:
+    """md5 hex digest of the URL as UTF-8: a stable, file-name-safe key for one captured URL (the
+    `hash_url:` of the cached-articles format, and what `show HASH` accepts)."""
+    return hashlib.md5(url.encode("utf-8")).hexdigest()
 
 
 def host_of(url: str) -> str:

@@ -12,7 +12,7 @@ __all__ = ["ReplayApp", "RunningServer", "make_app", "open_capture", "serve", "s
 
 
 def open_capture(*args, **kwargs):
-    """See `warcache.opener.open_capture` (imported lazily: it needs Playwright)."""
-    from warcache.opener import open_capture as _open
+    """See `warcache.replay.intercept.open_capture` (imported lazily: it needs Playwright)."""
+    from warcache.replay.intercept import open_capture as _open
 
     return _open(*args, **kwargs)

@@ -57,13 +57,14 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
-from warcache.cdxj import mime_of
+from warcache import contenttype, timestamps
 from warcache.collection import Collection, list_collections, open_collection, root_path, validate_name
 from warcache.errors import ArchiveError, UsageError, WarcacheError
+from warcache.pagelist import PageEntry
 from warcache.replay import ui
 from warcache.replay.headers import IMAGE_CSP, UI_CSP, added_headers, is_safe_header, replay_headers
 from warcache.replay.origins import LOCALHOST, Origins, foreign_subresource, valid_domain
-from warcache.replay.resolve import Capture, Resolver, header, read_record, safe_archive_path
+from warcache.replay.resolve import Capture, Resolver, header
 from warcache.replay.rewrite import UrlRewriter, rewrite_bytes
 from warcache.replay.wburl import (
     DOC_MODIFIERS,
@@ -73,7 +74,8 @@ from warcache.replay.wburl import (
     parse_archival_path,
     replay_path,
 )
-from warcache.warcwriter import SCREENSHOT_URN
+from warcache.warc.reader import read_record_at
+from warcache.warc.writer import SCREENSHOT_URN
 
 STATIC_DIR = Path(__file__).with_name("static")
 PAGE_SIZE = 50
@@ -82,7 +84,6 @@ MAX_REQUEST_BODY = 4 * 1024 * 1024
 MAX_IMAGE = 16 * 1024 * 1024  # reader-view images bigger than this are not shown
 SMALL_BODY = 4 * 1024 * 1024  # chunked bodies up to this size are de-chunked in memory
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _DOC_DESTS = frozenset({"document", "iframe", "frame", "embed", "object"})
 
 
@@ -98,14 +99,6 @@ def client_bundle() -> str:
 def pin_script(time_ms: int, seed: int) -> str:
     """A script that pins Date and Math.random (used by `warcache open` as an init script)."""
     return _read_static("pin.js") + f"\nself.__warcachePin({time_ms}, {seed}); delete self.__warcachePin;\n"
-
-
-def capture_time_ms(timestamp: str) -> int:
-    padded = (timestamp + "19700101000000"[len(timestamp) :])[:14]
-    try:
-        return int(time.mktime(time.strptime(padded, "%Y%m%d%H%M%S")) - time.timezone) * 1000
-    except (ValueError, OverflowError):
-        return 0
 
 
 def seed_for(url: str, timestamp: str) -> int:
@@ -241,7 +234,7 @@ class ReplayApp:
                 resolver = self._resolvers[name] = Resolver(self._coll(name))
             return resolver
 
-    def page_entries(self, name: str) -> list[dict]:
+    def page_entries(self, name: str) -> list[PageEntry]:
         """pages.jsonl of a collection, newest first (cached until the file changes)."""
         coll = self._coll(name)
         try:
@@ -252,8 +245,8 @@ class ReplayApp:
         cached = self._pages_cache.get(name)
         if cached and cached[0] == ident:
             return cached[1]
-        entries = [e for e in coll.pages() if isinstance(e, dict) and e.get("url") and e.get("timestamp")]
-        entries.sort(key=lambda e: str(e.get("timestamp")), reverse=True)
+        entries = list(coll.pages())
+        entries.sort(key=lambda e: e.timestamp, reverse=True)
         self._pages_cache[name] = (ident, entries)
         return entries
 
@@ -304,7 +297,7 @@ class ReplayApp:
         entries = self.page_entries(name)
         counts: dict[str, int] = {}
         for e in entries:
-            counts[e["url"]] = counts.get(e["url"], 0) + 1
+            counts[e.url] = counts.get(e.url, 0) + 1
         note = ""
         if query:
             rows, note = self._search(where, name, query, page, entries, counts)
@@ -315,15 +308,15 @@ class ReplayApp:
         html = ui.pages_page(name, rows[:PAGE_SIZE], query=query, page=page, has_next=has_next, note=note)
         return self._html(html)
 
-    def _row(self, where: _Where, name: str, entry: dict, counts: dict[str, int]) -> ui.PageRow:
-        url, ts = str(entry["url"]), str(entry["timestamp"])
-        shot = (entry.get("records") or {}).get("screenshot")
+    def _row(self, where: _Where, name: str, entry: PageEntry, counts: dict[str, int]) -> ui.PageRow:
+        url, ts = entry.url, entry.timestamp
+        shot = entry.span("screenshot")
         thumb = None
-        if isinstance(shot, list) and len(shot) == 2 and entry.get("warc"):
-            thumb = f"/_warcache/screenshot/{name}/{quote(str(entry['warc']), safe='')}/{int(shot[0])}"
+        if shot is not None:
+            thumb = f"/_warcache/screenshot/{name}/{quote(entry.warc, safe='')}/{shot[0]}"
         return ui.PageRow(
             url=url,
-            title=str(entry.get("title") or ""),
+            title=entry.title,
             timestamp=ts,
             replay_href=self._origin(where, replay=True, coll=name)
             + replay_path(name, ts, "", ui.url_path_quote(url)),
@@ -331,18 +324,19 @@ class ReplayApp:
             captures_href=f"/{name}/*/{ui.url_path_quote(url)}",
             captures=counts.get(url, 1),
             thumb_href=thumb,
-            status=entry.get("status") if isinstance(entry.get("status"), int) else None,
+            status=entry.status,
         )
 
     def _search(
-        self, where: _Where, name: str, query: str, page: int, entries: list[dict], counts: dict[str, int]
+        self, where: _Where, name: str, query: str, page: int, entries: list[PageEntry],
+        counts: dict[str, int],
     ) -> tuple[list[ui.PageRow], str]:
         want = page * PAGE_SIZE + 1
-        by_capture = {(str(e["url"]), str(e["timestamp"])): e for e in entries}
+        by_capture = {(e.url, e.timestamp): e for e in entries}
         try:
             if not (self._coll(name).indexes_dir / "fulltext").is_dir():
                 raise LookupError("no full-text index")
-            from warcache.indexer import fulltext_index  # the full-text index is optional here
+            from warcache.index.postprocess import fulltext_index  # the full-text index is optional here
 
             hits = fulltext_index(self._coll(name)).search(query, limit=want)
         except UsageError as exc:
@@ -350,17 +344,15 @@ class ReplayApp:
         except Exception:  # noqa: BLE001 - no index (or no search module): fall back to titles
             needle = query.lower()
             found = [
-                e for e in entries if needle in str(e.get("title", "")).lower() or needle in e["url"].lower()
+                e for e in entries if needle in e.title.lower() or needle in e.url.lower()
             ]
             rows = [self._row(where, name, e, counts) for e in found[(page - 1) * PAGE_SIZE : want]]
             return rows, "The full-text index is not available: titles and URLs were searched."
         rows = []
         for hit in hits[(page - 1) * PAGE_SIZE :]:
-            entry = by_capture.get((hit.url, hit.timestamp)) or {
-                "url": hit.url,
-                "timestamp": hit.timestamp,
-                "title": hit.title,
-            }
+            entry = by_capture.get((hit.url, hit.timestamp)) or PageEntry(
+                url=hit.url, timestamp=hit.timestamp, warc=hit.warc_filename, offset=hit.warc_offset,
+                title=hit.title)
             row = self._row(where, name, entry, counts)
             row.title = hit.title or row.title
             row.snippet, row.highlights = hit.snippet, list(hit.highlights)
@@ -389,28 +381,27 @@ class ReplayApp:
         if name not in self.collections() or not offset_text.isdigit():
             return self._text("not found\n", 404)
         try:
-            path = safe_archive_path(self._coll(name), filename)
-            fh, record = read_record(path, int(offset_text))
+            record = read_record_at(self._coll(name).warc_path(filename), int(offset_text))
         except ArchiveError:
             return self._text("not found\n", 404)
-        with fh:
-            uri = record.rec_headers.get_header("WARC-Target-URI") or ""
-            if record.rec_type != "resource" or not uri.startswith(SCREENSHOT_URN):
-                return self._text("not found\n", 404)
-            data = record.raw_stream.read()
+        uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+        if record.rec_type != "resource" or not uri.startswith(SCREENSHOT_URN):
+            return self._text("not found\n", 404)
+        data = record.raw_stream.read()
         response = Response(data, 200, content_type="image/png")
         response.headers["Cache-Control"] = "private, max-age=86400, immutable"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     def _reader(self, where: _Where, name: str, ts: str, url_text: str) -> Response:
-        from warcache.replay.reader import load_article  # lxml and the extractor: only when asked
+        from warcache.replay.reader_view import load_article  # lxml and the extractor: only when asked
 
         wb = parse_archival_path(f"/{name}/{ts}/{url_text}", self.collections())
         if wb is None:
             return self._html(ui.error_page("Not found", "No such capture."), 404)
         replay = self._origin(where, replay=True, coll=wb.coll)
-        view = load_article(self, wb, replay)
+        coll = self._coll(wb.coll)
+        view = load_article(coll, self.page_entries(wb.coll), self.resolver(wb.coll), wb, replay)
         if view is None:
             return self._html(
                 ui.error_page("No article", "This capture has no page text to show."), 404
@@ -428,7 +419,7 @@ class ReplayApp:
         if capture is None:
             return self._text("not archived\n", 404)
         with capture:
-            mime = (mime_of(header(capture.headers, "Content-Type")) or "").lower()
+            mime = contenttype.media_type(header(capture.headers, "Content-Type"))
             if capture.status != 200 or not mime.startswith("image/"):
                 return self._text("not an archived image\n", 404)
             length = capture.raw_length
@@ -548,7 +539,7 @@ class ReplayApp:
     def _respond(self, request: Request, wb: ArchivalUrl, capture: Capture) -> Response:
         stamp = wb.timestamp or capture.timestamp
         rw = UrlRewriter(wb.coll, stamp, wb.url)
-        mime = (mime_of(header(capture.headers, "Content-Type")) or "").lower()
+        mime = contenttype.media_type(header(capture.headers, "Content-Type"))
         kind = self._kind(wb, mime)
         no_body = request.method.upper() == "HEAD" or capture.status in (204, 304) or capture.status < 200
         payload: bytes | Iterator[bytes] | None = None
@@ -599,7 +590,7 @@ class ReplayApp:
             return None
         if wb.modifier == WORKER and ("javascript" in mime or "ecmascript" in mime or not mime):
             return "worker"
-        if mime in _HTML_TYPES:
+        if mime in contenttype.HTML_TYPES:
             return "html"
         if mime == "text/css":
             return "css"
@@ -621,7 +612,7 @@ class ReplayApp:
         if kind == "worker":
             cfg = self._client_config(wb, stamp, capture)
             return (f"self.__warcacheCfg = {cfg};\n{self._worker_prefix}\n").encode() + data
-        charset = _charset(header(capture.headers, "Content-Type"))
+        charset = contenttype.charset(header(capture.headers, "Content-Type"))
         head = self._head(request, wb, stamp, capture) if kind == "html" else None
         return rewrite_bytes(data, kind, rw, charset=charset, head=head)
 
@@ -630,7 +621,7 @@ class ReplayApp:
             "coll": wb.coll,
             "ts": stamp,
             "url": wb.url,
-            "time": capture_time_ms(stamp),
+            "time": timestamps.to_ms(stamp),
             "seed": seed_for(wb.url, stamp),
         }
         return json.dumps(cfg, ensure_ascii=True)
@@ -703,14 +694,6 @@ class ReplayApp:
 def _reason(capture: Capture) -> str:
     reason = " ".join(capture.reason.split())
     return reason if reason and reason.isascii() else "Archived"
-
-
-def _charset(content_type: str | None) -> str | None:
-    for part in (content_type or "").split(";")[1:]:
-        key, _, value = part.partition("=")
-        if key.strip().lower() == "charset":
-            return value.strip().strip("\"'") or None
-    return None
 
 
 def _is_navigation(request: Request, wb: ArchivalUrl) -> bool:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
-from email.utils import format_datetime
+
+from warcache import timestamps
 
 ORIG_PREFIX = "X-Archive-Orig-"
 
@@ -100,11 +100,7 @@ IMAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 def memento_datetime(timestamp: str) -> str | None:
     """The HTTP date of a 14-digit timestamp (Memento-Datetime), or None if it is not one."""
-    try:
-        when = datetime.strptime(timestamp, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return format_datetime(when, usegmt=True)
+    return timestamps.to_http_date(timestamp)
 
 
 def _connection_tokens(headers: list[tuple[str, str]]) -> set[str]:

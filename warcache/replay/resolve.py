@@ -11,7 +11,7 @@ module turns the first usable one into a `Capture`:
 * a redirect to itself (`http://x/` -> `https://x/`, same canonical key) is skipped in favour
   of the next capture, or replay would loop;
 * file names from the index are trusted to name a file in the collection's `archive/`
-  directory and nothing else: no separators, no `..`, nothing that resolves outside the root.
+  directory and nothing else (`Collection.warc_path`).
 
 Thread safety: lookups share one `CdxjIndex` under a lock (its segment cache is a dict);
 reading records opens a file per capture, so those run in parallel.
@@ -19,96 +19,25 @@ reading records opens a file per capture, so those run in parallel.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO
 from urllib.parse import urljoin, urlsplit
 
-from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
 from warcio.recordloader import ArcWarcRecord
-from warcio.timeutils import iso_date_to_timestamp
 
-from warcache.cdxj import CdxjIndex, CdxjLine, canonical_key
+from warcache import timestamps
 from warcache.collection import Collection
 from warcache.errors import ArchiveError
-from warcache.warcreader import OPEN_SUFFIX
+from warcache.index.cdxj import CdxjIndex, CdxjLine, canonical_key
+from warcache.warc.reader import open_record_at
 
 #: How many index candidates a lookup tries before it gives up (unreadable or looping ones).
 MAX_CANDIDATES = 25
 _BLOCK = 64 * 1024
 _NOT_MODIFIED_PROFILE = "server-not-modified"
-
-
-# ---------------------------------------------------------------------------------------
-# Paths
-# ---------------------------------------------------------------------------------------
-def safe_archive_path(coll: Collection, filename: str) -> Path:
-    """The WARC file `filename` of `coll`, or ArchiveError if the name could point elsewhere.
-
-    Index lines are data (other tools write them too): a name with a separator, a `..`,
-    a NUL or an absolute path is refused, and so is a symlink leading out of the root.
-    """
-    name = filename or ""
-    if (
-        not name
-        or name in (".", "..")
-        or "/" in name
-        or "\\" in name
-        or "\x00" in name
-        or name.startswith("~")
-    ):
-        raise ArchiveError(f"refusing WARC file name {name[:80]!r} from the index")
-    archive = coll.archive_dir
-    path = archive / name
-    if not path.exists() and (archive / (name + OPEN_SUFFIX)).exists():
-        path = archive / (name + OPEN_SUFFIX)
-    real = Path(os.path.realpath(path))
-    root = Path(os.path.realpath(coll.root / "collections"))
-    if root not in real.parents:
-        raise ArchiveError(f"refusing WARC file {name[:80]!r}: it resolves outside the collections root")
-    return path
-
-
-def _open_record(path: Path) -> IO[bytes]:
-    try:
-        return open(path, "rb")  # noqa: SIM115 - owned by the Capture, closed with it
-    except FileNotFoundError:
-        if not path.name.endswith(OPEN_SUFFIX):
-            try:  # closed (renamed) or still being written: either name may exist
-                return open(path.with_name(path.name + OPEN_SUFFIX), "rb")  # noqa: SIM115
-            except FileNotFoundError:
-                pass
-        raise ArchiveError(f"{path.name}: no such WARC file") from None
-    except OSError as exc:
-        raise ArchiveError(f"{path.name}: cannot read: {exc.strerror or exc}") from None
-
-
-def read_record(path: Path, offset: int) -> tuple[IO[bytes], ArcWarcRecord]:
-    """Open `path` and parse the record at `offset` (the file stays open for its body)."""
-    if offset < 0:
-        raise ArchiveError(f"{path.name}: negative record offset")
-    fh = _open_record(path)
-    try:
-        fh.seek(offset)
-        it = ArchiveIterator(fh, arc2warc=True)
-        if path.name.removesuffix(OPEN_SUFFIX).endswith((".arc", ".arc.gz")):
-            it.known_format = "arc"
-        else:
-            it.known_format = "warc"
-        record = next(it)
-    except StopIteration:
-        fh.close()
-        raise ArchiveError(f"{path.name}: no record at byte {offset}") from None
-    except Exception as exc:  # warcio raises many kinds for a damaged or wrong offset
-        fh.close()
-        raise ArchiveError(
-            f"{path.name}: no readable record at byte {offset}: {type(exc).__name__}"
-        ) from None
-    return fh, record
 
 
 # ---------------------------------------------------------------------------------------
@@ -334,8 +263,7 @@ class Resolver:
 
     def load(self, line: CdxjLine) -> Capture:
         """Load the record an index line points at (following a revisit to its original)."""
-        path = safe_archive_path(self.coll, line.filename)
-        fh, record = read_record(path, line.offset)
+        fh, record = open_record_at(self.coll.warc_path(line.filename), line.offset)
         try:
             return self._capture(line, fh, record)
         except BaseException:
@@ -384,10 +312,7 @@ class Resolver:
         rh = record.rec_headers
         target = rh.get_header("WARC-Refers-To-Target-URI") or uri
         date = rh.get_header("WARC-Refers-To-Date")
-        try:
-            when = iso_date_to_timestamp(date) if date else line.timestamp
-        except (ValueError, TypeError, IndexError):
-            when = line.timestamp
+        when = timestamps.from_warc_date(date) or line.timestamp
         digest = line.digest or rh.get_header("WARC-Payload-Digest")
         original = self._find_original(line, target, when, digest)
         if original is None:

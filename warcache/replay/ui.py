@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote, urlencode, urlsplit
 
 import nh3
+
+from warcache import timestamps
 
 _STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d1d1f;background:#f7f7f5}
@@ -56,11 +57,7 @@ def h(value: object) -> str:
 
 def format_timestamp(ts: str) -> str:
     """`20240315123456` -> `2024-03-15 12:34:56 UTC` (a partial one is shown as given)."""
-    try:
-        when = datetime.strptime(ts[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-    except ValueError:
-        return ts
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return timestamps.display(ts, seconds=True)
 
 
 def layout(title: str, body: str, *, coll: str | None = None, query: str = "") -> str:

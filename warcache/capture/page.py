@@ -1,0 +1,395 @@
+"""Capturing one page: load it in a fresh browser context behind a recording proxy, let it run.
+
+The steps, each bounded in time: navigate; wait for the `load` event; wait for the network to go
+quiet; scroll so lazy content loads; wait again; then take the rendered DOM, the title as the page
+shows it, and a full-page screenshot. Dialogs are dismissed and popups closed as they appear.
+The proxy has meanwhile recorded every exchange, which is what ends up in the WARC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urldefrag, urljoin
+
+from playwright.async_api import Browser, BrowserContext, Page, Response
+from playwright.async_api import Error as PlaywrightError
+
+from warcache.capture.behaviours import scroll_page
+from warcache.capture.proxy import ERROR_HEADER, Exchange, RecordingProxy
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+#: How long the page's main thread gets to run a trivial script before it is taken for stuck.
+PAGE_ANSWER_TIMEOUT = 5.0
+#: How long the browser itself gets to answer (open a context, a page, a version query).
+BROWSER_ANSWER_TIMEOUT = 10.0
+
+
+@dataclass
+class CaptureOptions:
+    """How a page is captured. Every wait is bounded; the defaults suit ordinary pages."""
+
+    timeout: float = 60.0  # navigation: from the request until the document has loaded
+    idle_timeout: float = 10.0  # waiting for the network to go quiet after load
+    quiet: float = 0.5  # how long "quiet" must last
+    scroll: bool = True
+    scroll_timeout: float = 30.0
+    max_scroll_steps: int = 50
+    viewport: tuple[int, int] = (1280, 800)
+    user_agent: str = ""
+    ignore_https_errors: bool = False
+    screenshot: bool = True
+    max_screenshot_height: int = 16000
+    max_resource_size: int = 1 << 30
+    resolve: dict[str, str] = field(default_factory=dict)
+
+    def budget(self) -> float:
+        """The most a capture may take before it is cut short, whatever the page does."""
+        return self.timeout + self.idle_timeout * 2 + (self.scroll_timeout if self.scroll else 0) + 45
+
+    def settings(self) -> dict:
+        """The options as recorded in each WARC's warcinfo."""
+        return {
+            "timeout": self.timeout, "idle_timeout": self.idle_timeout, "scroll": self.scroll,
+            "scroll_timeout": self.scroll_timeout, "max_scroll_steps": self.max_scroll_steps,
+            "viewport": f"{self.viewport[0]}x{self.viewport[1]}",
+            "ignore_https_errors": self.ignore_https_errors, "service_workers": "allowed",
+            "accept_encoding": "gzip, deflate",
+        }
+
+
+REDIRECT_LOOP = "ERR_TOO_MANY_REDIRECTS"  # Chromium's reason when a navigation redirects 20 times
+
+
+@dataclass
+class PageCapture:
+    """Everything one capture produced, before it is written."""
+
+    url: str
+    started: datetime
+    exchanges: list[Exchange] = field(default_factory=list)
+    final_url: str = ""
+    status: int = 0
+    mime: str = ""
+    title: str = ""
+    dom: str | None = None
+    screenshot: bytes | None = None
+    is_page: bool = False  # an HTML page the browser rendered (not a download or a bare file)
+    error: str | None = None  # why the capture failed; None when it worked
+    keep: bool = False  # a failure whose exchanges are archived all the same (they are the evidence)
+    warnings: list[str] = field(default_factory=list)
+    unfinished: int = 0
+    seconds: float = 0.0
+    browser_crashed: bool = False
+
+    def main_chain(self) -> list[Exchange]:
+        return follow_redirects(self.exchanges, self.url)
+
+    def release(self) -> None:
+        for ex in self.exchanges:
+            ex.release()
+
+
+def follow_redirects(exchanges: list[Exchange], url: str) -> list[Exchange]:
+    """The exchanges of a navigation to `url`: each redirect hop, then the final response."""
+    first: dict[str, Exchange] = {}
+    for ex in sorted(exchanges, key=lambda e: e.seq):
+        if ex.method == "GET":
+            first.setdefault(ex.url, ex)
+    chain: list[Exchange] = []
+    current, seen = url, set()
+    while current in first and current not in seen:
+        seen.add(current)
+        ex = first[current]
+        chain.append(ex)
+        location = ex.response_head.get("Location") if ex.response_head else None
+        if not (300 <= ex.status < 400 and location):
+            break
+        current = urldefrag(urljoin(current, location.strip()))[0]
+    return chain
+
+
+async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
+                       user_agent: str) -> PageCapture:
+    """Capture `url` (already normalised). Never raises for a page's failure: see `.error`."""
+    result = PageCapture(url=url, started=datetime.now(UTC))
+    clock = time.monotonic()
+    proxy = RecordingProxy(verify_tls=not opts.ignore_https_errors, max_body=opts.max_resource_size,
+                           resolve=opts.resolve, read_timeout=max(opts.timeout, 30))
+    await proxy.start()
+    context: BrowserContext | None = None
+    crashed: list[bool] = []
+    try:
+        context = await asyncio.wait_for(browser.new_context(
+            proxy={"server": proxy.url},
+            ignore_https_errors=True,  # only the proxy's own certificate; the proxy checks the real one
+            viewport={"width": opts.viewport[0], "height": opts.viewport[1]},
+            user_agent=user_agent,
+            service_workers="allow",  # their requests go through the proxy too (fresh, empty caches)
+            accept_downloads=True,
+        ), BROWSER_ANSWER_TIMEOUT)
+        page = await asyncio.wait_for(context.new_page(), BROWSER_ANSWER_TIMEOUT)
+        page.on("crash", lambda _page: crashed.append(True))
+        _tame(page)
+        try:
+            await asyncio.wait_for(_drive(page, proxy, url, opts, result), opts.budget())
+        except TimeoutError:
+            result.warnings.append(f"capture cut short after {opts.budget():.0f} s")
+        trouble = await _browser_trouble(browser, crashed=bool(crashed))
+        if trouble is not None:
+            result.browser_crashed = True
+            result.error = trouble
+    except TimeoutError:  # new_context or new_page got no answer
+        result.browser_crashed = True
+        result.error = "the browser stopped responding; a fresh one is started for the next page"
+    except PlaywrightError as exc:
+        if _is_crash(exc):
+            result.browser_crashed = True
+            result.error = f"the browser crashed or closed ({_first_line(exc)})"
+        else:
+            result.error = _first_line(exc)
+    finally:
+        if context is not None and not result.browser_crashed:  # a dead or hung browser is replaced whole
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(context.close(), 10)
+        await proxy.close(grace=1.0)
+    result.exchanges = sorted(proxy.exchanges, key=lambda e: e.seq)
+    result.unfinished = proxy.unfinished
+    _settle_outcome(result, proxy)
+    result.seconds = time.monotonic() - clock
+    return result
+
+
+def _tame(page: Page) -> None:
+    """Dismiss the page's dialogs; let popups it opens make their first requests, then close them."""
+    page.on("dialog", _dismiss)
+    page.on("popup", _on_popup)
+
+
+def _on_popup(popup: Page) -> None:
+    _tame(popup)
+    asyncio.ensure_future(_close_quietly(popup))
+
+
+async def _dismiss(dialog) -> None:
+    with contextlib.suppress(Exception):
+        await dialog.dismiss()
+
+
+async def _close_quietly(page: Page) -> None:
+    await asyncio.sleep(0.5)  # let the popup's first requests be recorded, then stop it
+    with contextlib.suppress(Exception):
+        await page.close()
+
+
+async def _drive(page: Page, proxy: RecordingProxy, url: str, opts: CaptureOptions,
+                 result: PageCapture) -> None:
+    async def wait_idle(quiet: float, timeout: float) -> bool:
+        return await proxy.wait_idle(quiet=quiet, timeout=timeout)
+
+    response = None
+    broken = None  # why the document failed after its response began (cut short, bad framing)
+    try:
+        response, broken = await _navigate(page, url, opts)
+        if broken is not None and REDIRECT_LOOP in broken:
+            result.error = broken  # see _settle_outcome
+            return
+    except PlaywrightError as exc:
+        message = _first_line(exc)
+        if "Download is starting" in message:
+            # Not a page: the proxy is receiving the file. Wait until it has it all.
+            await proxy.wait_idle(quiet=0.5, timeout=opts.timeout)
+            return
+        if "Timeout" in message and proxy.exchanges:
+            result.warnings.append(f"the page did not finish loading within {opts.timeout:g} s")
+        else:
+            result.error = _navigation_error(message, proxy, url)
+            return
+    if response is not None:
+        error = await response.header_value(ERROR_HEADER)
+        if error:
+            result.error = error
+            return
+        result.final_url = response.url
+        result.status = response.status
+        result.mime = (await response.header_value("content-type") or "").split(";")[0].strip().lower()
+    if broken is not None:
+        # What arrived is recorded (marked truncated) and shown; the load event will never come.
+        result.warnings.append(f"the page's document arrived broken ({broken}); kept what was received")
+        chain = follow_redirects(list(proxy.exchanges), url)
+        if chain and chain[-1].response_head is not None:
+            result.mime = (chain[-1].response_head.get("Content-Type") or "").split(";")[0].strip().lower()
+    else:
+        try:
+            await page.wait_for_load_state("load", timeout=opts.timeout * 1000)
+        except PlaywrightError:
+            result.warnings.append(f"the load event did not fire within {opts.timeout:g} s")
+    if not await wait_idle(opts.quiet, opts.idle_timeout):
+        result.warnings.append(f"the network was still busy after {opts.idle_timeout:g} s")
+    result.is_page = result.mime in HTML_TYPES or (not result.mime and response is not None)
+    if not await _responsive(page):
+        # A script that never yields (or a hung renderer): every later step would wait out its
+        # own timeout for nothing. What the proxy recorded is kept.
+        result.warnings.append(f"the page did not respond within {PAGE_ANSWER_TIMEOUT:g} s (a script "
+                               "that never ends?): no scrolling, title, DOM or screenshot")
+        return
+    if opts.scroll and result.is_page:
+        try:
+            report = await asyncio.wait_for(
+                scroll_page(page, wait_idle, timeout=opts.scroll_timeout, max_steps=opts.max_scroll_steps),
+                opts.scroll_timeout + PAGE_ANSWER_TIMEOUT)
+            if report.stopped_by != "bottom":
+                result.warnings.append(
+                    f"stopped scrolling after {report.steps} steps ({report.stopped_by} limit)")
+        except PlaywrightError as exc:
+            result.warnings.append(f"scrolling failed: {_first_line(exc)}")
+        except TimeoutError:
+            result.warnings.append("scrolling stopped: the page stopped responding")
+        await wait_idle(opts.quiet, min(opts.idle_timeout, 5.0))
+    await _snapshot(page, opts, result, quick=broken is not None)
+
+
+async def _responsive(page: Page) -> bool:
+    """False if the page's main thread does not run a trivial script within PAGE_ANSWER_TIMEOUT."""
+    try:
+        await asyncio.wait_for(page.evaluate("1"), PAGE_ANSWER_TIMEOUT)
+    except TimeoutError:
+        return False
+    except PlaywrightError:
+        pass  # navigating, or closed: the next steps say so
+    return True
+
+
+async def _browser_trouble(browser: Browser, *, crashed: bool) -> str | None:
+    """Why the browser cannot be trusted with the next page (crashed, killed, hung), or None."""
+    if crashed:
+        return "the page crashed (a browser process died)"
+    if not browser.is_connected():
+        return "the browser crashed or was killed during the capture"
+    try:
+        session = await asyncio.wait_for(browser.new_browser_cdp_session(), BROWSER_ANSWER_TIMEOUT)
+        await asyncio.wait_for(session.send("Browser.getVersion"), BROWSER_ANSWER_TIMEOUT)
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            await asyncio.wait_for(session.detach(), BROWSER_ANSWER_TIMEOUT)
+    except TimeoutError:
+        return "the browser stopped responding during the capture"
+    except PlaywrightError as exc:
+        return f"the browser crashed or was killed during the capture ({_first_line(exc)})"
+    return None
+
+
+async def _navigate(page: Page, url: str, opts: CaptureOptions) -> tuple[Response | None, str | None]:
+    """`page.goto`, but also ending when the document's own request fails after its response began.
+
+    Why: when a server cuts the document short or breaks its framing, Chromium shows what arrived
+    but leaves the navigation pending, so `goto` (and the load event) would wait their full
+    timeouts. Returns (response, None), or (None, the browser's reason) for such a document.
+    Failures that only mean "replaced" (another navigation, a download) do not count.
+    """
+    failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def on_failed(request) -> None:
+        reason = request.failure or "failed"
+        if (not failed.done() and request.is_navigation_request() and request.frame == page.main_frame
+                and "ERR_ABORTED" not in reason):
+            failed.set_result(reason)
+
+    page.on("requestfailed", on_failed)
+    goto = asyncio.ensure_future(page.goto(url, wait_until="domcontentloaded", timeout=opts.timeout * 1000))
+    try:
+        await asyncio.wait({goto, failed}, return_when=asyncio.FIRST_COMPLETED)
+        if not goto.done():
+            await asyncio.wait({goto}, timeout=1.0)  # a failure goto reports itself comes at once
+        if goto.done():
+            return goto.result(), None
+        return None, failed.result()
+    finally:
+        page.remove_listener("requestfailed", on_failed)
+        if not goto.done():
+            goto.add_done_callback(lambda t: t.cancelled() or t.exception())  # nothing left unretrieved
+            goto.cancel()
+            await asyncio.wait({goto}, timeout=1.0)
+
+
+async def _snapshot(page: Page, opts: CaptureOptions, result: PageCapture, *, quick: bool = False) -> None:
+    """Title, rendered DOM and screenshot, each allowed to fail on its own. `quick`: the document
+    is known broken, so a screenshot that does not come at once will not come at all."""
+    try:
+        result.title = await asyncio.wait_for(page.title(), PAGE_ANSWER_TIMEOUT)
+    except (PlaywrightError, TimeoutError) as exc:
+        result.warnings.append(f"no title: {_why(exc, PAGE_ANSWER_TIMEOUT)}")
+    if result.is_page:
+        try:
+            result.dom = await asyncio.wait_for(page.content(), 20)
+        except (PlaywrightError, TimeoutError) as exc:
+            result.warnings.append(f"no rendered DOM: {_why(exc, 20)}")
+    if opts.screenshot:
+        try:
+            height = await asyncio.wait_for(page.evaluate(
+                "() => Math.max(document.documentElement ? document.documentElement.scrollHeight : 0,"
+                " document.body ? document.body.scrollHeight : 0)"), PAGE_ANSWER_TIMEOUT)
+            kwargs: dict = {"full_page": True, "type": "png", "timeout": 5000 if quick else 20000,
+                            "animations": "disabled"}
+            if height > opts.max_screenshot_height:
+                kwargs["clip"] = {"x": 0, "y": 0, "width": opts.viewport[0],
+                                  "height": opts.max_screenshot_height}
+                result.warnings.append(f"screenshot cut at {opts.max_screenshot_height} px of {height}")
+            result.screenshot = await page.screenshot(**kwargs)
+        except (PlaywrightError, TimeoutError) as exc:
+            result.warnings.append(f"no screenshot: {_why(exc, PAGE_ANSWER_TIMEOUT)}")
+
+
+def _settle_outcome(result: PageCapture, proxy: RecordingProxy) -> None:
+    """Work out status, final URL and type from what the proxy recorded (downloads included)."""
+    chain = result.main_chain()
+    if chain:
+        last = chain[-1]
+        if not result.final_url:
+            result.final_url = last.url
+        if not result.status:
+            result.status = last.status
+        if not result.mime and last.response_head is not None:
+            result.mime = (last.response_head.get("Content-Type") or "").split(";")[0].strip().lower()
+        if result.error and REDIRECT_LOOP in result.error:
+            # Not a page, but what the site did is worth keeping: every hop goes into the WARC.
+            result.error = (f"redirect loop: the browser gave up after {len(chain)} redirects "
+                            "(the hops are archived)")
+            result.keep = True
+        elif result.error and last.response_head is not None and not result.browser_crashed:
+            # The document arrived; the browser failed later. Keep the capture, note the failure.
+            result.warnings.append(result.error)
+            result.error = None
+    elif result.error is None:
+        reason = next((r for u, r in proxy.errors if u == result.url), None)
+        result.error = reason or "nothing was received for this URL"
+
+
+def _navigation_error(message: str, proxy: RecordingProxy, url: str) -> str:
+    for failed_url, reason in proxy.errors:
+        if failed_url == url:
+            return reason
+    if "Timeout" in message:
+        return f"timed out waiting for {url}"
+    if "net::ERR_" in message:
+        code = message.split("net::", 1)[1].split()[0]
+        return f"the browser could not load the page ({code})"
+    return message
+
+
+def _why(exc: BaseException, seconds: float) -> str:
+    return f"timed out after {seconds:g} s" if isinstance(exc, TimeoutError) else _first_line(exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _is_crash(exc: BaseException) -> bool:
+    text = str(exc)
+    signs = ("Target crashed", "Browser has been closed", "browser has been closed",
+             "browser has disconnected", "Connection closed")
+    return any(s in text for s in signs)

@@ -1,0 +1,228 @@
+"""The commands that read and look after the archive: import, index, search, list, show, export, verify."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from warcache.cli.options import collection_option
+from warcache.cli.output import highlight, human_bytes, plain, say, shorten, when
+from warcache.collection import list_collections, open_collection, root_path
+from warcache.errors import UsageError
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@collection_option
+@click.pass_context
+def import_(ctx: click.Context, files: tuple[str, ...], collection: str) -> None:
+    """Add WARC/ARC files made by other tools (wget, pywb, browsertrix, warcprox...) and index them.
+
+    The files are copied into the collection unchanged. A damaged file has every readable record
+    indexed, with a warning naming the file and the offset where reading stopped.
+
+    \b
+        warcache import crawl.warc.gz old-site.arc.gz -c imported
+    """
+    from warcache.manage.importer import import_files
+
+    coll = open_collection(root_path(ctx.obj["root"]), collection, create=True)
+    report = import_files(coll, [Path(f) for f in files])
+    for line in report.messages:
+        say(line, err=True)
+    click.echo(f"imported {len(report.imported)} of {len(files)} files into collection {coll.name!r}: "
+               f"{report.index.lines} URL index lines, {report.index.docs} pages searchable", err=True)
+    if report.failed:
+        ctx.exit(1)
+
+
+@click.command()
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all).")
+@click.option("--rebuild", is_flag=True, help="Throw the indexes away and re-derive them from the WARCs.")
+@click.pass_context
+def index(ctx: click.Context, collection: str | None, rebuild: bool) -> None:
+    """Bring the indexes up to date with the WARC files (all of them with --rebuild).
+
+    The WARCs are the source of truth: the URL index, the full-text index and the page list can
+    always be made again from them.
+    """
+    from warcache.index.postprocess import index_collection
+
+    root = root_path(ctx.obj["root"])
+    names = [collection] if collection else list_collections(root)
+    if not names:
+        raise UsageError(f"no collections in {root}")
+    for name in names:
+        coll = open_collection(root, name)
+        report = index_collection(coll, rebuild=rebuild)
+        for warning in report.warnings:
+            say(f"warning: {warning}", err=True)
+        click.echo(f"{name}: {report.files} WARC files {'re-indexed' if rebuild else 'newly indexed'}, "
+                   f"{report.lines} URL index lines, {report.docs} pages searchable", err=True)
+
+
+@click.command()
+@click.argument("query", nargs=-1, required=True)
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all).")
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as a JSON array on stdout.")
+@click.pass_context
+def search(ctx: click.Context, query: tuple[str, ...], collection: str | None, limit: int,
+           as_json: bool) -> None:
+    """Search the text of archived pages.
+
+    \b
+    Words must all match; also "exact phrases", OR, NOT or -word, ( ),
+    title:word, site:example.com (or domain:), url:word,
+    after:2024-01-01, before:2024-06 (dates of capture).
+        warcache search 'climate "sea level" site:example.org after:2024'
+    """
+    from warcache.search.archive import archive_indexes, group_hits, hit_json, search_archive
+
+    root = root_path(ctx.obj["root"])
+    indexes = archive_indexes(root, collection)
+    hits = search_archive(root, " ".join(query), limit=limit, indexes=indexes)
+    for index in indexes:
+        if index.outdated():
+            name = index.collection
+            say(f"note: the full-text index of collection {name!r} is in an older, slower layout; "
+                 f"`warcache index -c {name} --rebuild` rebuilds it from the WARCs", err=True)
+    if as_json:
+        click.echo(json.dumps([hit_json(h) for h in hits], indent=2, ensure_ascii=False))
+        return
+    if not hits:
+        click.echo("no matches", err=True)
+        return
+    color = sys.stdout.isatty()
+    for group in group_hits(hits):
+        first = group[0]
+        title = first.title or first.url
+        title = plain(title)
+        click.echo(click.style(title, bold=True) if color else title)
+        times = ", ".join(when(h.timestamp) for h in group)
+        say(f"  {first.url}")
+        say(f"  captured {times} [{first.collection}]")
+        click.echo(f"  {highlight(first.snippet, first.highlights, color)}")
+        click.echo()
+
+
+@click.command("list")
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print the pages as JSON on stdout.")
+@click.pass_context
+def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
+    """List captured pages, newest first, with their capture times."""
+    from warcache.manage.pages import list_pages
+
+    root = root_path(ctx.obj["root"])
+    pages = list_pages(root, collection=collection)
+    if as_json:
+        click.echo(json.dumps(pages, indent=2, ensure_ascii=False))
+        return
+    if not pages:
+        click.echo("no captured pages", err=True)
+        return
+    for page in pages:
+        latest = page["captures"][0]
+        more = f" (+{len(page['captures']) - 1} earlier)" if len(page["captures"]) > 1 else ""
+        size = human_bytes(latest["bytes"]) if latest.get("bytes") else "-"
+        say(f"{when(latest['timestamp'])}  {latest.get('status') or '-':>3}  {size:>9}  "
+                   f"[{page['collection']}] {shorten(page['title'] or '(no title)', 60)}{more}")
+        say(f"    {page['url']}")
+
+
+@click.command()
+@click.argument("target", metavar="URL|HASH")
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, target: str, collection: str | None, as_json: bool) -> None:
+    """Every capture of one URL (or of the md5 hash of its URL): where it is, what it holds."""
+    from warcache.manage.pages import show_captures
+
+    captures = show_captures(root_path(ctx.obj["root"]), target, collection=collection)
+    if as_json:
+        click.echo(json.dumps(captures, indent=2, ensure_ascii=False))
+        return
+    for c in captures:
+        say(f"{when(c['timestamp'])} [{c['collection']}] {c['status']} {c['url']}")
+        if c["final_url"] != c["url"]:
+            say(f"    ended at     {c['final_url']}")
+        say(f"    title        {c['title']}")
+        say(f"    headline     {c['headline']} ({c['article_chars']} characters of article text)")
+        click.echo(f"    recorded     {c['resources']} responses ({c['revisits']} already stored), "
+                   f"{human_bytes(c['bytes'] or 0)}")
+        click.echo(f"    WARC         {c['warc_path']} at byte {c['offset']}")
+        if c.get("screenshot"):
+            click.echo(f"    screenshot   {c['screenshot']}")
+        click.echo(f"    replay       /{c['collection']}/{c['timestamp']}/{c['url']}")
+
+
+@click.group()
+def export() -> None:
+    """Export a collection: the cached-articles site, or a WACZ package."""
+
+
+@export.command("cache")
+@click.argument("dest", type=click.Path(file_okay=False))
+@collection_option
+@click.pass_context
+def export_cache_cmd(ctx: click.Context, dest: str, collection: str) -> None:
+    """Write the cached-articles site: DEST/<YYYY>/<md5 of URL>/index.md and index.html per page,
+    and DEST/index.html listing them, newest first. Re-running rewrites only what changed."""
+    from warcache.manage.export_articles import export_cache
+
+    coll = open_collection(root_path(ctx.obj["root"]), collection)
+    report = export_cache(coll.root, coll, dest)
+    for url, why in report.skipped:
+        say(f"skipped {url}: {why}", err=True)
+    click.echo(f"{report.articles} articles in {report.dest}: {report.written} files written, "
+               f"{report.unchanged} unchanged, {report.removed} stale folders removed", err=True)
+
+
+@export.command("wacz")
+@click.argument("dest", type=click.Path())
+@collection_option
+@click.pass_context
+def export_wacz_cmd(ctx: click.Context, dest: str, collection: str) -> None:
+    """Package the collection as a WACZ file (for ReplayWeb.page and other tools)."""
+    from warcache.manage.wacz import write_wacz
+
+    coll = open_collection(root_path(ctx.obj["root"]), collection)
+    report = write_wacz(coll, dest)
+    click.echo(f"wrote {report.path} ({len(report.warcs)} WARC files, {report.index_lines} index lines, "
+               f"{report.pages} pages, {human_bytes(report.bytes)})", err=True)
+    for name in report.left_out:
+        click.echo(f"left out {name}", err=True)
+    for warning in report.warnings:
+        say(f"warning: {warning}", err=True)
+
+
+@click.command()
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all).")
+@click.pass_context
+def verify(ctx: click.Context, collection: str | None) -> None:
+    """Read every record, check digests and that every index entry points at a real record.
+
+    Nothing is modified. The exit status is 1 when anything is wrong.
+    """
+    from warcache.manage.verify import verify_collection
+
+    root = root_path(ctx.obj["root"])
+    names = [collection] if collection else list_collections(root)
+    if not names:
+        raise UsageError(f"no collections in {root}")
+    ok = True
+    for name in names:
+        report = verify_collection(open_collection(root, name))
+        for problem in report.problems:
+            say(f"{name}: {problem}", err=True)
+        for note in report.notes:
+            say(f"{name}: note: {note}", err=True)
+        click.echo(f"{name}: {report.summary()}", err=True)
+        ok = ok and report.ok
+    if not ok:
+        ctx.exit(1)

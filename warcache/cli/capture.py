@@ -1,0 +1,123 @@
+"""The commands that capture: add, retry."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from warcache.cli.options import capture_options, capture_settings, collection_option
+from warcache.cli.output import describe, human_bytes, say
+from warcache.collection import Collection, open_collection, root_path, validate_name
+
+
+@click.command()
+@click.argument("urls", nargs=-1)
+@collection_option
+@click.option("--links-from", "links_from", multiple=True, metavar="SOURCE",
+              help="Capture every link of a file or URL: Markdown, HTML, text, RSS/Atom, bookmarks "
+                   "(repeatable).")
+@click.option("--base-url", metavar="URL", help="Resolve relative links of a local SOURCE against this URL.")
+@click.option("--include", multiple=True, metavar="PATTERN",
+              help="Only links matching: a glob on the whole URL (https://example.com/*) or re:REGEX.")
+@click.option("--exclude", multiple=True, metavar="PATTERN",
+              help="Leave out links matching (like --include).")
+@click.option("--recapture", is_flag=True,
+              help="Capture links already in the collection again (a new capture).")
+@click.option("--dry-run", is_flag=True, help="List what would be captured, capture nothing.")
+@capture_options
+@click.pass_context
+def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: tuple[str, ...],
+        base_url: str | None, include: tuple[str, ...], exclude: tuple[str, ...], recapture: bool,
+        dry_run: bool, **kw) -> None:
+    """Capture URLs with a real browser into WARC files.
+
+    Each page is loaded in a fresh browser context, left to run its JavaScript, scrolled so lazy
+    content loads, and every HTTP exchange it made is recorded, with a screenshot and the rendered
+    DOM. With --links-from, every outbound link of a post, feed or bookmarks file is captured,
+    except those the collection already holds (run it again: only new links are captured).
+
+    \b
+        warcache add https://example.com/ https://example.org/post
+        warcache add --links-from post.md --base-url https://myblog.example/post/
+        warcache add --links-from https://myblog.example/feed.xml -j 4
+    """
+    from warcache.capture.batch import plan
+
+    if not urls and not links_from:
+        raise click.UsageError("give URLs to capture, or --links-from SOURCE")
+    root = root_path(ctx.obj["root"])
+    coll = (open_collection(root, collection, create=True) if not dry_run
+            else Collection(root, validate_name(collection)))
+    todo = plan(coll, list(urls), links_from=list(links_from), base_url=base_url, include=list(include),
+                exclude=list(exclude), recapture=recapture)
+    for message in todo.messages:
+        say(message, err=True)
+    if todo.already:
+        click.echo(f"{len(todo.already)} already in collection {coll.name!r} (--recapture to capture again)",
+                   err=True)
+    if todo.failed_before:
+        click.echo(f"{len(todo.failed_before)} failed before (`warcache retry` tries them again)", err=True)
+    if dry_run:
+        for url in todo.to_capture:
+            say(url)
+        click.echo(f"would capture {len(todo.to_capture)} URLs", err=True)
+        return
+    if not todo.to_capture:
+        click.echo("nothing new to capture", err=True)
+        return
+    opts, kw = capture_settings(kw)
+    results = run_and_report(coll, opts, todo.to_capture, **kw)
+    ctx.exit(1 if any(not r.ok for r in results) else 0)
+
+
+@click.command()
+@collection_option
+@capture_options
+@click.pass_context
+def retry(ctx: click.Context, collection: str, **kw) -> None:
+    """Capture again the URLs whose capture failed."""
+    coll = open_collection(root_path(ctx.obj["root"]), collection)
+    urls = list(dict.fromkeys(f["url"] for f in coll.failures() if f.get("url")))
+    if not urls:
+        click.echo(f"no failed captures to retry in collection {coll.name!r}", err=True)
+        return
+    opts, kw = capture_settings(kw)
+    results = run_and_report(coll, opts, urls, **kw)
+    ctx.exit(1 if any(not r.ok for r in results) else 0)
+
+
+def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str | None, jobs: int,
+                   max_warc_size: int, as_json: bool) -> list:
+    """Capture `urls`, printing a line per URL as it lands and a summary; exits 130 when interrupted."""
+    from warcache.capture.run import RunEvents, run_captures
+
+    tty = sys.stderr.isatty()
+    total = len(urls)
+    done: list[int] = [0]
+
+    def started(i: int, url: str) -> None:
+        if tty:
+            say(f"[{done[0]}/{total}] capturing {url} ...", err=True)
+
+    def landed(i: int, result) -> None:
+        done[0] += 1
+        say(f"[{done[0]}/{total}] {describe(result)}", err=True)
+        for warning in result.warnings:
+            say(f"      warning: {warning}", err=True)
+
+    events = RunEvents(started=started, landed=landed, note=lambda t: say(t, err=True))
+    outcome = run_captures(coll, opts, urls, browser_path=browser_path, jobs=jobs,
+                           max_warc_size=max_warc_size, events=events)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in outcome.results], indent=2, ensure_ascii=False))
+    click.echo(f"{outcome.captured} of {len(urls)} captured into collection {coll.name!r} "
+               f"({human_bytes(outcome.bytes)} written to {coll.archive_dir})", err=True)
+    if outcome.interrupted:
+        click.echo(f"interrupted: {len(outcome.not_captured)} not captured (run the same command again to "
+                   "capture them):", err=True)
+        for url in outcome.not_captured:
+            say(f"  {url}", err=True)
+        sys.exit(130)
+    return outcome.results

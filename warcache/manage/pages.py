@@ -1,0 +1,82 @@
+"""Capture history: which pages a collection holds, and every capture of one URL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from warcache.collection import Collection, list_collections, open_collection
+from warcache.errors import UsageError
+from warcache.pagelist import PageEntry
+from warcache.urls import hash_url, normalize_url
+
+_HASH = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _collections(root: Path, collection: str | None) -> list[Collection]:
+    names = [collection] if collection else list_collections(root)
+    return [open_collection(root, name) for name in names]
+
+
+def list_pages(root: Path, *, collection: str | None = None) -> list[dict]:
+    """One entry per (collection, URL) with its captures newest first; pages newest first."""
+    pages: dict[tuple[str, str], dict] = {}
+    for coll in _collections(root, collection):
+        for entry in coll.pages():
+            key = (coll.name, entry.url)
+            page = pages.setdefault(key, {"url": entry.url, "collection": coll.name, "title": "",
+                                          "hash_url": hash_url(entry.url), "captures": []})
+            page["captures"].append({
+                "timestamp": entry.timestamp, "status": entry.status, "final_url": entry.page_url,
+                "title": entry.title, "bytes": entry.bytes, "warc": entry.warc, "offset": entry.offset})
+    for page in pages.values():
+        page["captures"].sort(key=lambda c: c["timestamp"], reverse=True)
+        page["title"] = page["captures"][0]["title"]
+    return sorted(pages.values(), key=lambda p: p["captures"][0]["timestamp"], reverse=True)
+
+
+def find_captures(root: Path, target: str, *,
+                  collection: str | None = None) -> list[tuple[Collection, PageEntry]]:
+    """Every capture of a URL (or of the URL whose md5 is `target`), newest first."""
+    if _HASH.match(target.lower()):
+        wanted = target.lower()
+
+        def match(url: str) -> bool:
+            return hash_url(url) == wanted
+    else:
+        url = normalize_url(target)
+
+        def match(candidate: str) -> bool:
+            return candidate == url
+    found = [(coll, entry) for coll in _collections(root, collection) for entry in coll.pages()
+             if match(entry.url)]
+    if not found:
+        raise UsageError(f"no capture of {target} (see `warcache list`)")
+    return sorted(found, key=lambda item: item[1].timestamp, reverse=True)
+
+
+def show_captures(root: Path, target: str, *, collection: str | None = None) -> list[dict]:
+    """Every capture of a URL (or of the URL whose md5 is `target`), newest first, with details."""
+    return [_details(coll, entry) for coll, entry in find_captures(root, target, collection=collection)]
+
+
+def _details(coll: Collection, entry: PageEntry) -> dict:
+    path = coll.archive_dir / entry.warc
+    headline, chars = "", 0
+    if entry.span("dom"):
+        from warcache.extract.captured import page_article  # lxml and the extractor: only for `show`
+
+        try:
+            article = page_article(coll, entry)
+            headline, chars = article.headline, len(article.body_text)
+        except Exception:  # noqa: BLE001 - details are best effort; `warcache verify` checks records
+            pass
+    shot = entry.span("screenshot")
+    return {
+        "url": entry.url, "collection": coll.name, "timestamp": entry.timestamp,
+        "status": entry.status, "final_url": entry.page_url,
+        "title": entry.title, "headline": headline, "article_chars": chars,
+        "resources": entry.resources, "revisits": entry.revisits, "bytes": entry.bytes,
+        "warc": entry.warc, "warc_path": str(path), "offset": entry.offset,
+        "screenshot": f"{path} at byte {shot[0]}" if shot else None, "hash_url": hash_url(entry.url),
+    }

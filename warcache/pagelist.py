@@ -1,0 +1,111 @@
+"""The page list: one `PageEntry` per captured page, as `indexes/pages.jsonl` holds them.
+
+The list is derived from the WARCs (a rebuild writes it anew) and says, for each capture of a
+page, where its records are and what the page showed, so that listing, search results, exports
+and replay never have to scan WARC files. Every module reads entries through this type, so a
+field means the same thing everywhere.
+
+The JSON form is stable: keys this version does not know (written by a newer one) are kept
+in `extra` and written back unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The page's own records in a warcache WARC, by kind.
+RECORD_KINDS = ("screenshot", "dom", "page")
+
+
+@dataclass
+class PageEntry:
+    """One capture of one page.
+
+    `offset` is where the page is found in `warc`: its page record (captures by warcache) or
+    its HTML response (pages of WARCs made by other tools). `records` gives each of the page's
+    own records as (offset, length); imported pages have none.
+    """
+
+    url: str
+    timestamp: str  # 14 digits, UTC
+    warc: str  # file name in the collection's archive/
+    offset: int
+    final_url: str = ""  # where the page ended up after redirects ('' means `url`)
+    status: int | None = None
+    title: str = ""
+    mime: str = ""
+    records: dict[str, tuple[int, int]] = field(default_factory=dict)
+    resources: int | None = None  # responses recorded, revisits included (None: not a warcache capture)
+    revisits: int | None = None
+    bytes: int | None = None  # WARC bytes of the whole capture
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def page_url(self) -> str:
+        """The URL of the document that was captured (the final one, after redirects)."""
+        return self.final_url or self.url
+
+    def span(self, kind: str) -> tuple[int, int] | None:
+        """Where the page's `screenshot`, `dom` or `page` record is, or None."""
+        return self.records.get(kind)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.extra)
+        data.update({
+            "url": self.url, "final_url": self.page_url, "status": self.status, "title": self.title,
+            "mime": self.mime, "timestamp": self.timestamp, "warc": self.warc, "offset": self.offset,
+            "records": {k: list(v) for k, v in self.records.items()}, "resources": self.resources,
+            "revisits": self.revisits, "bytes": self.bytes,
+        })
+        return data
+
+    def to_line(self) -> str:
+        return json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, data: object) -> PageEntry | None:
+        """The entry a JSON object describes, or None if it is not a usable one (a page list is
+        data: a line damaged by hand or by a crash is skipped, never trusted)."""
+        if not isinstance(data, dict):
+            return None
+        data = dict(data)
+        try:
+            url, timestamp, warc = data.pop("url"), data.pop("timestamp"), data.pop("warc")
+            offset = int(data.pop("offset"))
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not (isinstance(url, str) and url and isinstance(timestamp, str) and timestamp.isdigit()
+                and isinstance(warc, str) and warc and offset >= 0):
+            return None
+        records: dict[str, tuple[int, int]] = {}
+        raw = data.pop("records", None)
+        if isinstance(raw, dict):
+            for kind, span in raw.items():
+                if (isinstance(span, list | tuple) and len(span) == 2
+                        and all(isinstance(n, int) and n >= 0 for n in span)):
+                    records[str(kind)] = (span[0], span[1])
+        status = data.pop("status", None)
+        return cls(
+            url=url, timestamp=timestamp, warc=warc, offset=offset,
+            final_url=_text(data.pop("final_url", "")), status=status if isinstance(status, int) else None,
+            title=_text(data.pop("title", "")), mime=_text(data.pop("mime", "")), records=records,
+            resources=_count(data.pop("resources", None)), revisits=_count(data.pop("revisits", None)),
+            bytes=_count(data.pop("bytes", None)), extra=data,
+        )
+
+    @classmethod
+    def from_line(cls, line: str) -> PageEntry | None:
+        try:
+            return cls.from_json(json.loads(line))
+        except ValueError:
+            return None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
