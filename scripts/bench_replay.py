@@ -196,7 +196,7 @@ def start_warcache(root: Path, threads: int) -> Server:
     ui = free_port()
     replay = free_port()
     code = (
-        f"from warcache.replay.app import serve; serve({str(root)!r}, port={ui}, replay_port={replay}, "
+        f"from warcache.replay.server import serve; serve({str(root)!r}, port={ui}, replay_port={replay}, "
         f"threads={threads})"
     )
     proc = subprocess.Popen(

@@ -21,7 +21,7 @@ from werkzeug.test import Client
 
 from warcache.errors import UsageError
 from warcache.replay import make_app
-from warcache.replay.app import start_server
+from warcache.replay.server import start_server
 from warcache.urls import normalize_url
 
 pytestmark = [pytest.mark.browser]

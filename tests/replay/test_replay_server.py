@@ -20,8 +20,8 @@ from werkzeug.test import Client
 from warcache.errors import UsageError
 from warcache.index.cdxj import CdxjIndex, CdxjLine, canonical_key
 from warcache.replay import make_app
-from warcache.replay.app import bind_warning, choose_origins, start_server
-from warcache.replay.origins import Origins, host_label
+from warcache.replay.origins import Origins, choose_origins, host_label
+from warcache.replay.server import bind_warning, start_server
 
 UI = "http://127.0.0.1:18080"
 REPLAY = "http://t.localhost:18081"  # collection "t" is replayed from its own host name

@@ -6,7 +6,8 @@ start_server(root, ...)  run it in a background thread (tests, embedding)
 open_capture(root, url)  show a capture in Chromium, every request answered from the archive
 """
 
-from warcache.replay.app import ReplayApp, RunningServer, make_app, serve, start_server
+from warcache.replay.app import ReplayApp
+from warcache.replay.server import RunningServer, make_app, serve, start_server
 
 __all__ = ["ReplayApp", "RunningServer", "make_app", "open_capture", "serve", "start_server"]
 

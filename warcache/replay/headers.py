@@ -15,12 +15,17 @@ would be wrong in three ways, so each header falls in one of these groups:
 Every replayed response gets a Content-Security-Policy that allows loading from the replay
 origin only (plus `data:` and `blob:`), so whatever rewriting misses is blocked in the
 browser instead of being fetched live.
+
+The server's own responses (its pages, plain-text errors, redirects) are built here too, so
+that every route sends them with the same security headers.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+
+from werkzeug.wrappers import Response
 
 from warcache import timestamps
 
@@ -212,3 +217,30 @@ def is_safe_header(name: str, value: str) -> bool:
     if not name or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
         return False
     return not any(ord(ch) < 0x20 and ch != "\t" or ord(ch) == 0x7F for ch in value)
+
+
+def page_response(html: str, status: int = 200) -> Response:
+    """One of the server's own HTML pages: no script, not framed, not cached, no Referer."""
+    response = Response(html.encode("utf-8"), status, content_type="text/html; charset=utf-8")
+    response.headers["Content-Security-Policy"] = UI_CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def text_response(text: str, status: int) -> Response:
+    """A plain-text answer (errors, refusals), inert whatever it says."""
+    response = Response(text, status, content_type="text/plain; charset=utf-8")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'"
+    return response
+
+
+def redirect(location: str, status: int = 302) -> Response:
+    """A redirect that no cache keeps (the capture a URL leads to can change)."""
+    response = Response(b"", status)
+    response.headers["Location"] = location
+    response.headers["Cache-Control"] = "no-store"
+    return response

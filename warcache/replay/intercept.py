@@ -27,7 +27,7 @@ from warcache import timestamps
 from warcache.chromium import BrowserChoice, find_browser, launch_args
 from warcache.collection import Collection, list_collections, open_collection, root_path
 from warcache.errors import ArchiveError, BrowserNotFound, UsageError
-from warcache.replay.app import pin_script, seed_for
+from warcache.replay.client import pin_script, seed_for
 from warcache.replay.headers import HOP_BY_HOP
 from warcache.replay.resolve import Capture, Resolver, header
 from warcache.replay.ui import error_page

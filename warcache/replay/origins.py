@@ -21,16 +21,25 @@ is only ever loaded by pages of its own origin, so a subresource request that th
 says came from another site or origin is refused before the archive is read.  Every replayed
 response also carries `Cross-Origin-Resource-Policy: same-origin`, which stops the requests
 fetch metadata cannot (`<script src>` or `<img>` pointed at another collection).
+
+Which origins a server uses depends on the address it listens on (`choose_origins`), and so
+do the host names it answers to at all (`allowed_hosts`, against DNS rebinding).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from dataclasses import dataclass
 
+from warcache.errors import UsageError
+
 #: The default parent domain: every browser resolves its subdomains to the loopback address.
 LOCALHOST = "localhost"
+
+#: The names a server bound to a loopback address always answers to.
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -102,3 +111,46 @@ def foreign_subresource(site: str | None, mode: str | None) -> bool:
     if site.lower() in ("same-origin", "none"):
         return False
     return (mode or "").lower() != "navigate"
+
+
+def choose_origins(
+    host: str, collection_domain: str | None, shared_origin: bool
+) -> tuple[Origins, str | None]:
+    """The replay host names for a server bound to `host`, and a warning to print, if any.
+
+    `*.localhost` only leads to this server from this machine, so a server bound to another
+    address isolates collections only under a domain the user gives (a wildcard DNS name).
+    """
+    if shared_origin:
+        return Origins(None), (
+            "warning: --shared-origin: all collections are replayed from one origin, so an archived "
+            "script in one collection can read the others"
+        )
+    if collection_domain:
+        domain = collection_domain.lower().strip().rstrip(".")
+        if not valid_domain(domain):
+            raise UsageError(f"--collection-domain: {collection_domain!r} is not a DNS name")
+        return Origins(domain), None
+    if is_loopback(host):
+        return Origins(LOCALHOST), None
+    return Origins(None), (
+        f"warning: listening on {host}: collections are replayed from one shared origin; give "
+        "--collection-domain NAME (with DNS answering *.NAME) to isolate them from each other"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (only this machine can reach them)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts(host: str) -> frozenset[str] | None:
+    """The host names a server bound to `host` answers to (None: any)."""
+    if host in ("", "0.0.0.0", "::"):
+        return None  # reachable under any name: the user asked for it
+    return frozenset(LOOPBACK_NAMES | {host.lower().strip("[]")})

@@ -1,0 +1,255 @@
+"""The listing origin: the server's own pages about the archive, which carry no script.
+
+Routes (on the listing port; see `app` for how a request gets here):
+    /                                   collections
+    /<coll>/?q=&page=                   captured pages, newest first, with search
+    /<coll>/*/<url>                     every capture of a URL
+    /_warcache/reader/<coll>/<ts>/<url> reader view (extracted article)
+    /_warcache/screenshot/<coll>/<file>/<offset>   a capture's screenshot
+    /_warcache/image/<coll>/<ts>/<url>  an archived image, for the reader view
+    /_warcache/static/client.js         the client script (as on the replay port)
+    /<coll>/<ts><mod>/<url>             redirected to the replay origin
+
+The pages link to replayed captures on their collection's replay origin; the application
+says which (`replay_origin`), as it knows the host name the browser used.  The archive is
+read through the application too (`Archive`): it keeps the page lists and index readers that
+both origins share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+from urllib.parse import quote, unquote
+
+from werkzeug.wrappers import Request, Response
+
+from warcache import contenttype
+from warcache.collection import Collection
+from warcache.errors import ArchiveError, UsageError
+from warcache.pagelist import PageEntry
+from warcache.replay import ui
+from warcache.replay.client import ClientScript
+from warcache.replay.headers import IMAGE_CSP, page_response, redirect, text_response
+from warcache.replay.resolve import Resolver, header
+from warcache.replay.wburl import parse_archival_path, replay_path
+from warcache.warc.reader import read_record_at
+from warcache.warc.writer import SCREENSHOT_URN
+
+PAGE_SIZE = 50
+MAX_IMAGE = 16 * 1024 * 1024  # reader-view images bigger than this are not shown
+
+
+class Archive(Protocol):
+    """What the listing pages read (the application provides it, with its caches)."""
+
+    collection: str | None  # the one collection served, if the server serves only one
+
+    def collections(self) -> frozenset[str]: ...
+
+    def get_collection(self, name: str) -> Collection: ...
+
+    def page_entries(self, name: str) -> list[PageEntry]: ...
+
+    def resolver(self, name: str) -> Resolver: ...
+
+
+def _not_found() -> Response:
+    return page_response(ui.error_page("Not found", "There is nothing at this address."), 404)
+
+
+class Listing:
+    """The pages of the listing origin (see the module docstring)."""
+
+    def __init__(self, archive: Archive, client: ClientScript) -> None:
+        self.archive = archive
+        self.client = client
+
+    def respond(self, request: Request, target: str, replay_origin: Callable[[str], str]) -> Response:
+        """Answer `target` (the raw request target); `replay_origin(coll)` is where the
+        browser that asked reaches collection `coll`'s replays."""
+        path = target.split("?", 1)[0]
+        colls = self.archive.collections()
+        if path == "/":
+            if self.archive.collection:
+                return redirect(f"/{self.archive.collection}/")
+            infos = [ui.CollectionInfo(n, len(self.archive.page_entries(n))) for n in sorted(colls)]
+            return page_response(ui.collections_page(infos))
+        if path.startswith("/_warcache/"):
+            return self._special(target, replay_origin)
+        name, sep, rest = path[1:].partition("/")
+        if name in colls and sep and not rest:
+            return self._pages(request, name, replay_origin(name))
+        if name in colls and not sep:
+            return redirect(f"/{name}/")
+        if name in colls and target[1:].partition("/")[2].startswith("*/"):
+            return self._captures(name, target[1:].partition("/")[2][2:], replay_origin(name))
+        wb = parse_archival_path(target, colls)
+        if wb is not None:
+            return redirect(replay_origin(wb.coll) + target)
+        return _not_found()
+
+    def _special(self, target: str, replay_origin: Callable[[str], str]) -> Response:
+        parts = target.split("?", 1)[0].split("/")  # '', '_warcache', kind, ...
+        kind = parts[2] if len(parts) > 2 else ""
+        if kind == "screenshot" and len(parts) == 6:
+            return self._screenshot(parts[3], unquote(parts[4]), parts[5])
+        if kind == "reader" and len(parts) >= 6:
+            prefix = "/".join(parts[:5]) + "/"
+            return self._reader(parts[3], parts[4], target[len(prefix) :], replay_origin)
+        if kind == "static":
+            return self.client.response(parts[3] if len(parts) > 3 else "")
+        if kind == "image" and len(parts) >= 6:
+            prefix = "/".join(parts[:5]) + "/"
+            return self._image(parts[3], parts[4], target[len(prefix) :])
+        return _not_found()
+
+    # -- captured pages and search ---------------------------------------------------------
+    def _pages(self, request: Request, name: str, replay: str) -> Response:
+        query = (request.args.get("q") or "").strip()[:500]
+        try:
+            page = max(1, min(int(request.args.get("page", "1")), 10_000))
+        except ValueError:
+            page = 1
+        entries = self.archive.page_entries(name)
+        counts: dict[str, int] = {}
+        for e in entries:
+            counts[e.url] = counts.get(e.url, 0) + 1
+        note = ""
+        if query:
+            rows, note = self._search(replay, name, query, page, entries, counts)
+        else:
+            start = (page - 1) * PAGE_SIZE
+            rows = [_row(replay, name, e, counts) for e in entries[start : start + PAGE_SIZE + 1]]
+        has_next = len(rows) > PAGE_SIZE
+        html = ui.pages_page(name, rows[:PAGE_SIZE], query=query, page=page, has_next=has_next, note=note)
+        return page_response(html)
+
+    def _search(
+        self, replay: str, name: str, query: str, page: int, entries: list[PageEntry],
+        counts: dict[str, int],
+    ) -> tuple[list[ui.PageRow], str]:
+        want = page * PAGE_SIZE + 1
+        by_capture = {(e.url, e.timestamp): e for e in entries}
+        coll = self.archive.get_collection(name)
+        try:
+            if not (coll.indexes_dir / "fulltext").is_dir():
+                raise LookupError("no full-text index")
+            from warcache.index.postprocess import fulltext_index  # the full-text index is optional here
+
+            hits = fulltext_index(coll).search(query, limit=want)
+        except UsageError as exc:
+            return [], f"Search: {exc}"
+        except Exception:  # noqa: BLE001 - no index (or no search module): fall back to titles
+            needle = query.lower()
+            found = [
+                e for e in entries if needle in e.title.lower() or needle in e.url.lower()
+            ]
+            rows = [_row(replay, name, e, counts) for e in found[(page - 1) * PAGE_SIZE : want]]
+            return rows, "The full-text index is not available: titles and URLs were searched."
+        rows = []
+        for hit in hits[(page - 1) * PAGE_SIZE :]:
+            entry = by_capture.get((hit.url, hit.timestamp)) or PageEntry(
+                url=hit.url, timestamp=hit.timestamp, warc=hit.warc_filename, offset=hit.warc_offset,
+                title=hit.title)
+            row = _row(replay, name, entry, counts)
+            row.title = hit.title or row.title
+            row.snippet, row.highlights = hit.snippet, list(hit.highlights)
+            rows.append(row)
+        return rows, ""
+
+    # -- one URL, one capture --------------------------------------------------------------
+    def _captures(self, name: str, url_text: str, replay: str) -> Response:
+        wb = parse_archival_path(f"/{name}/{url_text}", {name})
+        if wb is None:
+            return page_response(ui.error_page("Not a URL", "Give a URL after /*/."), 400)
+        lines = self.archive.resolver(name).candidates(wb.url, limit=1000)
+        rows = [
+            ui.CaptureRow(
+                ln.timestamp,
+                ln.status,
+                "revisit" if ln.is_revisit else ln.mime,
+                replay + replay_path(name, ln.timestamp, "", ui.url_path_quote(ln.url)),
+                ln.url,
+            )
+            for ln in lines
+        ]
+        return page_response(ui.captures_page(name, wb.url, rows), 200 if rows else 404)
+
+    def _screenshot(self, name: str, filename: str, offset_text: str) -> Response:
+        if name not in self.archive.collections() or not offset_text.isdigit():
+            return text_response("not found\n", 404)
+        try:
+            record = read_record_at(self.archive.get_collection(name).warc_path(filename), int(offset_text))
+        except ArchiveError:
+            return text_response("not found\n", 404)
+        uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+        if record.rec_type != "resource" or not uri.startswith(SCREENSHOT_URN):
+            return text_response("not found\n", 404)
+        data = record.raw_stream.read()
+        response = Response(data, 200, content_type="image/png")
+        response.headers["Cache-Control"] = "private, max-age=86400, immutable"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    def _reader(self, name: str, ts: str, url_text: str, replay_origin: Callable[[str], str]) -> Response:
+        from warcache.replay.reader_view import load_article  # lxml and the extractor: only when asked
+
+        wb = parse_archival_path(f"/{name}/{ts}/{url_text}", self.archive.collections())
+        if wb is None:
+            return page_response(ui.error_page("Not found", "No such capture."), 404)
+        coll, entries = self.archive.get_collection(wb.coll), self.archive.page_entries(wb.coll)
+        view = load_article(coll, entries, self.archive.resolver(wb.coll), wb, replay_origin(wb.coll))
+        if view is None:
+            return page_response(
+                ui.error_page("No article", "This capture has no page text to show."), 404
+            )
+        return page_response(ui.reader_page(view))
+
+    def _image(self, name: str, ts: str, url_text: str) -> Response:
+        """An archived image on the listing origin, for the reader view: the replay origins
+        serve nothing to other origins, and only images are served here, inert (sandboxed,
+        no sniffing), so no archived script ever runs on the listing origin."""
+        wb = parse_archival_path(f"/{name}/{ts}/{url_text}", self.archive.collections())
+        if wb is None:
+            return text_response("not found\n", 404)
+        capture = self.archive.resolver(wb.coll).find(wb.url, timestamp=wb.timestamp)
+        if capture is None:
+            return text_response("not archived\n", 404)
+        with capture:
+            mime = contenttype.media_type(header(capture.headers, "Content-Type"))
+            if capture.status != 200 or not mime.startswith("image/"):
+                return text_response("not an archived image\n", 404)
+            length = capture.raw_length
+            if length is not None and length > MAX_IMAGE:
+                return text_response("image too large for the reader view\n", 404)
+            try:
+                data = capture.content(MAX_IMAGE)
+            except ArchiveError:
+                return text_response("unreadable image\n", 404)
+        response = Response(data, 200, content_type=mime)
+        response.headers["Content-Security-Policy"] = IMAGE_CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        response.headers["Cache-Control"] = "private, max-age=86400"
+        return response
+
+
+def _row(replay: str, name: str, entry: PageEntry, counts: dict[str, int]) -> ui.PageRow:
+    """One captured page in the list; `replay` is the origin replaying collection `name`."""
+    url, ts = entry.url, entry.timestamp
+    shot = entry.span("screenshot")
+    thumb = None
+    if shot is not None:
+        thumb = f"/_warcache/screenshot/{name}/{quote(entry.warc, safe='')}/{shot[0]}"
+    return ui.PageRow(
+        url=url,
+        title=entry.title,
+        timestamp=ts,
+        replay_href=replay + replay_path(name, ts, "", ui.url_path_quote(url)),
+        reader_href=f"/_warcache/reader/{name}/{ts}/{ui.url_path_quote(url)}",
+        captures_href=f"/{name}/*/{ui.url_path_quote(url)}",
+        captures=counts.get(url, 1),
+        thumb_href=thumb,
+        status=entry.status,
+    )
