@@ -68,5 +68,7 @@ def open_(ctx: click.Context, url: str, at: str | None, collection: str | None, 
                "(not archived)", err=True)
     for refused in result.refused[:20]:
         say(f"  refused {refused}", err=True)
+    for note in result.fuzzy:
+        say(f"  {note}", err=True)
     if result.screenshot:
         click.echo(f"screenshot saved to {result.screenshot}", err=True)

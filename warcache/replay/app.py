@@ -33,6 +33,7 @@ The application is a plain WSGI callable built with werkzeug's request/response 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -47,7 +48,7 @@ from warcache import contenttype
 from warcache.collection import Collection, list_collections, open_collection, root_path, validate_name
 from warcache.errors import ArchiveError, UsageError, WarcacheError
 from warcache.pagelist import PageEntry
-from warcache.replay import ui
+from warcache.replay import jsonp, ranges, ui
 from warcache.replay.client import ClientScript
 from warcache.replay.headers import (
     added_headers,
@@ -58,9 +59,11 @@ from warcache.replay.headers import (
     text_response,
 )
 from warcache.replay.listing import Listing
+from warcache.replay.matching import Found, Matcher
 from warcache.replay.origins import LOOPBACK_NAMES, Origins, foreign_subresource
 from warcache.replay.resolve import Capture, Resolver, header
 from warcache.replay.rewrite import UrlRewriter, rewrite_bytes
+from warcache.replay.rules import RulesFiles, rule_files
 from warcache.replay.wburl import (
     DOC_MODIFIERS,
     IDENTITY,
@@ -74,6 +77,9 @@ MAX_REWRITE = 64 * 1024 * 1024  # bigger HTML/CSS bodies are served as they are
 MAX_REQUEST_BODY = 4 * 1024 * 1024
 SMALL_BODY = 4 * 1024 * 1024  # chunked bodies up to this size are de-chunked in memory
 _DOC_DESTS = frozenset({"document", "iframe", "frame", "embed", "object"})
+_PARTIAL_REASONS = {200: "OK", 206: "Partial Content", 416: "Range Not Satisfiable"}
+#: One line per request answered by something else than what it asked for (see `matching`).
+log = logging.getLogger("warcache.replay")
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ class ReplayApp:
         if self.allowed_hosts is not None and self.origins.domain:
             self.allowed_hosts |= {self.origins.domain}
         self._resolvers: dict[str, Resolver] = {}
+        self._matchers: dict[str, Matcher] = {}
         self._lock = threading.Lock()
         self._colls_cache: tuple[float, frozenset[str]] = (0.0, frozenset())
         self._pages_cache: dict[str, tuple[tuple[int, int], list[PageEntry]]] = {}
@@ -141,6 +148,7 @@ class ReplayApp:
             for resolver in self._resolvers.values():
                 resolver.close()
             self._resolvers.clear()
+            self._matchers.clear()
 
     def dispatch(self, request: Request) -> Response:
         where = self._where(request)
@@ -205,6 +213,18 @@ class ReplayApp:
             if resolver is None:
                 resolver = self._resolvers[name] = Resolver(self.get_collection(name))
             return resolver
+
+    def matcher(self, name: str) -> Matcher:
+        """What answers requests in collection `name`: exact, fuzzy and responsive-image
+        matching, with the collection's rules (re-read when their files change)."""
+        resolver = self.resolver(name)
+        with self._lock:
+            matcher = self._matchers.get(name)
+            if matcher is None:
+                coll = self.get_collection(name)
+                rules = RulesFiles(rule_files(self.root, coll.path))
+                matcher = self._matchers[name] = Matcher(resolver, rules)
+            return matcher
 
     def page_entries(self, name: str) -> list[PageEntry]:
         """pages.jsonl of a collection, newest first (cached until the file changes)."""
@@ -295,30 +315,102 @@ class ReplayApp:
         body = b""
         if method in ("POST", "PUT"):
             body = request.stream.read(MAX_REQUEST_BODY)
-        capture = self.resolver(wb.coll).find(
+        found = self.matcher(wb.coll).find(
             wb.url,
             timestamp=wb.timestamp,
             method=method,
             content_type=request.headers.get("Content-Type"),
             body=body,
+            image=_wants_image(request, wb),
+            referrers=self._referrers(request, wb),
         )
-        if capture is None:
+        if found is None:
             return self._not_archived(request, where, wb)
-        if capture.timestamp != wb.timestamp and _is_navigation(request, wb):
+        note = found.note()
+        if note:
+            log.info(note)
+        capture = found.capture
+        if (
+            capture is not None
+            and (capture.timestamp != wb.timestamp or found.fuzzy)
+            and _is_navigation(request, wb)
+        ):
             url = capture.url if method in ("GET", "HEAD") else wb.url
-            capture.close()
+            found.close()
             return redirect(wb.path(timestamp=capture.timestamp, url=ui.url_path_quote(url)))
         try:
-            return self._respond(request, wb, capture)
+            if capture is None or _range_of(request, wb, capture) is not None:
+                response = self._partial(request, wb, found)
+                if response is not None:
+                    return response
+                if capture is None:
+                    return self._not_archived(request, where, wb)
+            return self._respond(request, wb, capture, found)
         except BaseException:
-            capture.close()
+            found.close()
             raise
 
-    def _respond(self, request: Request, wb: ArchivalUrl, capture: Capture) -> Response:
+    def _referrers(self, request: Request, wb: ArchivalUrl) -> list[tuple[str, str | None]]:
+        """The archived URL and timestamp of the page (or style sheet) that made a request."""
+        try:
+            ref = urlsplit(request.headers.get("Referer") or "")
+            if ref.port != self.replay_port or ref.hostname != urlsplit("//" + (request.host or "")).hostname:
+                return []
+        except ValueError:
+            return []
+        page = parse_archival_path(ref.path + (f"?{ref.query}" if ref.query else ""), self.collections())
+        if page is None or page.coll != wb.coll:
+            return []
+        return [(page.url, page.timestamp or None)]
+
+    def _partial(self, request: Request, wb: ArchivalUrl, found: Found) -> Response | None:
+        """A Range request, or a response archived only in pieces (see `ranges`); None to
+        answer with the whole archived response (or "not archived" when there is none)."""
+        asked = ranges.parse_range(request.headers.get("Range"))
+        if found.capture is None:
+            partial = ranges.from_pieces(found.pieces, self.resolver(wb.coll).load, asked)
+        elif asked is not None:
+            partial = ranges.from_whole(found.capture, asked)
+        else:
+            partial = None
+        if partial is None:
+            return None
+        rw = UrlRewriter(wb.coll, wb.timestamp or partial.template.timestamp, wb.url)
+        archived = [
+            (k, v)
+            for k, v in partial.template.headers
+            if k.lower() not in ("content-range", "accept-ranges", "content-encoding")
+        ]
+        headers = replay_headers(
+            archived,
+            keep_encoding=False,
+            rewrite=lambda u: rw.rewrite(u, wb.modifier if wb.modifier != WORKER else ""),
+            cookie_path=f"/{wb.coll}/",
+            identity=wb.is_identity,
+        )
+        headers += partial.headers + added_headers(partial.template.timestamp, identity=wb.is_identity)
+        out = Headers([(k, v) for k, v in headers if is_safe_header(k, v)])
+        out["Content-Length"] = str(partial.length)
+        if request.method.upper() == "HEAD":
+            partial.close()
+            body: Iterable[bytes] = b""
+        else:
+            body = _closing(partial)
+        return Response(
+            body,
+            status=f"{partial.status} {_PARTIAL_REASONS[partial.status]}",
+            headers=out,
+            direct_passthrough=True,
+        )
+
+    def _respond(self, request: Request, wb: ArchivalUrl, capture: Capture, found: Found) -> Response:
         stamp = wb.timestamp or capture.timestamp
         rw = UrlRewriter(wb.coll, stamp, wb.url)
         mime = contenttype.media_type(header(capture.headers, "Content-Type"))
         kind = self._kind(wb, mime)
+        callback = found.callback() if kind is None and not wb.is_identity else None
+        if callback is not None:
+            kind = "jsonp"
         no_body = request.method.upper() == "HEAD" or capture.status in (204, 304) or capture.status < 200
         payload: bytes | Iterator[bytes] | None = None
         keep_encoding = True
@@ -326,7 +418,7 @@ class ReplayApp:
         if no_body:
             capture.close()
         elif kind is not None:
-            payload = self._rewritten(request, wb, capture, kind, rw, stamp)
+            payload = self._rewritten(request, wb, capture, kind, rw, stamp, callback)
             if payload is not None:
                 keep_encoding = False
                 length = len(payload)
@@ -375,7 +467,14 @@ class ReplayApp:
         return None
 
     def _rewritten(
-        self, request: Request, wb: ArchivalUrl, capture: Capture, kind: str, rw: UrlRewriter, stamp: str
+        self,
+        request: Request,
+        wb: ArchivalUrl,
+        capture: Capture,
+        kind: str,
+        rw: UrlRewriter,
+        stamp: str,
+        callback: str | None = None,
     ) -> bytes | None:
         """The rewritten body, or None to serve the archived one (too big or undecodable)."""
         length = capture.raw_length
@@ -389,6 +488,8 @@ class ReplayApp:
             capture.close()
         if kind == "worker":
             return self.client.worker(wb.coll, stamp, wb.url, data)
+        if kind == "jsonp":
+            return jsonp.rename_callback(data, callback or "") or data
         charset = contenttype.charset(header(capture.headers, "Content-Type"))
         head = self._head(request, wb, stamp) if kind == "html" else None
         return rewrite_bytes(data, kind, rw, charset=charset, head=head)
@@ -429,6 +530,29 @@ class ReplayApp:
 def _reason(capture: Capture) -> str:
     reason = " ".join(capture.reason.split())
     return reason if reason and reason.isascii() else "Archived"
+
+
+def _wants_image(request: Request, wb: ArchivalUrl) -> bool:
+    dest = request.headers.get("Sec-Fetch-Dest")
+    return dest == "image" if dest is not None else wb.modifier == "im_"
+
+
+def _range_of(request: Request, wb: ArchivalUrl, capture: Capture) -> ranges.ByteRange | None:
+    """The byte range to answer from a whole archived 200 (never for pages that are rewritten:
+    their bytes change)."""
+    if capture.status != 200 or "Range" not in request.headers:
+        return None
+    mime = contenttype.media_type(header(capture.headers, "Content-Type"))
+    if not wb.is_identity and (mime in contenttype.HTML_TYPES or mime == "text/css" or wb.modifier == WORKER):
+        return None
+    return ranges.parse_range(request.headers.get("Range"))
+
+
+def _closing(partial: ranges.Ranged) -> Iterator[bytes]:
+    try:
+        yield from partial.body
+    finally:
+        partial.close()
 
 
 def _is_navigation(request: Request, wb: ArchivalUrl) -> bool:

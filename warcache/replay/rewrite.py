@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from urllib.parse import urljoin, urlsplit
 
+from warcache.replay.srcsets import srcset_spans
+
 # ---------------------------------------------------------------------------------------
 # URLs
 # ---------------------------------------------------------------------------------------
@@ -84,34 +86,14 @@ class UrlRewriter:
 
 
 def rewrite_srcset(value: str, rw: UrlRewriter, modifier: str = "im_") -> str:
-    """Rewrite each candidate URL of a srcset ("a.png 1x, b.png 2x"), keeping the rest as is.
-
-    Follows the HTML srcset parser: a URL is a run of non-space characters (so a `data:` URL
-    keeps its comma), trailing commas end a candidate, descriptors run to the next comma.
-    """
+    """Rewrite each candidate URL of a srcset ("a.png 1x, b.png 2x"), keeping the rest as is."""
     out: list[str] = []
-    pos, size = 0, len(value)
-    while pos < size:
-        start = pos
-        while pos < size and (value[pos] in _STRIP or value[pos] == ","):
-            pos += 1
-        out.append(value[start:pos])
-        start = pos
-        while pos < size and value[pos] not in _STRIP:
-            pos += 1
-        url = value[start:pos]
-        trailing = len(url) - len(url.rstrip(","))
-        core = url[: len(url) - trailing]
-        out.append(rw.rewrite(core, modifier) if core else "")
-        out.append(url[len(core) :])
-        if trailing:
-            continue
-        start = pos
-        depth = 0
-        while pos < size and (value[pos] != "," or depth):
-            depth += {"(": 1, ")": -1}.get(value[pos], 0)
-            pos += 1
-        out.append(value[start:pos])
+    pos = 0
+    for start, end, _, _ in srcset_spans(value):
+        out.append(value[pos:start])
+        out.append(rw.rewrite(value[start:end], modifier))
+        pos = end
+    out.append(value[pos:])
     return "".join(out)
 
 
