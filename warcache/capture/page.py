@@ -18,7 +18,7 @@ from urllib.parse import urldefrag, urljoin
 from playwright.async_api import Browser, BrowserContext, Page, Response
 from playwright.async_api import Error as PlaywrightError
 
-from warcache.capture.behaviours import scroll_page
+from warcache.capture.behaviours import fetch_image_candidates, scroll_page
 from warcache.capture.proxy import ERROR_HEADER, Exchange, RecordingProxy
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -45,10 +45,16 @@ class CaptureOptions:
     max_screenshot_height: int = 16000
     max_resource_size: int = 1 << 30
     resolve: dict[str, str] = field(default_factory=dict)
+    # What a reader on another screen, or seeking in a video, would need that this load did not
+    # fetch: responsive-image candidates up to 3x, the whole file of a response sent in pieces.
+    fetch_extras: bool = True
+    extras_timeout: float = 10.0
 
     def budget(self) -> float:
         """The most a capture may take before it is cut short, whatever the page does."""
-        return self.timeout + self.idle_timeout * 2 + (self.scroll_timeout if self.scroll else 0) + 45
+        scroll = self.scroll_timeout if self.scroll else 0
+        extras = self.extras_timeout if self.fetch_extras else 0
+        return self.timeout + self.idle_timeout * 2 + scroll + extras + 45
 
     def settings(self) -> dict:
         """The options as recorded in each WARC's warcinfo."""
@@ -57,7 +63,7 @@ class CaptureOptions:
             "scroll_timeout": self.scroll_timeout, "max_scroll_steps": self.max_scroll_steps,
             "viewport": f"{self.viewport[0]}x{self.viewport[1]}",
             "ignore_https_errors": self.ignore_https_errors, "service_workers": "allowed",
-            "accept_encoding": "gzip, deflate",
+            "accept_encoding": "gzip, deflate", "fetch_extras": self.fetch_extras,
         }
 
 
@@ -118,7 +124,8 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
     result = PageCapture(url=url, started=datetime.now(UTC))
     clock = time.monotonic()
     proxy = RecordingProxy(verify_tls=not opts.ignore_https_errors, max_body=opts.max_resource_size,
-                           resolve=opts.resolve, read_timeout=max(opts.timeout, 30))
+                           resolve=opts.resolve, read_timeout=max(opts.timeout, 30),
+                           fetch_whole=opts.fetch_extras)
     await proxy.start()
     context: BrowserContext | None = None
     crashed: list[bool] = []
@@ -249,6 +256,10 @@ async def _drive(page: Page, proxy: RecordingProxy, url: str, opts: CaptureOptio
         except TimeoutError:
             result.warnings.append("scrolling stopped: the page stopped responding")
         await wait_idle(opts.quiet, min(opts.idle_timeout, 5.0))
+    if opts.fetch_extras and result.is_page:
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            await asyncio.wait_for(fetch_image_candidates(page, wait_idle, timeout=opts.extras_timeout),
+                                   opts.extras_timeout + PAGE_ANSWER_TIMEOUT)
     await _snapshot(page, opts, result, quick=broken is not None)
 
 
