@@ -185,6 +185,7 @@ async def offline_page(
     headless: bool = True,
     timeout: float = 30.0,
     viewport: tuple[int, int] = (1280, 800),
+    scale: float = 1.0,
 ) -> AsyncIterator[OfflinePage]:
     """Chromium showing the capture of `url`, every request answered from the archive.
 
@@ -213,7 +214,7 @@ async def offline_page(
                 raise BrowserNotFound(f"could not start the browser ({choice.source}): {first}") from None
             try:
                 page = await _open_page(
-                    chromium, resolver, result, url, stamp, timeout=timeout, viewport=viewport
+                    chromium, resolver, result, url, stamp, timeout=timeout, viewport=viewport, scale=scale
                 )
                 yield OfflinePage(page, result)
             finally:
@@ -234,6 +235,7 @@ async def open_capture_async(
     full_page: bool = False,
     timeout: float = 30.0,
     viewport: tuple[int, int] = (1280, 800),
+    scale: float = 1.0,
 ) -> OpenResult:
     """See `open_capture`."""
     from playwright.async_api import Error as PlaywrightError
@@ -254,6 +256,7 @@ async def open_capture_async(
         headless=headless,
         timeout=timeout,
         viewport=viewport,
+        scale=scale,
     ) as shown:
         page = shown.page
         if screenshot is not None:
@@ -286,11 +289,13 @@ async def _open_page(
     *,  # noqa: ANN001
     timeout: float,
     viewport: tuple[int, int],
+    scale: float = 1.0,
 ):  # noqa: ANN202 - a Playwright Page
     from playwright.async_api import Error as PlaywrightError
 
     context = await chromium.new_context(
-        viewport={"width": viewport[0], "height": viewport[1]}, service_workers="allow"
+        viewport={"width": viewport[0], "height": viewport[1]}, service_workers="allow",
+        device_scale_factor=scale,
     )
     await context.add_init_script(script=pin_script(timestamps.to_ms(stamp), seed_for(url, stamp)))
     page_holder: dict = {}
@@ -405,12 +410,14 @@ def open_capture(
     browser: str | None = None,
     full_page: bool = False,
     timeout: float = 30.0,
+    scale: float = 1.0,
 ) -> OpenResult:
     """Open the capture of `url` nearest to `at` (latest without) in Chromium, offline.
 
     With `screenshot`, the browser runs headless and the page is saved as PNG there; without,
     a window opens (a display is needed) and the call returns when it is closed.  `collection`
-    limits the search to one collection; `browser` is a Chromium executable (as `--browser`).
+    limits the search to one collection; `browser` is a Chromium executable (as `--browser`);
+    `scale` is the window's device pixel ratio (2 for a high-density screen).
     Raises UsageError when the URL is not archived or there is no display for a window.
     """
     return asyncio.run(
@@ -423,5 +430,6 @@ def open_capture(
             browser=browser,
             full_page=full_page,
             timeout=timeout,
+            scale=scale,
         )
     )

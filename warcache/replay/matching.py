@@ -9,7 +9,8 @@ In order, until one answers:
    parameters agree once volatile ones (cache-busters, times, random tokens, JSONP callback
    names) are left out;
 3. for an image, the nearest archived candidate of the srcset, `<picture>` or `image-set()`
-   it belongs to, read from the document that asked for it (`srcsets`).
+   it belongs to, read from the document that asked for it (`srcsets`), and from that
+   page's rendered DOM when warcache captured it (for srcsets scripts set).
 
 Archived 206 pieces of a response are not answers by themselves: when no whole response is
 archived, the pieces go to `ranges`, which puts together what a Range request asks for.
@@ -26,10 +27,11 @@ from dataclasses import dataclass, field
 
 from warcache import contenttype
 from warcache.errors import ArchiveError
-from warcache.index.cdxj import CdxjLine
+from warcache.index.cdxj import CdxjLine, post_query
 from warcache.replay import fuzzy, jsonp, srcsets
 from warcache.replay.resolve import MAX_CANDIDATES, Capture, Resolver, header
 from warcache.replay.rules import Rules, RulesFiles, UrlRules
+from warcache.warc.writer import DOM_URN
 
 #: Fuzzy groups (captures of one other URL) tried before giving up.
 MAX_GROUPS = 5
@@ -55,6 +57,9 @@ class Found:
     rules: UrlRules
     url: str  # the archived URL that answers
     pieces: list[CdxjLine] = field(default_factory=list)  # archived 206 pieces of `url`
+    method: str = "GET"
+    asked_body: str = ""  # a POST/PUT body as the index flattens it (`q=x&nonce=...`)
+    archived_body: str = ""
 
     @property
     def fuzzy(self) -> bool:
@@ -64,7 +69,11 @@ class Found:
         """The line that says what answered instead of what was asked (None when exact)."""
         if not self.fuzzy:
             return None
-        line = f"fuzzy: {printable(self.asked)} -> {printable(self.url)}"
+        asked, archived = self.asked, self.url
+        if self.method not in ("GET", "HEAD"):
+            asked = f"{self.method} {asked} [{self.asked_body[:200]}]"
+            archived = f"{self.method} {archived} [{self.archived_body[:200]}]"
+        line = f"fuzzy: {printable(asked)} -> {printable(archived)}"
         if self.how == "srcset":
             line += " (nearest archived candidate of its image set)"
         return line
@@ -114,6 +123,7 @@ class Matcher:
         `image`: the browser asked for an image; then `referrers`, the URL and timestamp of
         the documents or style sheets that may have asked, are searched for its candidate set.
         """
+        method = method.upper()
         exact = self.resolver.candidates(
             url, timestamp=timestamp, method=method, content_type=content_type, body=body,
             limit=MAX_CANDIDATES,
@@ -130,6 +140,9 @@ class Matcher:
             if found is not None:
                 break
             found = self._sibling(url, timestamp, referrer, rules)
+        if found is not None and method in ("POST", "PUT"):
+            found.method = method
+            found.asked_body = post_query(content_type, body)
         return found
 
     def _load(self, lines: list[CdxjLine], asked: str, url: str, how: str, rules: UrlRules) -> Found | None:
@@ -161,6 +174,7 @@ class Matcher:
             group = self.resolver.lookup_key(key, timestamp or None)
             found = self._load(group, url, choice.line.url, "fuzzy", rules)
             if found is not None:
+                found.archived_body = choice.line.request_body or ""
                 return found
         return None
 
@@ -189,23 +203,32 @@ class Matcher:
         return sets
 
     def _read_sets(self, doc_url: str, doc_timestamp: str | None) -> list[list[srcsets.Candidate]]:
-        capture = self.resolver.find(doc_url, timestamp=doc_timestamp)
+        """Sets of the archived document, and of its rendered DOM when warcache captured it
+        (srcsets that scripts set are only there)."""
+        sets = self._document_sets(doc_url, doc_url, doc_timestamp)
+        if sets is not None:
+            sets += self._document_sets(DOM_URN + doc_url, doc_url, doc_timestamp) or []
+        return sets or []
+
+    def _document_sets(
+        self, record_url: str, base: str, timestamp: str | None
+    ) -> list[list[srcsets.Candidate]] | None:
+        capture = self.resolver.find(record_url, timestamp=timestamp)
         if capture is None:
-            return []
+            return None
         with capture:
             content_type = header(capture.headers, "Content-Type")
             mime = contenttype.media_type(content_type)
             if mime not in contenttype.HTML_TYPES and mime != "text/css":
-                return []
+                return None
             try:
                 data = capture.content(limit=MAX_DOCUMENT)
             except ArchiveError:
-                return []
+                return None
         try:
             text = data.decode(contenttype.charset(content_type) or "utf-8", "replace")
         except LookupError:  # a charset Python does not know
             text = data.decode("utf-8", "replace")
-        base = capture.url
         if mime == "text/css":
             return srcsets.css_image_sets(text, base)
         return srcsets.html_sets(text, base)
