@@ -390,6 +390,10 @@ def integrity(data: bytes) -> str:
     return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
 
 
+def _script(data: bytes, ctx: Ctx) -> Reply:
+    return _ok(JS, data)
+
+
 def _sri_page(ctx: Ctx) -> Reply:
     sums = {path: integrity(data) for path, data in SRI_SCRIPTS.items()}
     head = (f'<link rel="stylesheet" href="/static/sri.css" integrity="{integrity(SRI_CSS)}">'
@@ -421,7 +425,7 @@ def _sri_page(ctx: Ctx) -> Reply:
 _SRI: dict[str, Callable[[Ctx], Reply]] = {
     "/sri.html": _sri_page,
     "/static/sri.css": lambda ctx: _ok("text/css", SRI_CSS),
-    **{path: (lambda data: lambda ctx: _ok(JS, data))(data) for path, data in SRI_SCRIPTS.items()
+    **{path: functools.partial(_script, data) for path, data in SRI_SCRIPTS.items()
        if path != "/static/sri-cross.js"},
 }
 _SRI_OTHER: dict[str, Callable[[Ctx], Reply]] = {

@@ -80,10 +80,14 @@ def looks_like_time(value: str, near: float | None, days: float) -> bool:
 
 
 def _class_changes(value: str) -> int:
+    """How often letters and digits alternate (separators skipped): high for random tokens,
+    low for words and slugs (`summer-sale-2024`: 1)."""
     changes = 0
     previous = None
     for ch in value:
-        kind = "d" if ch.isdigit() else "l" if ch.isalpha() else "o"
+        if not ch.isalnum():
+            continue
+        kind = ch.isdigit()
         if previous is not None and kind != previous:
             changes += 1
         previous = kind
