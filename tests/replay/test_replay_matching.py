@@ -233,6 +233,12 @@ def client(tmp_path_factory) -> Client:
     a.response(f"{SITE}/i-1x.png", "20240601000008", b"\x89PNG one", headers=[("Content-Type", "image/png")])
     a.response(f"{SITE}/session?id=7&session=aa", "20240601000009", b"seven",
                headers=[("Content-Type", "text/plain")])
+    sri = (b'<script src="/lib.js" integrity="sha384-A"></script>'
+           b'<script src="/app.js?v=2" integrity="sha384-B"></script>'
+           b'<link rel="modulepreload" href="/mod.js?v=9" integrity="sha384-C">')
+    a.response(f"{SITE}/sri.html", "20240601000010", sri, headers=[("Content-Type", "text/html")])
+    for name in ("lib.js", "app.js?v=1", "mod.js?v=1"):
+        a.response(f"{SITE}/{name}", "20240601000010", b"1;", headers=[("Content-Type", "text/javascript")])
     a.finish()
     (root / "collections" / "t" / "rules.toml").write_text('[params]\nignore = ["session"]\n')
     return Client(make_app(root, ui_port=18080, replay_port=18081))
@@ -311,3 +317,12 @@ def test_image_missing_from_its_set_gets_the_nearest_archived_candidate(client, 
     image = f"{SITE}/i-2x.png"
     assert fetch(client, f"/t/20240601000008/{image}", {"Referer": referer["Referer"]}).status_code == 404
     assert client.get(f"/t/20240601000008im_/{image}", base_url=REPLAY, headers=IMAGE).status_code == 404
+
+
+def test_integrity_goes_only_where_the_bytes_served_would_differ(client):
+    body = client.get(f"/t/20240601000010/{SITE}/sri.html", base_url=REPLAY, headers=DOC).get_data()
+    assert b'src="/t/20240601000010js_/http://site.test/lib.js" integrity="sha384-A"' in body
+    # Not archived at that URL: another version answers, whose hash cannot match.
+    app = b'src="/t/20240601000010js_/http://site.test/app.js?v=2"'
+    assert app + b' data-archived-integrity="sha384-B"' in body
+    assert b'data-archived-integrity="sha384-C"' in body

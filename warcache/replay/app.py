@@ -492,7 +492,12 @@ class ReplayApp:
             return jsonp.rename_callback(data, callback or "") or data
         charset = contenttype.charset(header(capture.headers, "Content-Type"))
         head = self._head(request, wb, stamp) if kind == "html" else None
-        return rewrite_bytes(data, kind, rw, charset=charset, head=head)
+        resolver = self.resolver(wb.coll)
+
+        def keeps_bytes(url: str) -> bool:  # an exact capture is served as archived
+            return bool(resolver.candidates(url, timestamp=stamp, limit=1))
+
+        return rewrite_bytes(data, kind, rw, charset=charset, head=head, keeps_bytes=keeps_bytes)
 
     def _head(self, request: Request, wb: ArchivalUrl, stamp: str) -> str | None:
         """What goes at the top of a replayed document (None for HTML fetched as data)."""
