@@ -166,9 +166,9 @@ def _jsonp(guarded: bool) -> Callable[[Ctx], Reply]:
         name = _arg(ctx, "callback", "callback")
         topic = _arg(ctx, "topic")
         data = json.dumps({"text": f"jsonp: {topic} from the {_JSONP_WORDS.get(topic, '?')}"})
-        body = (f"/**/ typeof {name} === 'function' && {name}({data});" if guarded
-                else f"{name}({data});")
+        body = f"/**/ typeof {name} === 'function' && {name}({data});" if guarded else f"{name}({data});"
         return _ok("application/javascript; charset=utf-8", body.encode())
+
     return route
 
 
@@ -224,15 +224,14 @@ _IMAGES_JS = """<script>
     const probe = new Image();
     probe.onload = () => resolve(true);
     probe.onerror = () => resolve(false);
+    setTimeout(() => resolve(false), 8000);
     probe.src = m[1];
   });
-  const results = [
-    ["dens", await loaded(document.getElementById("dens"))],
-    ["pic", await loaded(document.getElementById("pic"))],
-    ["js", await loaded(img)],
-    ["bg", await background("bg")],
-    ["bg2", await background("bg2")],
-  ];
+  const names = ["dens", "pic", "js", "bg", "bg2"];
+  const results = await Promise.all([
+    loaded(document.getElementById("dens")), loaded(document.getElementById("pic")), loaded(img),
+    background("bg"), background("bg2"),
+  ]).then((oks) => oks.map((ok, i) => [names[i], ok]));
   results.forEach(([name, ok]) => out(name + ": " + (ok ? "shown" : "BROKEN")));
   document.documentElement.dataset.done = "1";
 })();
@@ -272,9 +271,15 @@ def _image(ctx: Ctx) -> Reply:
 
 
 _IMAGES: dict[str, Callable[[Ctx], Reply]] = {
-    "/images.html": lambda ctx: _ok(HTML, _page(
-        "Responsive images", _IMAGES_JS, head='<link rel="stylesheet" href="/static/images.css">',
-        body=_IMAGES_BODY)),
+    "/images.html": lambda ctx: _ok(
+        HTML,
+        _page(
+            "Responsive images",
+            _IMAGES_JS,
+            head='<link rel="stylesheet" href="/static/images.css">',
+            body=_IMAGES_BODY,
+        ),
+    ),
     "/static/images.css": lambda ctx: _ok("text/css", _IMAGES_CSS.encode()),
 }
 
@@ -318,7 +323,10 @@ def _ranged(data: bytes, ctype: str, cap: int | None) -> Callable[[Ctx], Reply]:
             return Reply(416, [("Content-Range", f"bytes */{total}")])
         if cap is not None:
             end = min(end, start + cap - 1)
-        return Reply(206, [*headers, ("Content-Range", f"bytes {start}-{end}/{total}")], data[start:end + 1])
+        return Reply(
+            206, [*headers, ("Content-Range", f"bytes {start}-{end}/{total}")], data[start : end + 1]
+        )
+
     return route
 
 
@@ -396,20 +404,22 @@ def _script(data: bytes, ctx: Ctx) -> Reply:
 
 def _sri_page(ctx: Ctx) -> Reply:
     sums = {path: integrity(data) for path, data in SRI_SCRIPTS.items()}
-    head = (f'<link rel="stylesheet" href="/static/sri.css" integrity="{integrity(SRI_CSS)}">'
-            f'<link rel="modulepreload" href="/static/sri-mod.js" integrity="{sums["/static/sri-mod.js"]}">')
+    head = (
+        f'<link rel="stylesheet" href="/static/sri.css" integrity="{integrity(SRI_CSS)}">'
+        f'<link rel="modulepreload" href="/static/sri-mod.js" integrity="{sums["/static/sri-mod.js"]}">'
+    )
     body = '<div id="sri-css"></div>'
-    script = f"""<script src="/static/sri-plain.js" integrity="{sums['/static/sri-plain.js']}"
+    script = f"""<script src="/static/sri-plain.js" integrity="{sums["/static/sri-plain.js"]}"
   crossorigin="anonymous"></script>
-<script src="{ctx.other}/static/sri-cross.js" integrity="{sums['/static/sri-cross.js']}"
+<script src="{ctx.other}/static/sri-cross.js" integrity="{sums["/static/sri-cross.js"]}"
   crossorigin="anonymous"></script>
-<script type="module" src="/static/sri-mod.js" integrity="{sums['/static/sri-mod.js']}"></script>
+<script type="module" src="/static/sri-mod.js" integrity="{sums["/static/sri-mod.js"]}"></script>
 <script>
 (async () => {{
   await new Promise((resolve) => {{
     const s = document.createElement("script");
     s.src = "/static/sri-dyn.js?_=" + Date.now();
-    s.integrity = "{sums['/static/sri-dyn.js']}";
+    s.integrity = "{sums["/static/sri-dyn.js"]}";
     s.onload = s.onerror = resolve;
     document.body.appendChild(s);
   }});
@@ -425,8 +435,11 @@ def _sri_page(ctx: Ctx) -> Reply:
 _SRI: dict[str, Callable[[Ctx], Reply]] = {
     "/sri.html": _sri_page,
     "/static/sri.css": lambda ctx: _ok("text/css", SRI_CSS),
-    **{path: functools.partial(_script, data) for path, data in SRI_SCRIPTS.items()
-       if path != "/static/sri-cross.js"},
+    **{
+        path: functools.partial(_script, data)
+        for path, data in SRI_SCRIPTS.items()
+        if path != "/static/sri-cross.js"
+    },
 }
 _SRI_OTHER: dict[str, Callable[[Ctx], Reply]] = {
     "/static/sri-cross.js": lambda ctx: _ok(JS, SRI_SCRIPTS["/static/sri-cross.js"], _CORS),

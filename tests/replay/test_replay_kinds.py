@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
+import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +24,7 @@ from conftest import run_cli
 from kinds_site import DONE, OUT, PAGES, KindsSite
 from PIL import Image, ImageChops
 from playwright.sync_api import sync_playwright
+from warcio.archiveiterator import ArchiveIterator
 
 from warcache.capture.page import CaptureOptions
 from warcache.capture.run import run_captures
@@ -72,8 +75,12 @@ def kinds(tmp_path_factory):
         root = tmp_path_factory.mktemp("kinds")
         run = run_cli("add", *urls.values(), root=root)
         assert run.code == 0, run.stderr
-        old = run_captures(open_collection(root, "old", create=True), CaptureOptions(fetch_extras=False),
-                           [urls[p] for p in OLD_PAGES], max_warc_size=1 << 30)
+        old = run_captures(
+            open_collection(root, "old", create=True),
+            CaptureOptions(fetch_extras=False),
+            [urls[p] for p in OLD_PAGES],
+            max_warc_size=1 << 30,
+        )
         assert old.ok, [r.error for r in old.results]
     finally:
         site.stop()
@@ -103,15 +110,19 @@ def _replay_server(server, coll: str, url: str, dpr: float = 1) -> tuple[str, by
         violations = page.evaluate("window.__violations")
         browser.close()
     allowed = {urlsplit(server.replay_url_for(coll)).netloc, urlsplit(server.ui_url).netloc}
-    strays = [u for u in requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")
-              and urlsplit(u).netloc not in allowed]
+    strays = [
+        u
+        for u in requests
+        if urlsplit(u).scheme in ("http", "https", "ws", "wss") and urlsplit(u).netloc not in allowed
+    ]
     return text, shot, strays, violations
 
 
 def _open(root: Path, coll: str, url: str, dpr: float = 1):
     async def run():
-        async with offline_page(root, url, collection=coll, viewport=(VIEWPORT["width"], VIEWPORT["height"]),
-                                scale=dpr) as shown:
+        async with offline_page(
+            root, url, collection=coll, viewport=(VIEWPORT["width"], VIEWPORT["height"]), scale=dpr
+        ) as shown:
             await shown.page.click("h1")
             await shown.page.wait_for_function(DONE, timeout=30000)
             await shown.page.wait_for_timeout(200)
@@ -189,3 +200,22 @@ def test_media_of_an_old_capture_plays_from_its_pieces(kinds, server):
     text, _, result = _open(root, "old", urls["/media.html"])
     assert text == live["/media.html", 1][0]
     assert result.refused == []
+
+
+def test_wacz_index_leaves_out_the_pieces_of_whole_files(kinds, tmp_path):
+    """ReplayWeb.page answers 404 for a URL with 206 lines in the index, even when the whole
+    file is there too: such pieces stay in the WARCs but not in the package's index."""
+    root, urls, _ = kinds
+    statuses = {}
+    for coll in ("default", "old"):
+        dest = tmp_path / f"{coll}.wacz"
+        assert run_cli("export", "wacz", "-c", coll, str(dest), root=root).code == 0
+        with zipfile.ZipFile(dest) as zf:
+            index = zf.read("indexes/index.cdxj").decode().splitlines()
+            records = [r.rec_headers.get_header("WARC-Target-URI") for name in zf.namelist()
+                       if name.startswith("archive/") for r in ArchiveIterator(io.BytesIO(zf.read(name)))
+                       if r.rec_type == "response"]
+        tone = [json.loads(ln.split(" ", 2)[2]) for ln in index if "/media/tone.wav " in ln]
+        statuses[coll] = sorted({t["status"] for t in tone})
+        assert records.count(urls["/media.html"].replace("media.html", "media/tone.wav")) >= 4
+    assert statuses == {"default": ["200"], "old": ["206"]}

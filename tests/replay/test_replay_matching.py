@@ -30,10 +30,14 @@ RULES = load_rules([])
 IMAGE = {"Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors"}
 
 
-def line(url: str, ts: str, *, method: str | None = None, body: str | None = None,
-         status: str = "200") -> CdxjLine:
-    key = canonical_key(url) if method is None else request_key(
-        url, method, "application/x-www-form-urlencoded", (body or "").encode())
+def line(
+    url: str, ts: str, *, method: str | None = None, body: str | None = None, status: str = "200"
+) -> CdxjLine:
+    key = (
+        canonical_key(url)
+        if method is None
+        else request_key(url, method, "application/x-www-form-urlencoded", (body or "").encode())
+    )
     return CdxjLine(key, ts, url, 100, 0, "x.warc.gz", "application/json", status, "sha1:X", method, body)
 
 
@@ -45,14 +49,17 @@ def best(url: str, lines: list[CdxjLine], ts: str = "20240601000000", **kw) -> s
 # ---------------------------------------------------------------------------------------
 # What counts as volatile
 # ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("value", ["0.6760644288355174", "cef0f899-5bd8-4b0d-ba60-5d907b3a28f4",
-                                   "8057453d5df6dc98a1", "k3J9x2LmQ7p4Zt0w"])
+@pytest.mark.parametrize(
+    "value",
+    ["0.6760644288355174", "cef0f899-5bd8-4b0d-ba60-5d907b3a28f4", "8057453d5df6dc98a1", "k3J9x2LmQ7p4Zt0w"],
+)
 def test_random_values(value):
     assert looks_random(value)
 
 
-@pytest.mark.parametrize("value", ["12", "summer-sale-2024", "lakes", "1.2.3", "en-GB", "deadbeef",
-                                   "product_1234", "2024-01-02"])
+@pytest.mark.parametrize(
+    "value", ["12", "summer-sale-2024", "lakes", "1.2.3", "en-GB", "deadbeef", "product_1234", "2024-01-02"]
+)
 def test_values_that_are_not_random(value):
     assert not looks_random(value)
 
@@ -94,17 +101,22 @@ def test_page_two_is_never_answered_with_page_one():
 
 def test_files_may_take_a_conflicting_version_sharing_the_most_parameters():
     """pywb answers a.js?v=new&k=2 with the first capture in index order (v=mmm&k=1)."""
-    lines = [line(f"{SITE}/a.js?v=zzz&k=1", "20240101000000"),
-             line(f"{SITE}/a.js?v=aaa&k=2", "20240601000000"),
-             line(f"{SITE}/a.js?v=mmm&k=1", "20241201000000")]
+    lines = [
+        line(f"{SITE}/a.js?v=zzz&k=1", "20240101000000"),
+        line(f"{SITE}/a.js?v=aaa&k=2", "20240601000000"),
+        line(f"{SITE}/a.js?v=mmm&k=1", "20241201000000"),
+    ]
     assert best(f"{SITE}/a.js?v=new&k=2", lines, ts="20240101000000") == f"{SITE}/a.js?v=aaa&k=2"
     # Not a file: a conflicting value is never answered.
     assert best(f"{SITE}/api?v=new&k=2", [line(f"{SITE}/api?v=aaa&k=1", "20240101000000")]) is None
 
 
 def test_nearest_in_time_among_equals():
-    lines = [line(f"{SITE}/d?_=1", "20240101000000"), line(f"{SITE}/d?_=2", "20240605000000"),
-             line(f"{SITE}/d?_=3", "20241201000000")]
+    lines = [
+        line(f"{SITE}/d?_=1", "20240101000000"),
+        line(f"{SITE}/d?_=2", "20240605000000"),
+        line(f"{SITE}/d?_=3", "20241201000000"),
+    ]
     assert best(f"{SITE}/d?_=9", lines, ts="20240601000000") == f"{SITE}/d?_=2"
     # A capture sharing the left-out value too wins over a nearer one.
     assert best(f"{SITE}/d?_=3", lines[:2], ts="20240601000000") == f"{SITE}/d?_=2"
@@ -112,19 +124,31 @@ def test_nearest_in_time_among_equals():
 
 def test_post_bodies_are_matched_like_parameters():
     body = "q=geese&nonce=8f3e9a0b1c2d3e4f5a6b&ts=1717200000123"
-    lines = [line(f"{SITE}/api/post", "20240601000000", method="POST", body=body),
-             line(f"{SITE}/api/post", "20240601000000", method="POST",
-                  body="q=ducks&nonce=1234567890abcdef12"),
-             line(f"{SITE}/api/post?q=geese", "20240601000000")]
+    lines = [
+        line(f"{SITE}/api/post", "20240601000000", method="POST", body=body),
+        line(f"{SITE}/api/post", "20240601000000", method="POST", body="q=ducks&nonce=1234567890abcdef12"),
+        line(f"{SITE}/api/post?q=geese", "20240601000000"),
+    ]
     asked = b"q=geese&nonce=00aa11bb22cc33dd44ee&ts=1717200001999"
-    ranked = rank(f"{SITE}/api/post", lines, RULES.for_url(SITE), timestamp="20240601000000", method="POST",
-                  content_type="application/x-www-form-urlencoded", body=asked)
+    ranked = rank(
+        f"{SITE}/api/post",
+        lines,
+        RULES.for_url(SITE),
+        timestamp="20240601000000",
+        method="POST",
+        content_type="application/x-www-form-urlencoded",
+        body=asked,
+    )
     assert [r.line.request_body for r in ranked] == [body]
 
 
 def test_jsonp_callback_names_are_left_out():
-    lines = [line(f"{SITE}/jsonp?topic=tides&callback=jQuery0132342636748285_1717200000834&_=1717200000837",
-                  "20240601000000")]
+    lines = [
+        line(
+            f"{SITE}/jsonp?topic=tides&callback=jQuery0132342636748285_1717200000834&_=1717200000837",
+            "20240601000000",
+        )
+    ]
     asked = f"{SITE}/jsonp?topic=tides&callback=jQuery0819787433603778_1717200000003&_=1717200000005"
     assert best(asked, lines) == lines[0].url
     assert best(f"{SITE}/jsonp?topic=winds&callback=cb_1", lines) is None
@@ -134,28 +158,33 @@ def test_site_rules_from_a_user_file(tmp_path):
     (tmp_path / "rules.toml").write_text(
         '[params]\nignore = ["session"]\n\n'
         '[[site]]\nid = "example-api"\nhost = ["*.example.com"]\npath = "/api/"\nkey_params = ["page"]\n'
-        'allow_conflicts = true\n'
+        "allow_conflicts = true\n"
     )
     rules = load_rules([tmp_path / "rules.toml"])
     assert rules.for_url("http://example.com/api/x").site == "example-api"
     assert rules.for_url("http://example.com/other").site is None
     url = "http://www.example.com/api/list"
-    lines = [line(f"{url}?page=1&sort=a&session=1", "20240101000000"),
-             line(f"{url}?page=2&sort=b&session=2", "20240101000000")]
+    lines = [
+        line(f"{url}?page=1&sort=a&session=1", "20240101000000"),
+        line(f"{url}?page=2&sort=b&session=2", "20240101000000"),
+    ]
     ranked = rank(f"{url}?page=2&sort=a&session=3", lines, rules.for_url(url), timestamp="20240101000000")
     assert [r.line.url for r in ranked] == [lines[1].url]  # conflicts allowed, the key parameter not
     off = parse_rules('[[site]]\nid = "example-api"\nenabled = false\n', "off.toml", rules)
     assert off.for_url("http://example.com/api/x").site is None
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[params]\nignor = ["x"]\n', "unknown key params.ignor"),
-    ('[[site]]\nhost = ["a"]\n', "needs an id"),
-    ('[[site]]\nid = "x"\npost_body = "some"\n', "post_body"),
-    ('[matching]\nnear_days = "ten"\n', "near_days"),
-    ("format = 2\n", "format 2"),
-    ("[params\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[params]\nignor = ["x"]\n', "unknown key params.ignor"),
+        ('[[site]]\nhost = ["a"]\n', "needs an id"),
+        ('[[site]]\nid = "x"\npost_body = "some"\n', "post_body"),
+        ('[matching]\nnear_days = "ten"\n', "near_days"),
+        ("format = 2\n", "format 2"),
+        ("[params\n", "not valid TOML"),
+    ],
+)
 def test_rules_files_with_mistakes_are_refused(text, message):
     with pytest.raises(UsageError, match=message):
         parse_rules(text, "user.toml")
@@ -167,7 +196,8 @@ def test_rules_files_with_mistakes_are_refused(text, message):
 def test_jsonp_body_gets_the_requested_name():
     assert rename_callback(b'cb_1({"a": 1});', "cb_2") == b'cb_2({"a": 1});'
     assert rename_callback(b"/**/ typeof cb_1 === 'function' && cb_1([1]);", "x.y") == (
-        b"/**/ typeof x.y === 'function' && x.y([1]);")
+        b"/**/ typeof x.y === 'function' && x.y([1]);"
+    )
     assert rename_callback(b'{"a": 1}', "cb") is None
     assert rename_callback(b"cb_1({});", "alert(1)//") is None
     assert requested_callback(f"{SITE}/j?callback=alert(1)//", RULES.for_url(SITE)) is None
@@ -185,17 +215,22 @@ def test_range_headers():
 
 
 def test_image_sets_in_html_and_css():
-    html = ('<base href="http://site.test/i/"><img src="a-1x.png" srcset="a-2x.png 2x, a-3x.png 3x">'
-            '<picture><source srcset="p-600.png 600w, p-300.png 300w"><img src="p.png"></picture>'
-            '<div style="background: image-set(url(b1.png) 1x, \'b2.png\' 2x)"></div>')
+    html = (
+        '<base href="http://site.test/i/"><img src="a-1x.png" srcset="a-2x.png 2x, a-3x.png 3x">'
+        '<picture><source srcset="p-600.png 600w, p-300.png 300w"><img src="p.png"></picture>'
+        "<div style=\"background: image-set(url(b1.png) 1x, 'b2.png' 2x)\"></div>"
+    )
     sets = html_sets(html, "http://site.test/page")
     assert alternatives(sets, "http://site.test/i/a-2x.png") == [
-        "http://site.test/i/a-3x.png", "http://site.test/i/a-1x.png"]
+        "http://site.test/i/a-3x.png",
+        "http://site.test/i/a-1x.png",
+    ]
     assert alternatives(sets, "http://site.test/i/p-600.png")[0] == "http://site.test/i/p-300.png"
     assert alternatives(sets, "http://site.test/i/b2.png") == ["http://site.test/i/b1.png"]
     css = 'a { background: -webkit-image-set("x1.png" 1x, "x2.png" 2x type("image/png")) }'
     assert alternatives(css_image_sets(css, "http://site.test/s/c.css"), "http://site.test/s/x2.png") == [
-        "http://site.test/s/x1.png"]
+        "http://site.test/s/x1.png"
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -208,21 +243,47 @@ WAV = bytes(range(256)) * 40  # 10240 bytes
 def client(tmp_path_factory) -> Client:
     root = tmp_path_factory.mktemp("matching")
     a = Archive(root)
-    a.response(f"{SITE}/api/items?page=1&rnd=8057453d5df6dc98", "20240601000000", b'{"page": 1}',
-               headers=[("Content-Type", "application/json")])
-    a.response(f"{SITE}/api/items?page=2&rnd=e52f9af03ed00bb6", "20240601000001", b'{"page": 2}',
-               headers=[("Content-Type", "application/json")])
-    a.response(f"{SITE}/feed?callback=cb_5733ff&_=1717200000893", "20240601000002",
-               b'cb_5733ff({"items": []});', headers=[("Content-Type", "application/javascript")])
-    a.response(f"{SITE}/page.html?utm_source=mail", "20240601000003", b"<p>the page</p>",
-               headers=[("Content-Type", "text/html")])
+    a.response(
+        f"{SITE}/api/items?page=1&rnd=8057453d5df6dc98",
+        "20240601000000",
+        b'{"page": 1}',
+        headers=[("Content-Type", "application/json")],
+    )
+    a.response(
+        f"{SITE}/api/items?page=2&rnd=e52f9af03ed00bb6",
+        "20240601000001",
+        b'{"page": 2}',
+        headers=[("Content-Type", "application/json")],
+    )
+    a.response(
+        f"{SITE}/feed?callback=cb_5733ff&_=1717200000893",
+        "20240601000002",
+        b'cb_5733ff({"items": []});',
+        headers=[("Content-Type", "application/javascript")],
+    )
+    a.response(
+        f"{SITE}/page.html?utm_source=mail",
+        "20240601000003",
+        b"<p>the page</p>",
+        headers=[("Content-Type", "text/html")],
+    )
     a.response(f"{SITE}/whole.wav", "20240601000004", WAV, headers=[("Content-Type", "audio/wav")])
-    a.response(f"{SITE}/gz.bin", "20240601000005", gzip.compress(WAV),
-               headers=[("Content-Type", "application/octet-stream"), ("Content-Encoding", "gzip")])
+    a.response(
+        f"{SITE}/gz.bin",
+        "20240601000005",
+        gzip.compress(WAV),
+        headers=[("Content-Type", "application/octet-stream"), ("Content-Encoding", "gzip")],
+    )
+
     def piece(url: str, ts: str, start: int, end: int) -> None:
         where = ("Content-Range", f"bytes {start}-{end}/{len(WAV)}")
-        a.response(url, ts, WAV[start:end + 1], status="206 Partial Content",
-                   headers=[("Content-Type", "audio/wav"), where])
+        a.response(
+            url,
+            ts,
+            WAV[start : end + 1],
+            status="206 Partial Content",
+            headers=[("Content-Type", "audio/wav"), where],
+        )
 
     for start, end in ((0, 4095), (4096, 8191), (6000, 10239)):  # the last overlaps
         piece(f"{SITE}/pieces.wav", "20240601000006", start, end)
@@ -231,11 +292,17 @@ def client(tmp_path_factory) -> Client:
     img = b'<img srcset="/i-1x.png 1x, /i-2x.png 2x" src="/i-1x.png">'
     a.response(f"{SITE}/img.html", "20240601000008", img, headers=[("Content-Type", "text/html")])
     a.response(f"{SITE}/i-1x.png", "20240601000008", b"\x89PNG one", headers=[("Content-Type", "image/png")])
-    a.response(f"{SITE}/session?id=7&session=aa", "20240601000009", b"seven",
-               headers=[("Content-Type", "text/plain")])
-    sri = (b'<script src="/lib.js" integrity="sha384-A"></script>'
-           b'<script src="/app.js?v=2" integrity="sha384-B"></script>'
-           b'<link rel="modulepreload" href="/mod.js?v=9" integrity="sha384-C">')
+    a.response(
+        f"{SITE}/session?id=7&session=aa",
+        "20240601000009",
+        b"seven",
+        headers=[("Content-Type", "text/plain")],
+    )
+    sri = (
+        b'<script src="/lib.js" integrity="sha384-A"></script>'
+        b'<script src="/app.js?v=2" integrity="sha384-B"></script>'
+        b'<link rel="modulepreload" href="/mod.js?v=9" integrity="sha384-C">'
+    )
     a.response(f"{SITE}/sri.html", "20240601000010", sri, headers=[("Content-Type", "text/html")])
     for name in ("lib.js", "app.js?v=1", "mod.js?v=1"):
         a.response(f"{SITE}/{name}", "20240601000010", b"1;", headers=[("Content-Type", "text/javascript")])
@@ -252,8 +319,9 @@ def test_server_answers_volatile_urls_and_logs_it(client, caplog):
     with caplog.at_level(logging.INFO, logger="warcache.replay"):
         r = fetch(client, f"/t/20240601000000/{SITE}/api/items?page=2&rnd=0011223344556677")
     assert r.status_code == 200 and json.loads(r.get_data()) == {"page": 2}
-    assert caplog.messages == [f"fuzzy: {SITE}/api/items?page=2&rnd=0011223344556677 -> "
-                               f"{SITE}/api/items?page=2&rnd=e52f9af03ed00bb6"]
+    assert caplog.messages == [
+        f"fuzzy: {SITE}/api/items?page=2&rnd=0011223344556677 -> {SITE}/api/items?page=2&rnd=e52f9af03ed00bb6"
+    ]
     assert fetch(client, f"/t/20240601000000/{SITE}/api/items?page=3&rnd=00112233").status_code == 404
 
 
@@ -311,8 +379,9 @@ def test_image_missing_from_its_set_gets_the_nearest_archived_candidate(client, 
     with caplog.at_level(logging.INFO, logger="warcache.replay"):
         r = client.get(f"/t/20240601000008im_/{SITE}/i-2x.png", base_url=REPLAY, headers=referer)
     assert r.status_code == 200 and r.get_data() == b"\x89PNG one"
-    assert caplog.messages == [f"fuzzy: {SITE}/i-2x.png -> {SITE}/i-1x.png (nearest archived candidate "
-                               "of its image set)"]
+    assert caplog.messages == [
+        f"fuzzy: {SITE}/i-2x.png -> {SITE}/i-1x.png (nearest archived candidate of its image set)"
+    ]
     # Not an image, or no document naming the set: not archived.
     image = f"{SITE}/i-2x.png"
     assert fetch(client, f"/t/20240601000008/{image}", {"Referer": referer["Referer"]}).status_code == 404
