@@ -54,9 +54,15 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "replay"))
 
 from fixture_site import MARKERS, FixtureSite  # noqa: E402
 from kinds_site import KindsSite  # noqa: E402
+
+try:  # the pages that look at their own URL (kinds 1 and 2), where the test suite has them
+    import real_world_site  # type: ignore[import-not-found]
+except ImportError:
+    real_world_site = None
 
 from warcache.capture.page import CaptureOptions  # noqa: E402
 from warcache.capture.run import run_captures  # noqa: E402
@@ -101,7 +107,14 @@ class PageKind:
     click: bool = True  # click the page once (media plays only after a click)
 
 
+REAL_DONE = "document.body && document.body.dataset.done === '1'"
+REAL_LINES = "(document.getElementById('verdict') || {textContent: ''}).textContent"
+
 PAGES = (
+    *(
+        PageKind(f"url-{name}", f"1-2. {name}", "real", path, done=REAL_DONE, lines=REAL_LINES, click=False)
+        for name, path in (real_world_site.KINDS.items() if real_world_site else ())
+    ),
     PageKind("app", "JavaScript app (fixture site)", "app", "/", done=APP_DONE, lines=APP_LINES, click=False),
     PageKind("volatile", "3. cache-busting and random parameters, POST nonces", "kinds", "/volatile.html"),
     PageKind("jsonp", "4. JSONP with run-time callback names", "kinds", "/jsonp.html"),
@@ -330,9 +343,10 @@ def capture(work: Path, pages: list[PageKind]) -> Captured:
     from playwright.sync_api import sync_playwright
 
     root = work / "root"
-    kinds, app = KindsSite().start(), FixtureSite().start()
+    sites = {"kinds": KindsSite().start(), "app": FixtureSite().start()}
+    if any(p.site == "real" for p in pages):
+        sites["real"] = real_world_site.RealWorldSite().start()
     try:
-        sites = {"kinds": kinds, "app": app}
         urls = {(p.site, p.path): sites[p.site].url(p.path) for p in pages}
         live: dict[str, list[str]] = {}
         with sync_playwright() as pw:
@@ -347,7 +361,10 @@ def capture(work: Path, pages: list[PageKind]) -> Captured:
                 live[page_kind.name] = _lines(page.evaluate(f"() => {page_kind.lines}"))
                 context.close()
             browser.close()
-        new = sorted({urls[p.site, p.path] for p in pages if p.coll == "default"})
+        new = sorted({urls[p.site, p.path].split("#", 1)[0] for p in pages if p.coll == "default"
+                      and p.site != "real"})
+        if "real" in sites:
+            new += real_world_site.capture_urls(sites["real"])
         run = subprocess.run(
             [sys.executable, "-m", "warcache", "--root", str(root), "add", *new],
             capture_output=True,
@@ -369,8 +386,8 @@ def capture(work: Path, pages: list[PageKind]) -> Captured:
                     f"capture of the old-style collection failed: {[r.error for r in outcome.results]}"
                 )
     finally:
-        kinds.stop()
-        app.stop()
+        for site in sites.values():
+            site.stop()
     captured = Captured(root, urls, live)
     for coll in ("default", "old"):
         for entry in Collection(root, coll).pages():
@@ -461,14 +478,23 @@ def run_open(root: Path, url: str, kind: PageKind) -> Run:
     async def show() -> Run:
         run = Run()
         async with offline_page(root, url, collection=kind.coll, scale=kind.dpr) as shown:
+            if "#" in url:  # `open` loads the URL without its fragment: load it again with it
+                await shown.page.goto("about:blank")
+                await shown.page.goto(url)
             if kind.click:
                 with contextlib.suppress(Exception):
                     await shown.page.click("h1", timeout=5000)
-            try:
-                await shown.page.wait_for_function(kind.done, timeout=TIMEOUT * 1000)
-            except Exception:  # noqa: BLE001
+            deadline = time.monotonic() + TIMEOUT
+            finished = False
+            while not finished and time.monotonic() < deadline:
+                with contextlib.suppress(Exception):  # a navigation replaced the page: look again
+                    finished = bool(await shown.page.evaluate(f"() => {kind.done}"))
+                if not finished:
+                    await asyncio.sleep(0.25)
+            if not finished:
                 run.error = "the replayed page did not finish"
-            run.lines = _lines(await shown.page.evaluate(f"() => {kind.lines}"))
+            with contextlib.suppress(Exception):
+                run.lines = _lines(await shown.page.evaluate(f"() => {kind.lines}"))
             run.leaks = list(shown.result.refused)  # refused, never sent: listed as misses, not leaks
         return run
 
@@ -709,7 +735,7 @@ def main() -> int:
 
         def target(kind: PageKind) -> tuple[str, str]:
             url = captured.urls[kind.site, kind.path]
-            return url, captured.stamps.get((kind.coll, url), "")
+            return url, captured.stamps.get((kind.coll, url.split("#", 1)[0]), "")
 
         if "warcache" in engines:
             from warcache.replay import start_server
