@@ -219,3 +219,12 @@ def test_wacz_index_leaves_out_the_pieces_of_whole_files(kinds, tmp_path):
         statuses[coll] = sorted({t["status"] for t in tone})
         assert records.count(urls["/media.html"].replace("media.html", "media/tone.wav")) >= 4
     assert statuses == {"default": ["200"], "old": ["206"]}
+
+
+def test_open_command_reports_what_it_matched_fuzzily(kinds, tmp_path):
+    root, urls, _ = kinds
+    run = run_cli("open", urls["/jsonp.html"], "--screenshot", str(tmp_path / "j.png"), root=root)
+    assert run.code == 0, run.stderr
+    notes = [ln.strip() for ln in run.stderr.splitlines() if ln.strip().startswith("fuzzy: ")]
+    assert len(notes) == 4, run.stderr
+    assert all("callback=" in n.split(" -> ")[0] and "callback=" in n.split(" -> ")[1] for n in notes)

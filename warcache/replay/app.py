@@ -322,7 +322,7 @@ class ReplayApp:
             content_type=request.headers.get("Content-Type"),
             body=body,
             image=_wants_image(request, wb),
-            referrers=self._referrers(request, wb),
+            referrers=lambda: self._referrers(request, wb),
         )
         if found is None:
             return self._not_archived(request, where, wb)

@@ -322,7 +322,7 @@ async def _open_page(
             content_type=content_type,
             body=body,
             image=request.resource_type == "image",
-            referrers=referrers,
+            referrers=lambda: referrers,
         )
         capture = found.capture if found is not None else None
         asked = ranges.parse_range(await request.header_value("range"))

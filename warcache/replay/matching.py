@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from warcache import contenttype
@@ -54,7 +54,7 @@ class Found:
     asked: str  # the URL requested
     how: str  # "exact", "fuzzy", or "srcset" (another candidate of the image's set)
     capture: Capture | None  # the whole response; None when only pieces of it are archived
-    rules: UrlRules
+    rules_of: Callable[[], UrlRules]  # the rules of `asked` (read only when needed)
     url: str  # the archived URL that answers
     pieces: list[CdxjLine] = field(default_factory=list)  # archived 206 pieces of `url`
     method: str = "GET"
@@ -81,10 +81,11 @@ class Found:
     def callback(self) -> str | None:
         """The JSONP callback name to answer with, when the page asked for another one than
         the capture's (None: serve the body as archived)."""
-        wanted = jsonp.requested_callback(self.asked, self.rules)
-        if wanted is None or self.capture is None:
+        if self.capture is None or "?" not in self.asked:
             return None
-        if wanted == jsonp.requested_callback(self.capture.url, self.rules):
+        rules = self.rules_of()
+        wanted = jsonp.requested_callback(self.asked, rules)
+        if wanted is None or wanted == jsonp.requested_callback(self.capture.url, rules):
             return None
         mime = contenttype.media_type(header(self.capture.headers, "Content-Type"))
         return wanted if mime in jsonp.SCRIPT_TYPES else None
@@ -116,11 +117,11 @@ class Matcher:
         content_type: str | None = None,
         body: bytes = b"",
         image: bool = False,
-        referrers: Sequence[tuple[str, str | None]] = (),
+        referrers: Callable[[], Sequence[tuple[str, str | None]]] | None = None,
     ) -> Found | None:
         """The answer to a request for `url`, or None if the archive has none.
 
-        `image`: the browser asked for an image; then `referrers`, the URL and timestamp of
+        `image`: the browser asked for an image; then `referrers()`, the URL and timestamp of
         the documents or style sheets that may have asked, are searched for its candidate set.
         """
         method = method.upper()
@@ -128,24 +129,26 @@ class Matcher:
             url, timestamp=timestamp, method=method, content_type=content_type, body=body,
             limit=MAX_CANDIDATES,
         )
-        rules: UrlRules | None = None
+        def rules_of() -> UrlRules:
+            return self.rules.for_url(url)
+
         if exact:
-            rules = self.rules.for_url(url)
-            found = self._load(exact, url, url, "exact", rules)
+            found = self._load(exact, url, url, "exact", rules_of)
             if found is not None:
                 return found
-        rules = rules or self.rules.for_url(url)
-        found = self._fuzzy(url, timestamp, method, content_type, body, rules)
-        for referrer in referrers if image else ():
+        found = self._fuzzy(url, timestamp, method, content_type, body, rules_of)
+        for referrer in referrers() if image and referrers is not None else ():
             if found is not None:
                 break
-            found = self._sibling(url, timestamp, referrer, rules)
+            found = self._sibling(url, timestamp, referrer, rules_of)
         if found is not None and method in ("POST", "PUT"):
             found.method = method
             found.asked_body = post_query(content_type, body)
         return found
 
-    def _load(self, lines: list[CdxjLine], asked: str, url: str, how: str, rules: UrlRules) -> Found | None:
+    def _load(
+        self, lines: list[CdxjLine], asked: str, url: str, how: str, rules: Callable[[], UrlRules]
+    ) -> Found | None:
         whole = [ln for ln in lines if ln.status != "206"]
         pieces = [ln for ln in lines if ln.status == "206"]
         capture = self.resolver.first(whole, url) if whole else None
@@ -155,13 +158,13 @@ class Matcher:
 
     def _fuzzy(
         self, url: str, timestamp: str | None, method: str, content_type: str | None, body: bytes,
-        rules: UrlRules,
+        rules: Callable[[], UrlRules],
     ) -> Found | None:
         lines = self.resolver.same_path(url, self.rules.max_candidates)
         if not lines:
             return None
         ranked = fuzzy.rank(
-            url, lines, rules, timestamp=timestamp, method=method, content_type=content_type, body=body
+            url, lines, rules(), timestamp=timestamp, method=method, content_type=content_type, body=body
         )
         tried: set[str] = set()
         for choice in ranked:
@@ -179,7 +182,7 @@ class Matcher:
         return None
 
     def _sibling(
-        self, url: str, timestamp: str | None, referrer: tuple[str, str | None], rules: UrlRules
+        self, url: str, timestamp: str | None, referrer: tuple[str, str | None], rules: Callable[[], UrlRules]
     ) -> Found | None:
         for other in srcsets.alternatives(self._sets_of(*referrer), url):
             lines = self.resolver.candidates(other, timestamp=timestamp, limit=MAX_CANDIDATES)

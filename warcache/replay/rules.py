@@ -18,6 +18,7 @@ with a message naming the file and the key, so a typo never silently does nothin
 from __future__ import annotations
 
 import fnmatch
+import time
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -250,12 +251,16 @@ def rule_files(root: Path, collection_dir: Path) -> list[Path]:
 
 
 class RulesFiles:
-    """The rules of one collection, read again when one of its files changes."""
+    """The rules of one collection, read again when one of its files changes (looked at once
+    every `RECHECK` seconds at most: replay asks for the rules at many requests)."""
+
+    RECHECK = 2.0
 
     def __init__(self, paths: list[Path]) -> None:
         self.paths = paths
         self._stamp: tuple | None = None
         self._rules: Rules | None = None
+        self._checked = 0.0
 
     def _current_stamp(self) -> tuple:
         out = []
@@ -268,8 +273,11 @@ class RulesFiles:
         return tuple(out)
 
     def get(self) -> Rules:
+        if self._rules is not None and time.monotonic() - self._checked < self.RECHECK:
+            return self._rules
         stamp = self._current_stamp()
         if self._rules is None or stamp != self._stamp:
             self._rules = load_rules(self.paths)
             self._stamp = stamp
+        self._checked = time.monotonic()
         return self._rules
