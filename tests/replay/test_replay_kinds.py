@@ -15,6 +15,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -45,6 +46,26 @@ def _differing(a: bytes, b: bytes) -> float:
     assert one.size == two.size
     diff = ImageChops.difference(one, two).convert("L").point(lambda v: 255 if v > 24 else 0)
     return diff.histogram()[255] / (one.size[0] * one.size[1])
+
+
+#: The requests each page makes that can only be answered fuzzily (`/api/since?from=<seconds>`
+#: is left out: replayed within the second of the capture, its URL is the archived one).
+NOTED = {
+    "/volatile.html": {"/api/busted.json", "/api/random.json", "/api/items", "/api/clock", "/api/search",
+                       "/api/post", "/api/form"},
+    "/jsonp.html": {"/api/jsonp", "/api/jsonp-guarded"},
+}
+
+
+def _noted(notes: list[str]) -> set[str]:
+    """The paths of the `fuzzy: <asked> -> <archived>` lines whose two URLs share their path."""
+    paths = set()
+    for note in notes:
+        asked, _, archived = note.removeprefix("fuzzy: ").partition(" -> ")
+        ask, got = re.search(r"https?://\S+", asked), re.search(r"https?://\S+", archived)
+        if ask and got and urlsplit(ask.group()).path == urlsplit(got.group()).path:
+            paths.add(urlsplit(ask.group()).path)
+    return paths
 
 
 def _show(page, url: str) -> tuple[str, bytes]:
@@ -146,8 +167,7 @@ def test_server_replays_each_kind_as_it_was_live(kinds, server, path, caplog):
     notes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fuzzy: ")]
     if path in ("/volatile.html", "/jsonp.html"):
         # One log line per request that was answered by another capture, naming both.
-        assert len(notes) >= (9 if path == "/volatile.html" else 4), notes
-        assert all(" -> " in n for n in notes)
+        assert _noted(notes) >= NOTED[path], notes
     if path == "/volatile.html":
         assert any("page=2" in n.split(" -> ")[0] and "page=2" in n.split(" -> ")[1] for n in notes)
 
@@ -159,8 +179,7 @@ def test_open_replays_each_kind_as_it_was_live(kinds, path):
     assert text == live[path, 1][0]
     assert result.refused == []
     if path in ("/volatile.html", "/jsonp.html"):
-        assert len(result.fuzzy) >= (9 if path == "/volatile.html" else 4), result.fuzzy
-        assert all(n.startswith("fuzzy: ") and " -> " in n for n in result.fuzzy)
+        assert _noted(result.fuzzy) >= NOTED[path], result.fuzzy
 
 
 # ---------------------------------------------------------------------------------------

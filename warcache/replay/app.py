@@ -375,54 +375,46 @@ class ReplayApp:
             partial = None
         if partial is None:
             return None
-        rw = UrlRewriter(wb.coll, wb.timestamp or partial.template.timestamp, wb.url)
-        archived = [
-            (k, v)
-            for k, v in partial.template.headers
-            if k.lower() not in ("content-range", "accept-ranges", "content-encoding")
-        ]
-        headers = replay_headers(
-            archived,
-            keep_encoding=False,
-            rewrite=lambda u: rw.rewrite(u, wb.modifier if wb.modifier != WORKER else ""),
-            cookie_path=f"/{wb.coll}/",
-            identity=wb.is_identity,
-        )
-        headers += partial.headers + added_headers(partial.template.timestamp, identity=wb.is_identity)
-        out = Headers([(k, v) for k, v in headers if is_safe_header(k, v)])
-        out["Content-Length"] = str(partial.length)
-        if request.method.upper() == "HEAD":
+        try:
+            return self._respond(request, wb, partial.template, found, partial)
+        except BaseException:
             partial.close()
-            body: Iterable[bytes] = b""
-        else:
-            body = _closing(partial)
-        return Response(
-            body,
-            status=f"{partial.status} {_PARTIAL_REASONS[partial.status]}",
-            headers=out,
-            direct_passthrough=True,
-        )
+            raise
 
-    def _respond(self, request: Request, wb: ArchivalUrl, capture: Capture, found: Found) -> Response:
+    def _respond(
+        self, request: Request, wb: ArchivalUrl, capture: Capture, found: Found,
+        partial: ranges.Ranged | None = None,
+    ) -> Response:
+        """The archived response; `partial`: a range of it, or its pieces put together
+        (`capture` is then the piece whose headers describe it)."""
         stamp = wb.timestamp or capture.timestamp
         rw = UrlRewriter(wb.coll, stamp, wb.url)
         mime = contenttype.media_type(header(capture.headers, "Content-Type"))
-        kind = self._kind(wb, mime)
-        callback = found.callback() if kind is None and not wb.is_identity else None
+        kind = self._kind(wb, mime) if partial is None else None
+        callback = found.callback() if kind is None and partial is None and not wb.is_identity else None
         if callback is not None:
             kind = "jsonp"
-        no_body = request.method.upper() == "HEAD" or capture.status in (204, 304) or capture.status < 200
+        status = partial.status if partial is not None else capture.status
+        no_body = request.method.upper() == "HEAD" or status in (204, 304) or status < 200
         payload: bytes | Iterator[bytes] | None = None
         keep_encoding = True
         length: int | None = None
-        if no_body:
+        archived = capture.headers
+        if partial is not None:
+            archived = [(k, v) for k, v in archived if k.lower() not in ranges.DESCRIBED_HEADERS]
+            keep_encoding, length = False, partial.length
+            if no_body:
+                partial.close()
+            else:
+                payload = _closing(partial)
+        elif no_body:
             capture.close()
         elif kind is not None:
             payload = self._rewritten(request, wb, capture, kind, rw, stamp, callback)
             if payload is not None:
                 keep_encoding = False
                 length = len(payload)
-        if payload is None and not no_body:
+        if payload is None and not no_body and partial is None:
             # Served as archived: the body still content-encoded, only de-chunked.
             raw = capture.raw_length
             if not capture.chunked:
@@ -433,23 +425,25 @@ class ReplayApp:
             else:
                 payload = capture.iter_entity()
         headers = replay_headers(
-            capture.headers,
+            archived,
             keep_encoding=keep_encoding,
             rewrite=lambda u: rw.rewrite(u, wb.modifier if wb.modifier != WORKER else ""),
             cookie_path=f"/{wb.coll}/",
             identity=wb.is_identity,
         )
+        headers += partial.headers if partial is not None else []
         headers += added_headers(capture.timestamp, identity=wb.is_identity)
         out = Headers([(k, v) for k, v in headers if is_safe_header(k, v)])
         if length is not None:
             out["Content-Length"] = str(length)
+        reason = _reason(capture) if partial is None else _PARTIAL_REASONS[partial.status]
         response = Response(
             payload if payload is not None else b"",
-            status=f"{capture.status} {_reason(capture)}",
+            status=f"{status} {reason}",
             headers=out,
             direct_passthrough=True,
         )
-        if payload is None or isinstance(payload, bytes):
+        if partial is None and (payload is None or isinstance(payload, bytes)):
             capture.close()
         elif length is None:
             response.headers.pop("Content-Length", None)

@@ -38,7 +38,9 @@ from warcache import timestamps
 from warcache.index.cdxj import CdxjLine, canonical_key, post_query
 from warcache.replay.rules import UrlRules
 
-_IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[\d+\])*")
+#: A script identifier path (`cb_12`, `jQuery.cb`, `a.b[3]`): what a JSONP callback name is.
+IDENTIFIER = r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[\d+\])*"
+_IDENTIFIER = re.compile(IDENTIFIER)
 _UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
 _RANDOM_FLOAT = re.compile(r"0\.\d{8,}")
 _HEX = re.compile(r"[0-9a-f]+", re.IGNORECASE)

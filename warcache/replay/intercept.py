@@ -47,7 +47,7 @@ OFFLINE_ARGS = (
     "--disable-features=NetworkPrediction,Prerender2",
 )
 _BODY_HEADERS = frozenset({"content-encoding", "content-length"})
-_PARTIAL_HEADERS = frozenset({"content-encoding", "content-length", "content-range", "accept-ranges"})
+_PARTIAL_HEADERS = ranges.DESCRIBED_HEADERS | {"content-length"}
 MAX_HOPS = 10
 
 

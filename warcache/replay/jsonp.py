@@ -16,10 +16,10 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-from warcache.replay.fuzzy import is_identifier
+from warcache.replay.fuzzy import IDENTIFIER, is_identifier
 from warcache.replay.rules import UrlRules
 
-_NAME = r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*|\[\d+\])*"
+_NAME = IDENTIFIER
 _CALL = re.compile(
     rb"^(?P<lead>(?:\xef\xbb\xbf)?(?:\s|/\*[^*]*\*+(?:[^/*][^*]*\*+)*/|//[^\n]*\n)*)"
     rb"(?:(?P<guard>typeof\s+)(?P<guarded>" + _NAME.encode() + rb")"

@@ -29,6 +29,8 @@ from warcache.errors import ArchiveError
 from warcache.index.cdxj import CdxjLine
 from warcache.replay.resolve import Capture, header
 
+#: Archived headers that described the stored body, not the one a range answer sends.
+DESCRIBED_HEADERS = frozenset({"content-range", "accept-ranges", "content-encoding"})
 #: Bodies stored chunked or content-encoded are decoded in memory to be sliced, up to this size.
 MAX_DECODED = 64 * 1024 * 1024
 _BLOCK = 64 * 1024
