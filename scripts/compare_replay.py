@@ -567,6 +567,10 @@ def start_rwp(package: Path, data: Path) -> tuple[ThreadingHTTPServer, int]:
         def do_GET(self) -> None:  # noqa: N802
             self._serve(head=False)
 
+        def handle(self) -> None:
+            with contextlib.suppress(ConnectionError):  # the service worker gave up a range read
+                super().handle()
+
         def _send(self, status: int, body: bytes, ctype: str, extra: dict[str, str], head: bool) -> None:
             self.send_response(status)
             for name, value in {
@@ -721,6 +725,9 @@ def main() -> int:
     wayback = ensure_pywb(args.cache, args.pywb) if "pywb" in engines else None
     package = ensure_rwp(args.cache, args.rwp) if "rwp" in engines else None
     engines = [e for e in engines if (e != "pywb" or wayback) and (e != "rwp" or package)]
+    if not engines:
+        print("nothing to compare: no engine is available", file=sys.stderr)
+        return 1
 
     with contextlib.ExitStack() as stack:
         work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="compare-replay-")))
