@@ -83,6 +83,8 @@ _VOLATILE_JS = """<script>
     x.onerror = () => resolve({text: "xhr failed"});
     x.send();
   });
+  // Each line says what was asked and what came back, so a wrong answer never passes for a right one.
+  const asked = ["busted", "random", "page 1", "page 2", "clock", "since", "search", "post", "form"];
   const lines = await Promise.all([
     get("/api/busted.json?_=" + Date.now()),
     xhr("/api/random.json?cb=" + Math.random()),
@@ -97,7 +99,7 @@ _VOLATILE_JS = """<script>
     fetch("/api/form", {method: "POST", body: new URLSearchParams({q: "ice", _: String(Date.now())})})
       .then((r) => r.ok ? r.json() : {text: "HTTP " + r.status}),
   ].map((p) => p.catch((e) => ({text: "failed " + e}))));
-  lines.forEach((l) => out(l.text));
+  lines.forEach((l, i) => out(asked[i] + " -> " + l.text));
   document.documentElement.dataset.done = "1";
 })();
 </script>"""
@@ -147,13 +149,14 @@ const jsonp = (url, name, assign) => new Promise((resolve) => {
   const jq = "jQuery" + String(Math.random()).replace(/\\D/g, "").slice(0, 16) + "_" + Date.now();
   const dotted = "c" + hex(4);
   const guarded = "g_" + hex(5);
+  const asked = ["weather, random name", "tides, jQuery's name", "winds, dotted name", "currents, guarded"];
   const lines = await Promise.all([
     jsonp("/api/jsonp?topic=weather", random, (f) => { window[random] = f; }),
     jsonp("/api/jsonp?topic=tides&_=" + Date.now(), jq, (f) => { window[jq] = f; }),
     jsonp("/api/jsonp?topic=winds", "__cbs." + dotted, (f) => { window.__cbs[dotted] = f; }),
     jsonp("/api/jsonp-guarded?topic=currents", guarded, (f) => { window[guarded] = f; }),
   ]);
-  lines.forEach(out);
+  lines.forEach((line, i) => out(asked[i] + " -> " + line));
   document.documentElement.dataset.done = "1";
 })();
 </script>"""
