@@ -844,6 +844,17 @@ class FullTextIndex:
             segments = searcher.ixreader.segments() or []  # None for an index of no segments
             return any(not isinstance(seg.codec(), PostingsCodec) for seg in segments)
 
+    def captures(self) -> set[str]:
+        """The captures the index holds, as `"<timestamp> <url>"` (see `_capture_key`): read from
+        the `capture` field's term list, without loading a single stored document."""
+        with self._damage_is_an_archive_error():
+            searcher = self._fresh_searcher()
+            if searcher is None or searcher.doc_count_all() == 0:
+                return set()
+            reader = searcher.ixreader
+            return {term for term in reader.field_terms("capture")
+                    if reader.doc_frequency("capture", term) > 0}
+
     def count(self) -> int:
         """Number of captures in the index (0 when it has never been written)."""
         searcher = self._fresh_searcher()
