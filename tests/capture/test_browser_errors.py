@@ -16,6 +16,8 @@ RAW = "\n=========================== logs ===========================\nnavigatin
      "the browser closed the page before the capture ended"),
     ("Page.title: Execution context was destroyed, most likely because of a navigation",
      "the page navigated away meanwhile"),
+    ("Page.content: Unable to retrieve content because the page is navigating and changing the content.",
+     "the page navigated away meanwhile"),
     ("Page.screenshot: Timeout 20000ms exceeded." + RAW, "timed out after 20 s"),
     ("Page.goto: net::ERR_UNSAFE_PORT at http://127.0.0.1:1/" + RAW,
      "the browser refuses to connect to that port (ERR_UNSAFE_PORT)"),

@@ -55,6 +55,7 @@ _MESSAGES: list[tuple[str, str]] = [
     ("Connection closed", "the browser closed or crashed"),
     ("Execution context was destroyed", "the page navigated away meanwhile"),
     ("Cannot find context with specified id", "the page navigated away meanwhile"),
+    ("page is navigating and changing the content", "the page navigated away meanwhile"),
     ("interrupted by another navigation", "another navigation replaced it"),
     ("Download is starting", "the address is a download, not a page"),
     ("Unable to capture screenshot", "the browser could not take the screenshot"),
