@@ -23,10 +23,17 @@ How a navigation is seen:
   (`history.pushState`, a `#fragment`): the document is the same one, so it is not a hop either.
 * Why the page navigated (a script, a meta refresh, a `Refresh` header, a form, a link) comes from
   Chrome's `Page.frameRequestedNavigation` event, on a CDP session of the capture's own. Without it
-  (the session could not be opened) a hop just says `navigation`.
+  (the session could not be opened) a hop just says `navigation`. A meta refresh is a navigation
+  like any other; one whose delay outlasts the capture never happens during it.
 
-Which proxy exchange holds each hop's bytes is worked out afterwards, from the proxy's record of
-document requests (see `document_exchanges`).
+Why not `page.url` at snapshot time: it follows `history.pushState`, which changes the address
+but not the document, and it cannot tell a server's response from the proxy's error answer or
+Chromium's error page (whose address is the one that failed). Why not the proxy's record alone:
+it sees popups' documents too, and cannot tell a navigation that was shown from one cancelled
+or replaced. So the events decide which response the document shown came from, and the proxy's
+record says which exchange holds that response's bytes: each hop is matched to the next recorded
+document request for its address (`Sec-Fetch-Dest: document`, see `document_exchanges`), and the
+DOM and screenshot records are tied to it.
 """
 
 from __future__ import annotations
