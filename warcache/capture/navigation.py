@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urldefrag
 
 from playwright.async_api import BrowserContext, Frame, Page, Request, Response
@@ -75,7 +75,6 @@ class Hop:
     status: int = 0  # the server's status; 0 when no server answered
     mime: str = ""
     error: str | None = None  # why this hop failed, for the user (the proxy's reason, or the browser's)
-    aborted: bool = False  # cancelled in the browser: replaced, a download, a 204 (never a document)
 
     def to_json(self) -> dict:
         out: dict = {"url": self.url, "by": self.by, "status": self.status or None}
@@ -90,7 +89,6 @@ class _Navigation:
 
     hops: list[Hop]
     before: list[Hop]  # the hops that led to the document shown when this navigation began
-    started: float = field(default_factory=time.monotonic)
     done: bool = False  # shown, or cancelled: no longer in flight
     failed: bool = False  # failed in the browser: Chromium is about to show its error page for it
     failed_at: float = 0.0
@@ -257,8 +255,7 @@ class NavigationLog:
             return
         nav, hop = self._hops[request]
         reason = request.failure or "failed"
-        if "ERR_ABORTED" in reason:
-            hop.aborted = True
+        if "ERR_ABORTED" in reason:  # replaced, a download, a 204: never a document
             nav.done = True  # cancelled: it shows nothing (or it had already shown its document)
         else:
             hop.error = hop.error or net_error(reason)
