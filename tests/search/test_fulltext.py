@@ -153,6 +153,15 @@ def test_captures_of_one_url_at_different_times_are_separate(index: FullTextInde
     assert sorted(h.timestamp for h in hits) == ["20230620080000", "20250101000000"]
 
 
+def test_captures_lists_what_the_index_holds(index: FullTextIndex, tmp_path: Path) -> None:
+    assert FullTextIndex(tmp_path / "none", "main").captures() == set()
+    expected = {f"{d.timestamp} {d.url}" for d in CORPUS}
+    assert index.captures() == expected
+    index.add([doc("https://www.example.com/dogs", "20230620080000", title="Replaced")])  # same capture
+    index.add([doc("https://www.example.com/dogs", "20250101000000")])  # a new one
+    assert index.captures() == expected | {"20250101000000 https://www.example.com/dogs"}
+
+
 def test_bad_timestamp_is_an_archive_error(tmp_path: Path) -> None:
     ix = FullTextIndex(tmp_path / "ft", "main")
     with pytest.raises(ArchiveError, match="14 digits"):

@@ -3,6 +3,15 @@
 Order: for each exchange, its response (or a revisit when the collection already holds the payload)
 then its request; then the screenshot and the rendered DOM as resource records; last the page's
 metadata record, which marks the page as complete (recovery relies on it).
+
+The page record (`urn:warcache:page:<url>`, JSON) says what the capture was: `ok` (false for a
+capture that failed but whose exchanges are archived all the same: a redirect loop, a page whose
+last navigation failed; `error` then says why), the `final_url`, `status` and `mime` of the document
+captured, and `navigations`, every hop from the URL asked for to that document: `{"url", "by",
+"status"}` with `by` one of `request`, `redirect` (HTTP), `script`, `meta-refresh`, `refresh-header`,
+`form`, `link`, `reload` or `navigation` (a navigation whose cause the browser did not say), and an
+`error` on a hop that failed. The indexes are derived from this record: a page record with `ok`
+false is not a page (index/postprocess.py).
 """
 
 from __future__ import annotations
@@ -126,14 +135,19 @@ def build_page_records(capture: PageCapture, dedup: DedupIndex, *, browser_versi
         add_resource("resource", DOM_URN + capture.url, capture.dom.encode("utf-8"),
                      "text/html; charset=utf-8")
     info = {
-        "url": capture.url, "final_url": capture.final_url, "status": capture.status,
+        "url": capture.url, "ok": capture.error is None, "final_url": capture.final_url,
+        "status": capture.status,
         "title": capture.title, "mime": capture.mime, "is_page": capture.is_page,
         "started": timestamps.warc_date(capture.started), "seconds": round(capture.seconds, 3),
         "responses": page.responses, "revisits": page.revisits, "unfinished_requests": capture.unfinished,
         "warnings": capture.warnings, "browser": f"Chromium {browser_version}", "user_agent": user_agent,
         "viewport": f"{opts.viewport[0]}x{opts.viewport[1]}",
-        "redirects": [ex.url for ex in chain[:-1]],
+        "redirects": ([hop.url for hop in capture.navigations[:-1]] if capture.navigations
+                      else [ex.url for ex in chain[:-1]]),  # the hops before the final document
+        "navigations": [hop.to_json() for hop in capture.navigations],
     }
+    if capture.error is not None:
+        info["error"] = capture.error
     page.info = info
     add_resource("metadata", PAGE_URN + capture.url,
                  json.dumps(info, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")

@@ -844,6 +844,17 @@ class FullTextIndex:
             segments = searcher.ixreader.segments() or []  # None for an index of no segments
             return any(not isinstance(seg.codec(), PostingsCodec) for seg in segments)
 
+    def captures(self) -> set[str]:
+        """The captures the index holds, as `"<timestamp> <url>"` (see `_capture_key`): read from
+        the `capture` field's term list, without loading a single stored document (0.1-0.3 s for 10k
+        captures). A capture is only ever deleted to be replaced under the same key, or with the
+        whole index by a rebuild, so every term is a capture the index holds."""
+        with self._damage_is_an_archive_error():
+            searcher = self._fresh_searcher()
+            if searcher is None or searcher.doc_count_all() == 0:
+                return set()
+            return set(searcher.ixreader.field_terms("capture"))
+
     def count(self) -> int:
         """Number of captures in the index (0 when it has never been written)."""
         searcher = self._fresh_searcher()
