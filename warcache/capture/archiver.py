@@ -35,7 +35,9 @@ from warcache.warc.recovery import Recovered, recover_collection
 from warcache.warc.writer import (
     DEFAULT_MAX_SIZE,
     DOM_URN,
+    MEDIA_URN,
     PAGE_URN,
+    PDF_URN,
     SCREENSHOT_URN,
     WarcFileWriter,
     WrittenPage,
@@ -64,6 +66,7 @@ class PageResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     retryable: bool = True  # False when trying again cannot help (an invalid URL)
+    blocked: int = 0  # requests the block list kept from being fetched
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -174,7 +177,8 @@ class Archiver:
         result = PageResult(url=capture.url, ok=capture.error is None, status=capture.status or None,
                             final_url=capture.final_url or None, title=capture.title,
                             timestamp=timestamp, seconds=round(capture.seconds, 2),
-                            error=capture.error, warnings=list(capture.warnings))
+                            error=capture.error, warnings=list(capture.warnings),
+                            blocked=len(capture.blocked))
         if (capture.error is not None and not capture.keep) or not capture.exchanges:
             return result
         assert self._writer is not None and self._dedup is not None
@@ -204,10 +208,12 @@ class Archiver:
 
 
 def record_spans(written: WrittenPage) -> dict[str, tuple[int, int]]:
-    """Where the page's own records landed: {"screenshot"|"dom"|"page": [offset, length]}."""
+    """Where the page's own records landed: {"screenshot"|"dom"|"pdf"|"media"|"page": [offset, length]}
+    (the first media file, when there are several)."""
     spans = {}
     for ref in written.records:
-        for key, prefix in (("screenshot", SCREENSHOT_URN), ("dom", DOM_URN), ("page", PAGE_URN)):
+        for key, prefix in (("screenshot", SCREENSHOT_URN), ("dom", DOM_URN), ("pdf", PDF_URN),
+                            ("media", MEDIA_URN), ("page", PAGE_URN)):
             if ref.uri.startswith(prefix):
-                spans[key] = (ref.offset, ref.length)
+                spans.setdefault(key, (ref.offset, ref.length))
     return spans

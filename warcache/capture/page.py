@@ -40,9 +40,12 @@ from playwright.async_api import Browser, BrowserContext, Page, Response
 from playwright.async_api import Error as PlaywrightError
 
 from warcache.capture.behaviours import scroll_page
+from warcache.capture.blocklist import blocker
 from warcache.capture.browser_errors import first_line, is_crash, net_error, plain
 from warcache.capture.navigation import Hop, NavigationLog, document_exchanges
 from warcache.capture.proxy import ERROR_HEADER, Exchange, RecordingProxy
+from warcache.capture.steps import Behaviours
+from warcache.capture.ytdlp import download as download_media
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 #: How long the page's main thread gets to run a trivial script before it is taken for stuck.
@@ -51,6 +54,8 @@ PAGE_ANSWER_TIMEOUT = 5.0
 BROWSER_ANSWER_TIMEOUT = 10.0
 #: How many documents after the first a capture follows a page through before it stops following.
 MAX_DOCUMENTS = 10
+#: Seconds Chromium gets to print a page to PDF.
+PDF_TIMEOUT = 30.0
 
 
 @dataclass
@@ -70,11 +75,29 @@ class CaptureOptions:
     max_screenshot_height: int = 16000
     max_resource_size: int = 1 << 30
     resolve: dict[str, str] = field(default_factory=dict)
+    # Behaviours on the loaded page (steps.py), each bounded by behavior_timeout.
+    dismiss_consent: bool = False
+    consent_rules: dict | None = None  # a user's rules file, checked (consent.read_rules_file)
+    expand: bool = True
+    play_media: bool = True
+    behavior_script: str = ""  # the text of --behavior FILE.js
+    behavior_name: str = ""  # its file name, for the report
+    behavior_timeout: float = 20.0
+    pdf: bool = False  # also print the page to PDF
+    media: bool = False  # also download the page's video with yt-dlp (ytdlp.py)
+    media_timeout: float = 300.0
+    block_rules: tuple[str, ...] = ()  # adblock-syntax rules (blocklist.py)
+    block_sources: tuple[str, ...] = ()  # where they came from, for the warcinfo record
+
+    def behaviours(self) -> int:
+        """How many behaviours bounded by behavior_timeout run on each page."""
+        return sum((self.dismiss_consent, self.expand, self.play_media, bool(self.behavior_script)))
 
     def budget(self) -> float:
         """The most a capture may take before it is cut short, whatever the page does (the page's
-        load, following where it goes after, the waits, scrolling, and the snapshot)."""
-        return self.timeout * 2 + self.idle_timeout * 2 + (self.scroll_timeout if self.scroll else 0) + 45
+        load, following where it goes after, the waits, scrolling, the behaviours and the snapshot)."""
+        return (self.timeout * 2 + self.idle_timeout * 2 + (self.scroll_timeout if self.scroll else 0)
+                + self.behaviours() * (self.behavior_timeout + 5) + (PDF_TIMEOUT if self.pdf else 0) + 45)
 
     def settings(self) -> dict:
         """The options as recorded in each WARC's warcinfo."""
@@ -84,6 +107,14 @@ class CaptureOptions:
             "viewport": f"{self.viewport[0]}x{self.viewport[1]}",
             "ignore_https_errors": self.ignore_https_errors, "service_workers": "allowed",
             "accept_encoding": "gzip, deflate",
+            "behaviours": [name for name, on in (("dismiss-consent", self.dismiss_consent),
+                                                 ("expand", self.expand), ("scroll", self.scroll),
+                                                 ("play-media", self.play_media),
+                                                 (f"behavior {self.behavior_name}", self.behavior_script))
+                           if on],
+            "behavior_timeout": self.behavior_timeout, "pdf": self.pdf, "media": self.media,
+            "blocked_by": [*self.block_sources], "consent_rules": "own and shipped" if self.consent_rules
+            else "shipped",
         }
 
 
@@ -111,6 +142,10 @@ class PageCapture:
     seconds: float = 0.0
     browser_crashed: bool = False
     navigations: list[Hop] = field(default_factory=list)  # the hops to the document captured, in order
+    behaviours: list[dict] = field(default_factory=list)  # what each behaviour did (steps.py)
+    pdf: bytes | None = None
+    blocked: list[str] = field(default_factory=list)  # URLs the block list kept from being fetched
+    media: list = field(default_factory=list)  # ytdlp.MediaFile: what --media downloaded
 
     def main_chain(self) -> list[Exchange]:
         """The exchanges of the hops to the document captured (HTTP redirects, and navigations the
@@ -123,6 +158,8 @@ class PageCapture:
     def release(self) -> None:
         for ex in self.exchanges:
             ex.release()
+        for item in self.media:
+            item.cleanup()
 
 
 def follow_redirects(exchanges: list[Exchange], url: str) -> list[Exchange]:
@@ -150,7 +187,8 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
     result = PageCapture(url=url, started=datetime.now(UTC))
     clock = time.monotonic()
     proxy = RecordingProxy(verify_tls=not opts.ignore_https_errors, max_body=opts.max_resource_size,
-                           resolve=opts.resolve, read_timeout=max(opts.timeout, 30))
+                           resolve=opts.resolve, read_timeout=max(opts.timeout, 30),
+                           block=blocker(opts.block_rules, url))
     await proxy.start()
     context: BrowserContext | None = None
     crashed: list[bool] = []
@@ -195,7 +233,14 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
         await proxy.close(grace=1.0)
     result.exchanges = sorted(proxy.exchanges, key=lambda e: e.seq)
     result.unfinished = proxy.unfinished
+    result.blocked = list(proxy.blocked)
     _settle_outcome(result, proxy)
+    if opts.media and result.error is None and result.is_page:
+        result.media, why = await download_media(
+            result.final_url or url, user_agent=user_agent, max_size=opts.max_resource_size,
+            timeout=opts.media_timeout, ignore_https_errors=opts.ignore_https_errors)
+        if why:
+            result.warnings.append(f"--media: {why}")
     result.seconds = time.monotonic() - clock
     return result
 
@@ -278,11 +323,16 @@ async def _drive(page: Page, proxy: RecordingProxy, nav: NavigationLog, url: str
         result.warnings.append(f"the page did not respond within {PAGE_ANSWER_TIMEOUT:g} s (a script "
                                "that never ends?): no scrolling, title, DOM or screenshot")
         return
+    behaviours = Behaviours(page, wait_idle, lambda: nav.commits != nav.settled, opts, result)
+    if result.is_page:
+        await behaviours.before_scroll()
     if opts.scroll and result.is_page:
         try:
+            began = time.monotonic()
             report = await asyncio.wait_for(
                 scroll_page(page, wait_idle, timeout=opts.scroll_timeout, max_steps=opts.max_scroll_steps),
                 opts.scroll_timeout + PAGE_ANSWER_TIMEOUT)
+            behaviours.scrolled(report, time.monotonic() - began)
             if report.stopped_by != "bottom":
                 result.warnings.append(
                     f"stopped scrolling after {report.steps} steps ({report.stopped_by} limit)")
@@ -292,6 +342,8 @@ async def _drive(page: Page, proxy: RecordingProxy, nav: NavigationLog, url: str
         except TimeoutError:
             result.warnings.append("scrolling stopped: the page stopped responding")
         await wait_idle(opts.quiet, min(opts.idle_timeout, 5.0))
+    if result.is_page:
+        await behaviours.after_scroll()
     for _attempt in range(3):
         if not await _follow(page, nav, proxy, opts, result):
             return
@@ -301,7 +353,7 @@ async def _drive(page: Page, proxy: RecordingProxy, nav: NavigationLog, url: str
             return
         # The page moved on while it was being taken: what was taken may be of either document.
         del result.warnings[noted:]
-        result.title, result.dom, result.screenshot = "", None, None
+        result.title, result.dom, result.screenshot, result.pdf = "", None, None, None
     result.warnings.append("the page kept navigating while it was being captured: no title, DOM or "
                            "screenshot")
 
@@ -451,6 +503,11 @@ async def _snapshot(page: Page, opts: CaptureOptions, result: PageCapture, *, qu
             result.screenshot = await page.screenshot(**kwargs)
         except (PlaywrightError, TimeoutError) as exc:
             result.warnings.append(f"no screenshot: {_why(exc, PAGE_ANSWER_TIMEOUT)}")
+    if opts.pdf and result.is_page:
+        try:  # last: printing applies the page's print styles for a moment
+            result.pdf = await asyncio.wait_for(page.pdf(print_background=True), PDF_TIMEOUT)
+        except (PlaywrightError, TimeoutError) as exc:
+            result.warnings.append(f"no PDF: {_why(exc, PDF_TIMEOUT)}")
 
 
 def _settle_outcome(result: PageCapture, proxy: RecordingProxy) -> None:

@@ -33,7 +33,7 @@ from warcache.pagelist import PageEntry
 from warcache.search.index import PageDoc, fulltext_index
 from warcache.urls import hash_url, host_of
 from warcache.warc.reader import ReadStop, RecordAt, WarcReader, read_record_at
-from warcache.warc.writer import DOM_URN, PAGE_URN, SCREENSHOT_URN
+from warcache.warc.writer import DOM_URN, MEDIA_URN, PAGE_URN, PDF_URN, SCREENSHOT_URN
 
 MAX_HTML_BYTES = 20 * 1024 * 1024  # a bigger "page" is not an article worth extracting
 PAGE_INFO_URN = "urn:pageinfo:"  # browsertrix-crawler's per-page record
@@ -144,6 +144,13 @@ def index_file(coll: Collection, path: Path, filename: str | None = None) -> Fil
         elif rtype == "resource" and uri.startswith(SCREENSHOT_URN):
             page = pending.setdefault(uri[len(SCREENSHOT_URN):], _WarcachePage(uri[len(SCREENSHOT_URN):]))
             page.records["screenshot"] = (item.offset, item.length)
+        elif rtype == "resource" and uri.startswith((PDF_URN, MEDIA_URN)):
+            kind, prefix = ("pdf", PDF_URN) if uri.startswith(PDF_URN) else ("media", MEDIA_URN)
+            url = uri[len(prefix):]
+            if kind == "media" and "#" in url:  # the second file and on: the first is the page's span
+                url = url.rsplit("#", 1)[0]
+            page = pending.setdefault(url, _WarcachePage(url))
+            page.records.setdefault(kind, (item.offset, item.length))
         elif rtype == "resource" and uri.startswith(PAGE_INFO_URN):
             page_list.add(uri[len(PAGE_INFO_URN):])
         elif rtype == "request" and record.http_headers is not None:
