@@ -75,16 +75,21 @@ _FILLER = "<p style='height:2400px'>Long article body.</p>"
 CONSENT_PAGE = _page("Consent wall", f"""
   <h1>Article</h1><p>{MARKERS['consent_article']} is the text under the wall.</p>{_FILLER}
   <div id="onetrust-consent-sdk">
-    <div class="onetrust-pc-dark-filter" style="position:fixed;inset:0;background:rgba(0,0,0,.6);z-index:9"></div>
-    <div id="onetrust-banner-sdk" style="position:fixed;bottom:0;left:0;right:0;background:#fff;z-index:10">
+    <div class="onetrust-pc-dark-filter"
+         style="position:fixed;inset:0;background:rgba(0,0,0,.6);z-index:9"></div>
+    <div id="onetrust-banner-sdk"
+         style="position:fixed;bottom:0;left:0;right:0;background:#fff;z-index:10">
       <p>We use cookies.</p>
       <button id="onetrust-accept-btn-handler">Accept all</button>
       <button id="onetrust-reject-all-handler">Reject all</button>
     </div>
   </div>
   <script>
+    // The lock scroll-lock libraries use: a fixed body cannot be scrolled, even by script.
     document.documentElement.style.overflow = 'hidden';
-    for (const [id, choice] of [['onetrust-accept-btn-handler', 'accept'], ['onetrust-reject-all-handler', 'reject']]) {{
+    document.body.style.position = 'fixed'; document.body.style.width = '100%';
+    const buttons = [['onetrust-accept-btn-handler', 'accept'], ['onetrust-reject-all-handler', 'reject']];
+    for (const [id, choice] of buttons) {{
       document.getElementById(id).addEventListener('click', () => {{
         fetch('/consent/answer?choice=' + choice);
         document.getElementById('onetrust-banner-sdk').remove();  // the backdrop and the lock stay
@@ -104,6 +109,7 @@ GENERIC_PAGE = _page("Generic consent", f"""
   </div>
   <script>
     document.body.style.overflow = 'hidden';
+    document.body.style.position = 'fixed'; document.body.style.width = '100%';
     document.querySelector('.b1').onclick = () => {{ fetch('/consent/answer?choice=accept'); }};
     document.querySelector('.b2').onclick = () => {{
       fetch('/consent/answer?choice=reject');
@@ -125,7 +131,9 @@ LOADMORE_PAGE = _page("Load more", f"""
       page += 1;
       const data = await (await fetch('/api/items.json?page=' + page)).json();
       for (const text of data.items) {{
-        const li = document.createElement('li'); li.textContent = text; document.getElementById('items').append(li);
+        const li = document.createElement('li');
+        li.textContent = text;
+        document.getElementById('items').append(li);
       }}
       if (!data.more) document.getElementById('more').remove();
     }};
@@ -156,7 +164,8 @@ VIDEO_PAGE = _page("Video", f"""
   <audio src="/media/tone.wav" preload="none" controls></audio>""")
 
 HLS_PAGE = _page("Stream", """
-  <h1>Stream</h1><video src="/media/hls/index.m3u8" preload="none" controls width="96" height="64"></video>""")
+  <h1>Stream</h1>
+  <video src="/media/hls/index.m3u8" preload="none" controls width="96" height="64"></video>""")
 
 TRACKED_PAGE = b""  # built per server (it names the server's port)
 
@@ -194,7 +203,8 @@ class BehaviourSite:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -283,8 +293,8 @@ class _Handler(BaseHTTPRequestHandler):
             end = min(int(last), len(data) - 1) if first and last else len(data) - 1
             if start >= len(data):
                 return self._send(416, "text/plain", b"", [("Content-Range", f"bytes */{len(data)}")])
-            return self._send(206, ctype, data[start:end + 1],
-                              [("Content-Range", f"bytes {start}-{end}/{len(data)}"), ("Accept-Ranges", "bytes")])
+            return self._send(206, ctype, data[start:end + 1], [
+                ("Content-Range", f"bytes {start}-{end}/{len(data)}"), ("Accept-Ranges", "bytes")])
         self._send(200, ctype, data, [("Accept-Ranges", "bytes")])
 
     def _send(self, status: int, ctype: str, body: bytes, extra: list[tuple[str, str]] = ()) -> None:
