@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 MEDIA_DIR = Path(__file__).parent / "data" / "media"
 TRACKER_HOST = "tracker.test"
+CMP_HOST = "cmp.test"  # serves a consent dialog in an iframe, as Sourcepoint does
 
 MARKERS = {
     "consent_article": "puffinconsent",  # text under the consent wall
@@ -38,6 +39,7 @@ MARKERS = {
     "video": "egretvideo",
     "tracked": "ploverpage",  # the page that loads trackers
     "elsewhere": "snipeelsewhere",  # a page linked as "Read more" that must not be followed
+    "framed_article": "wagtailframed",  # text under a consent dialog served in an iframe
 }
 LOADMORE_PAGES = 3
 
@@ -169,6 +171,20 @@ HLS_PAGE = _page("Stream", """
 
 TRACKED_PAGE = b""  # built per server (it names the server's port)
 
+FRAMED_CONSENT_PAGE = b""  # built per server (its iframe names the server's port)
+
+CMP_FRAME = _page("Consent", """
+  <div class="message"><p>Your privacy matters to us.</p>
+    <button class="accept">Accept</button><button class="reject">Reject</button></div>
+  <script>
+    for (const choice of ['accept', 'reject']) {
+      document.querySelector('button.' + choice).onclick = async () => {
+        await fetch('/consent/answer?choice=' + choice + '-in-frame');
+        parent.postMessage('consent-done', '*');
+      };
+    }
+  </script>""")
+
 ELSEWHERE_PAGE = _page("Elsewhere", f"<p>{MARKERS['elsewhere']}</p>")
 
 
@@ -248,9 +264,14 @@ class _Handler(BaseHTTPRequestHandler):
             site.received.append(Received("GET", self.path, host, dict(self.headers.items())))
         if host.split(":")[0] == TRACKER_HOST:
             return self._send(200, "application/javascript", b"/* tracker */")
+        if host.split(":")[0] == CMP_HOST:
+            if path == "/consent/answer":
+                return self._json({"ok": True})
+            return self._send(200, "text/html; charset=utf-8", CMP_FRAME)
         pages = {"/consent.html": CONSENT_PAGE, "/generic-consent.html": GENERIC_PAGE,
                  "/loadmore.html": LOADMORE_PAGE, "/behavior.html": BEHAVIOR_PAGE, "/video.html": VIDEO_PAGE,
-                 "/hls.html": HLS_PAGE, "/elsewhere.html": ELSEWHERE_PAGE, "/tracked.html": self._tracked()}
+                 "/hls.html": HLS_PAGE, "/elsewhere.html": ELSEWHERE_PAGE, "/tracked.html": self._tracked(),
+                 "/framed-consent.html": self._framed_consent()}
         if path in pages:
             return self._send(200, "text/html; charset=utf-8", pages[path])
         if path == "/api/lazy.json":
@@ -279,6 +300,18 @@ class _Handler(BaseHTTPRequestHandler):
           <script src="{tracker('/track.js')}"></script>
           <img src="{tracker('/pixel.gif')}" alt=""><img src="/ads/banner.gif" alt="">
           <img src="/ads/ok.gif" alt="">""")
+
+    def _framed_consent(self) -> bytes:
+        frame = f"http://{CMP_HOST}:{self.owner.port}/message.html?message_id=7"
+        return _page("Framed consent", f"""
+          <h1>Article</h1><p>{MARKERS['framed_article']} under a dialog in a frame.</p>
+          <div id="sp_message_container_7" style="position:fixed;inset:0;background:rgba(0,0,0,.5)">
+            <iframe id="sp_message_iframe_7" src="{frame}" width="300" height="200"></iframe></div>
+          <script>
+            // Like Sourcepoint: the frame says when it is done; the container only goes on a
+            // message the capture may or may not get, so it is hidden by the rules' `hide`.
+            addEventListener('message', () => fetch('/consent/answer?choice=frame-said-done'));
+          </script>""")
 
     def _json(self, obj) -> None:
         self._send(200, "application/json", json.dumps(obj).encode())

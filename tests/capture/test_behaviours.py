@@ -13,7 +13,7 @@ import json
 import re
 
 import pytest
-from behaviour_site import LOADMORE_PAGES, MARKERS, TRACKER_HOST, BehaviourSite
+from behaviour_site import CMP_HOST, LOADMORE_PAGES, MARKERS, TRACKER_HOST, BehaviourSite
 from conftest import run_cli
 from warc_helpers import Rec, read_collection, warcio_check
 
@@ -21,8 +21,8 @@ from warcache.collection import Collection
 
 pytestmark = [pytest.mark.browser]
 
-PAGES = ["/consent.html", "/generic-consent.html", "/loadmore.html", "/behavior.html", "/video.html",
-         "/hls.html", "/tracked.html"]
+PAGES = ["/consent.html", "/generic-consent.html", "/framed-consent.html", "/loadmore.html", "/behavior.html",
+         "/video.html", "/hls.html", "/tracked.html"]
 
 TABS_SCRIPT = """async (wc) => {
   if (!document.querySelector('#show-comments')) return 'not this page';
@@ -34,6 +34,15 @@ TABS_SCRIPT = """async (wc) => {
 }
 """
 FAILING_SCRIPT = "async (wc) => { await wc.click('#no-such-thing'); }\n"
+#: A consent platform of the user's own, served in an iframe (the frame rule) on another host.
+CONSENT_RULES = """
+[[cmp]]
+name = "Test CMP"
+frame = "cmp.test"
+detect = [".message"]
+reject = ["button.reject"]
+accept = ["button.accept"]
+"""
 BLOCK_LIST = """[Adblock Plus 2.0]
 ! a list of the usual shape: comments, a host anchor, an exception
 ||tracker.test^
@@ -47,6 +56,7 @@ class Run:
         self.urls = [site.url(p) for p in pages]
         site.clear()
         self.run = run_cli("add", "--json", "-c", coll, "--resolve", f"{TRACKER_HOST}:127.0.0.1",
+                           "--resolve", f"{CMP_HOST}:127.0.0.1",
                            "--idle-timeout", "3", *args, *self.urls, root=root)
         self.received = list(site.received)
         self.results = {r["url"]: r for r in json.loads(self.run.stdout or "[]")}
@@ -86,8 +96,10 @@ def on(site, tmp_path_factory, browser_path) -> Run:
     files = tmp_path_factory.mktemp("behaviour-files")
     (files / "tabs.js").write_text(TABS_SCRIPT)
     (files / "trackers.txt").write_text(BLOCK_LIST)
+    (files / "consent.toml").write_text(CONSENT_RULES)
     root = tmp_path_factory.mktemp("behaviours") / "root"
     return Run(site, root, "on", PAGES, "-j", "2", "--dismiss-consent", "--pdf",
+               "--consent-rules", str(files / "consent.toml"),
                "--behavior", str(files / "tabs.js"), "--block-list", str(files / "trackers.txt"),
                "--block", "/ads/banner*")
 
@@ -132,6 +144,15 @@ def test_a_dialog_of_no_known_platform_is_answered_by_its_button_text(on):
     assert on.asked("/api/lazy.json?page=generic")
     assert MARKERS["generic_lazy"] in on.dom("/generic-consent.html")
     assert not on.asked("/privacy.html")  # the dialog's link was not followed
+
+
+def test_a_dialog_in_an_iframe_is_answered_by_a_users_rule_and_its_container_hidden(on):
+    did = on.behaviour("/framed-consent.html", "dismiss-consent")["did"]
+    assert "'Reject' (reject, Test CMP: button.reject)" in did and "hid 1 overlay" in did, did
+    assert on.asked("/consent/answer?choice=reject-in-frame", host=CMP_HOST)
+    assert not on.asked("/consent/answer?choice=accept-in-frame", host=CMP_HOST)
+    dom = on.dom("/framed-consent.html")
+    assert re.search(r'id="sp_message_container_7"[^>]*display: none !important', dom), dom[:3000]
 
 
 def test_without_the_option_the_wall_stays_and_the_page_cannot_scroll(off):
