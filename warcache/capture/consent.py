@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -104,10 +105,15 @@ def read_rules_file(path: str | Path) -> dict:
     return parse_rules(text, str(path))
 
 
+@functools.cache
+def _shipped() -> dict:
+    return parse_rules(resources.files("warcache.capture").joinpath("consent_rules.toml")
+                       .read_text(encoding="utf-8"), "consent_rules.toml")
+
+
 def load_rules(user: dict | None = None) -> ConsentRules:
     """The shipped rules, with a user's (from read_rules_file) in front."""
-    shipped = parse_rules(resources.files("warcache.capture").joinpath("consent_rules.toml")
-                          .read_text(encoding="utf-8"), "consent_rules.toml")
+    shipped = _shipped()
     rules = ConsentRules()
     for part in (user, shipped):
         if part:

@@ -101,6 +101,9 @@ class Behaviours:
             else:
                 did = f"failed: {_first_line(plain(exc))}"
                 self.result.warnings.append(f"{name} failed: {_first_line(plain(exc))}")
+        except Exception as exc:  # noqa: BLE001 - a page's odd answer must not cost the capture
+            did = f"failed: {type(exc).__name__}: {_first_line(str(exc))}"
+            self.result.warnings.append(f"{name} failed: {type(exc).__name__}: {_first_line(str(exc))}")
         if log:
             extra["log"] = list(log)
         self.add(name, did, time.monotonic() - start, **extra)
