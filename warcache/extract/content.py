@@ -60,6 +60,14 @@ _FURNITURE_ROLES = _tags(
     "tooltip button slider progressbar scrollbar switch checkbox"
 )
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+# Class names that hide an element on every screen size, or show it to screen readers only (Bootstrap,
+# WordPress, Tailwind and the like), compared as whole class names with "-" and "_" removed: a word inside
+# a name does not hide ("overflow-hidden" clips an overflow, "hidden-xs" hides on small screens only).
+_HIDING_CLASSES = _tags(
+    "hidden ishidden uhidden hide invisible dnone visuallyhidden sronly screenreadertext screenreaderonly"
+)
+# Tailwind's "hidden md:block": hidden on small screens, shown from a breakpoint on.
+_SHOWN_FROM_BREAKPOINT_RE = re.compile(r":(?:block|flex|grid|table|contents|inline(?:-block|-flex)?)$")
 _WORD_RE = re.compile(r"[A-Za-z0-9]+")
 _CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -71,7 +79,9 @@ _MIN_PREFIX = 5  # vocabulary words this long also match as the start of a compo
 # Clutter rules never remove an element holding this share of the page's text or more: a wrapper whose
 # class merely mentions a banner ("has-cookie-notice") is still the page.
 _MAX_CLUTTER_SHARE = 0.3
+_MAX_STRIP_SHARE = 0.5
 
+_NO_TEXT = _tags("script style noscript template")  # elements whose text is not on the page
 _BLOCKS = _tags(
     "address article aside blockquote dd details div dl dt fieldset figcaption figure footer form "
     "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section table tbody thead tfoot tr td th ul"
@@ -164,7 +174,14 @@ def _is_hidden(el: HtmlElement) -> bool:
     if el.get("hidden") is not None or (el.get("aria-hidden") or "").strip().lower() == "true":
         return True
     style = el.get("style")
-    return bool(style) and bool(_HIDDEN_STYLE_RE.search(style))
+    if style and _HIDDEN_STYLE_RE.search(style):
+        return True
+    classes = (el.get("class") or "").split()
+    return any(_hides(c) for c in classes) and not any(_SHOWN_FROM_BREAKPOINT_RE.search(c) for c in classes)
+
+
+def _hides(class_name: str) -> bool:
+    return class_name.replace("-", "").replace("_", "").lower() in _HIDING_CLASSES
 
 
 def _drop(elements: Iterable[HtmlElement]) -> None:
@@ -188,31 +205,55 @@ def strip_clutter(body: HtmlElement) -> None:
     Landmarks and clutter-named blocks are spared when they hold an article root or a large share of the
     page's text: then the markup is wrong about them, and removing them would remove the article.
     """
-    page_chars = max(len(inner_text(body)), 1)
+    sizes = _TextSizes(body)
+    page_chars = max(sizes.chars(body), 1)
     doomed: list[HtmlElement] = []
     walker = etree.iterwalk(body, events=("start",))
     for _, el in walker:
         tag = tag_of(el)
         if el is body:
             continue
-        if not tag or tag in _NEVER_TEXT or _is_hidden(el):
+        if not tag or tag in _NEVER_TEXT:
             doomed.append(el)
             walker.skip_subtree()
             continue
+        large = sizes.chars(el) >= page_chars * _MAX_STRIP_SHARE
+        if _is_hidden(el):
+            # Hidden, unless it is marked "not yet shown" (the hidden attribute, which scripts switch)
+            # and holds most of the page or of its article: a paywalled body that the page's scripts
+            # reveal, a streamed segment (<div hidden id="S:1">) that a script moves into place.
+            if el.get("hidden") is not None and _holds_hidden_article(el, sizes, large):
+                _unhide(el)  # the library drops hidden elements too
+            else:
+                doomed.append(el)
+                walker.skip_subtree()
+            continue
         furniture = (
             (el.get("role") or "").strip().lower() in _FURNITURE_ROLES
+            or (el.get("aria-modal") or "").strip().lower() == "true"
             or tag in ("header", "footer", "aside")
             and not _inside_article_root(el)
             or _CLUTTER_WORDS.names(el)
         )
-        if (
-            furniture
-            and not _holds_article_root(el)
-            and len(inner_text(el)) < page_chars * _MAX_CLUTTER_SHARE
-        ):
+        if furniture and not large and not _holds_article_root(el):
             doomed.append(el)
             walker.skip_subtree()
     _drop(doomed)
+
+
+def _holds_hidden_article(el: HtmlElement, sizes: _TextSizes, large: bool) -> bool:
+    if sizes.link_share(el) > _MAX_MIXED_LINK_SHARE:
+        return False
+    if large:
+        return True
+    root = next((a for a in el.iterancestors() if _is_article_root(a)), None)
+    return root is not None and sizes.chars(el) >= sizes.chars(root) * _MAX_STRIP_SHARE
+
+
+def _unhide(el: HtmlElement) -> None:
+    for name in ("hidden", "aria-hidden", "style"):
+        el.attrib.pop(name, None)
+    el.set("class", " ".join(c for c in (el.get("class") or "").split() if not _hides(c)))
 
 
 def _inside_article_root(el: HtmlElement) -> bool:
@@ -239,8 +280,15 @@ class _TextSizes:
         self._links: dict[HtmlElement, int] = {}
         self._blocky: set[HtmlElement] = set()  # elements with a block element below them
         stack: list[list[int]] = [[0, 0, 0]]
-        for event, el in etree.iterwalk(root, events=("start", "end")):
+        walker = etree.iterwalk(root, events=("start", "end"))
+        for event, el in walker:
             if event == "start":
+                if el is not root and tag_of(el) in _NO_TEXT:
+                    # Script and style text is no reader's text (nor is a comment's); the walk still
+                    # ends the element, with its tail.
+                    walker.skip_subtree()
+                    stack.append([0, 0, 0])
+                    continue
                 stack.append([_text_chars(el.text), 0, 0])
                 continue
             chars, links, blocks = stack.pop()
