@@ -74,11 +74,12 @@ _BREAKS_RE = re.compile(f"({_BREAK}+)")
 _BLANKS_RE = re.compile(r"[ \t\r\f\v]+")
 
 
-def html_to_text(el: HtmlElement, visible_only: bool = False) -> str:
+def html_to_text(el: HtmlElement, visible_only: bool = False, captions: bool = True) -> str:
     """Readable text of an element: paragraphs separated by blank lines, lines by newlines.
 
     `visible_only` skips what a browser would not show (hidden attribute, display:none...), which the
-    article tree has already lost but the full page has not.
+    article tree has already lost but the full page has not. `captions=False` leaves out figure captions
+    (the article's body text is its prose; its captions stay in its HTML, as captions).
     """
     parts: list[str] = []
     pre_depth = 0
@@ -86,7 +87,12 @@ def html_to_text(el: HtmlElement, visible_only: bool = False) -> str:
     for event, node in walker:
         tag = tag_of(node)
         if event == "start":
-            if not tag or tag in _SKIP_TEXT or (visible_only and node is not el and _is_hidden(node)):
+            if (
+                not tag
+                or tag in _SKIP_TEXT
+                or (visible_only and node is not el and _is_hidden(node))
+                or (not captions and node is not el and tag == "figcaption")
+            ):
                 walker.skip_subtree()
                 if node is not el and node.tail:
                     parts.append(_inline(node.tail, pre_depth))
@@ -348,7 +354,7 @@ def extract_article(
     headline = meta.title or shown_title
 
     article = find_article(root, headline)  # changes root: everything about the page is read above
-    body_text = html_to_text(article)
+    body_text = html_to_text(article, captions=False)
     sanitize(article, base)
     return Article(
         title=shown_title,

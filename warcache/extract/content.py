@@ -150,7 +150,8 @@ class _Vocabulary:
 # Words in class or id that name things which are never the article: consent banners, comment threads,
 # breadcrumb trails, share bars, newsletter sign-ups, "related stories" boxes.
 _CLUTTER_WORDS = _Vocabulary(
-    "cookie consent gdpr comments commentlist disqus breadcrumb share sharing newsletter related"
+    "cookie consent gdpr onetrust didomi usercentrics sourcepoint modal "
+    "comments commentlist disqus breadcrumb share sharing newsletter related"
 )
 # Words in class or id of boxes that sit inside an article but are not its text: the byline and the
 # author's bio (the byline is a field of its own), advertising, promotions, tag lists. Dropped from the
