@@ -102,6 +102,7 @@ _WIDEN_LEVELS = 3
 _WIDEN_PROSE_SHARE = 0.6  # an ancestor is taken when this share of what it adds is prose
 _WIDEN_MIN_PROSE = 200  # ... and that prose is at least this many characters
 _WIDEN_NOISE = 50  # an ancestor adding no more than a "Read more" label is the same block
+_TITLED_ROOT_SHARE = 0.5  # the article carrying the headline wins over a choice outside it with this share
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +157,13 @@ _CLUTTER_WORDS = _Vocabulary(
 # Words in class or id of boxes that sit inside an article but are not its text: the byline and the
 # author's bio (the byline is a field of its own), advertising, promotions, tag lists. Dropped from the
 # result whoever chose them, and never recovered.
-_BOX_WORDS = _Vocabulary("author byline bio promo teaser ad ads advert sponsored tags recommended")
+_BOX_WORDS = _Vocabulary(
+    "author byline bio promo teaser ad ads advert sponsored tags recommended "
+    "meta dateline timestamp published updated readtime credit credits copyright"
+)
 # Media widgets: their text is captions mixed with player and pager controls ("1 of 24", "Autoplay").
 # The library drops them more often than not; recovery leaves them out.
-_WIDGET_WORDS = _Vocabulary("gallery slideshow carousel slider")
+_WIDGET_WORDS = _Vocabulary("gallery slideshow carousel slider swiper player jwplayer vjs")
 
 
 def _is_article_root(el: HtmlElement) -> bool:
@@ -413,6 +417,7 @@ class _Recovery:
     sizes: _TextSizes
     keep: set[int]
     budget: float  # most characters one recovered subtree may bring
+    in_article: bool = False  # the container is what the markup calls the article
     shapes: set[tuple[str, str]] = field(default_factory=set)
     headings: list[HtmlElement] = field(default_factory=list)  # decided once the text after them is
 
@@ -426,7 +431,9 @@ class _Recovery:
             if tag in _MEDIA or next(el.iter(*_MEDIA), None) is not None:
                 self._take(el)  # pictures: no text, but part of the reading copy
             return False
-        if chars > self.budget:
+        if chars > self.budget and not ((inside or self.in_article) and self.sizes.holds_blocks(el)):
+            # Too much at once. Between the library's blocks, or within what the markup calls the article,
+            # each block inside is judged on its own (live-blog entries, long runs of sections).
             return False
         if not self.sizes.holds_blocks(el):
             if not (inside or _shape(el) in self.shapes) or self.sizes.link_share(el) > _MAX_LINK_SHARE:
@@ -500,6 +507,14 @@ def find_article(root: HtmlElement, headline: str) -> HtmlElement:
     sizes = _TextSizes(body)
     anchor = _common_ancestor(chosen_elements)
     container = _widen(anchor, body, sizes)
+    article = _misplaced_choice(body, anchor, headline, sizes, chosen_chars)
+    if article is not None:
+        # The library chose something beside the article the markup names (a consent dialog, a teaser
+        # list, the next article of an endless page): start again from that article's prose.
+        chosen_elements = [b for b in sizes.leaf_blocks(article) if _is_prose(b, sizes)]
+        chosen = {_number_of(d) for b in chosen_elements for d in b.iter() if isinstance(d.tag, str)}
+        chosen_chars = sum(sizes.chars(b) for b in chosen_elements)
+        container = article
     keep = set(chosen)
     _close_upwards(container, keep)
     _recover(container, chosen_elements, keep, sizes, chosen_chars)
@@ -508,6 +523,39 @@ def find_article(root: HtmlElement, headline: str) -> HtmlElement:
     _post_clean(container)
     _drop_headline(container, headline)
     return _wrap(container)
+
+
+def _misplaced_choice(
+    body: HtmlElement, anchor: HtmlElement, headline: str, sizes: _TextSizes, chosen_chars: int
+) -> HtmlElement | None:
+    """The article root the library should have chosen from, when its choice lies outside it.
+
+    That root is the <article> (or itemprop=articleBody) whose heading is the headline, else the page's
+    only one. It wins when it holds more prose than the library chose, or, when it carries the headline,
+    a good share of that.
+    """
+    roots = [el for el in body.iter() if isinstance(el.tag, str) and _is_named_article(el)]
+    if not roots:
+        return None
+    wanted = _comparable(headline)
+    titled = [
+        r for r in roots if wanted and any(_comparable(inner_text(h)) == wanted for h in r.iter("h1", "h2"))
+    ]
+    outermost = [r for r in roots if not any(_is_named_article(a) for a in r.iterancestors())]
+    if titled:
+        target, needed = titled[-1], chosen_chars * _TITLED_ROOT_SHARE
+    elif len(outermost) == 1:
+        target, needed = outermost[0], chosen_chars
+    else:
+        return None
+    if anchor is target or any(a is target for a in anchor.iterancestors()):
+        return None
+    prose = sum(sizes.chars(b) for b in sizes.leaf_blocks(target) if _is_prose(b, sizes))
+    return target if prose > max(needed, _WIDEN_MIN_PROSE) else None
+
+
+def _is_named_article(el: HtmlElement) -> bool:
+    return tag_of(el) == "article" or "articleBody" in (el.get("itemprop") or "").split()
 
 
 def _recover(
@@ -523,7 +571,8 @@ def _recover(
         # The library settled on a fragment of what the markup calls the article: trust the markup.
         first, last, budget = -1, len(sizes), sizes.chars(container)
     dropped = _dropped_roots(container, keep)
-    recovery = _Recovery(sizes, keep, budget)
+    in_article = _is_article_root(container) and tag_of(container) != "main"
+    recovery = _Recovery(sizes, keep, budget, in_article)
     for el in dropped:
         if first < _number_of(el) < last:
             recovery.consider(el, inside=True)
@@ -573,7 +622,7 @@ def _post_clean(container: HtmlElement) -> None:
         el
         for el in container.iterdescendants()
         if isinstance(el.tag, str)
-        and _BOX_WORDS.names(el)
+        and (_BOX_WORDS.names(el) or _WIDGET_WORDS.names(el))
         and len(inner_text(el)) < total * _MAX_CLUTTER_SHARE
     ]
     _drop(doomed)
