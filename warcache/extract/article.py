@@ -91,7 +91,7 @@ def html_to_text(el: HtmlElement, visible_only: bool = False, captions: bool = T
                 not tag
                 or tag in _SKIP_TEXT
                 or (visible_only and node is not el and _is_hidden(node))
-                or (not captions and node is not el and tag == "figcaption")
+                or (not captions and node is not el and _is_caption(node))
             ):
                 walker.skip_subtree()
                 if node is not el and node.tail:
@@ -117,6 +117,21 @@ def html_to_text(el: HtmlElement, visible_only: bool = False, captions: bool = T
         if node is not el and node.tail:
             parts.append(_inline(node.tail, pre_depth))
     return _finish("".join(parts))
+
+
+_FIGURE_MEDIA = ("img", "picture", "video", "audio", "svg", "canvas", "iframe")
+_FIGURE_CONTENT = ("blockquote", "pre", "table", "ol", "ul")
+
+
+def _is_caption(el: HtmlElement) -> bool:
+    """A caption: <figcaption>, or the text of a figure around a picture or a player (credits, "Photo:"
+    lines, a player's title); a figure that holds a quotation, code, a table or a list is content."""
+    tag = tag_of(el)
+    if tag == "figcaption":
+        return True
+    if tag != "figure" or next(el.iter(*_FIGURE_MEDIA), None) is None:
+        return False
+    return next(el.iter(*_FIGURE_CONTENT), None) is None
 
 
 def _is_hidden(el: HtmlElement) -> bool:

@@ -122,11 +122,15 @@ def inner_text(el: HtmlElement) -> str:
 
 
 def _class_words(el: HtmlElement) -> set[str]:
-    """The words of the class and id attributes: "relatedPosts sharedaddy" -> related, posts, sharedaddy."""
+    """The words of the class and id attributes: "relatedPosts sharedaddy" -> related, posts, sharedaddy.
+
+    A short aria-label names a region as well ("newsletter promotion"); a long one is a sentence.
+    """
     words = _WORD_RE.findall(_CAMEL_RE.sub(" ", el.get("class") or ""))
-    id_words = _WORD_RE.findall(_CAMEL_RE.sub(" ", el.get("id") or ""))
-    if len(id_words) <= _MAX_ID_WORDS:
-        words += id_words
+    for name in ("id", "aria-label"):
+        name_words = _WORD_RE.findall(_CAMEL_RE.sub(" ", el.get(name) or ""))
+        if len(name_words) <= _MAX_ID_WORDS:
+            words += name_words
     return {w.lower() for w in words}
 
 
@@ -143,7 +147,7 @@ class _Vocabulary:
         self.stems = tuple(w for w in self.words if len(w) >= _MIN_PREFIX)
 
     def names(self, el: HtmlElement) -> bool:
-        if not el.get("class") and not el.get("id"):
+        if not el.get("class") and not el.get("id") and not el.get("aria-label"):
             return False
         return any(w in self.words or w.startswith(self.stems) for w in _class_words(el))
 
@@ -152,14 +156,14 @@ class _Vocabulary:
 # breadcrumb trails, share bars, newsletter sign-ups, "related stories" boxes.
 _CLUTTER_WORDS = _Vocabulary(
     "cookie consent gdpr onetrust didomi usercentrics sourcepoint modal "
-    "comments commentlist disqus breadcrumb share sharing newsletter related"
+    "comments commentlist disqus breadcrumb share sharing social follow newsletter related"
 )
 # Words in class or id of boxes that sit inside an article but are not its text: the byline and the
 # author's bio (the byline is a field of its own), advertising, promotions, tag lists. Dropped from the
 # result whoever chose them, and never recovered.
 _BOX_WORDS = _Vocabulary(
     "author byline bio promo teaser ad ads advert sponsored tags recommended "
-    "meta dateline timestamp published updated readtime credit credits copyright"
+    "meta date dateline timestamp published updated readtime credit credits copyright affiliate"
 )
 # Media widgets: their text is captions mixed with player and pager controls ("1 of 24", "Autoplay").
 # The library drops them more often than not; recovery leaves them out.
@@ -236,7 +240,8 @@ def strip_clutter(body: HtmlElement) -> None:
         furniture = (
             (el.get("role") or "").strip().lower() in _FURNITURE_ROLES
             or (el.get("aria-modal") or "").strip().lower() == "true"
-            or tag in ("header", "footer", "aside")
+            or tag == "aside"
+            or tag in ("header", "footer")
             and not _inside_article_root(el)
             or _CLUTTER_WORDS.names(el)
         )
