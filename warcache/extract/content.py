@@ -80,6 +80,7 @@ _MIN_PREFIX = 5  # vocabulary words this long also match as the start of a compo
 # class merely mentions a banner ("has-cookie-notice") is still the page.
 _MAX_CLUTTER_SHARE = 0.3
 _MAX_STRIP_SHARE = 0.5
+_MAX_WIDGET_CHARS = 1000  # the box around a form control is a widget up to this size
 
 _NO_TEXT = _tags("script style noscript template")  # elements whose text is not on the page
 _BLOCKS = _tags(
@@ -155,7 +156,7 @@ class _Vocabulary:
 # Words in class or id that name things which are never the article: consent banners, comment threads,
 # breadcrumb trails, share bars, newsletter sign-ups, "related stories" boxes.
 _CLUTTER_WORDS = _Vocabulary(
-    "cookie consent gdpr onetrust didomi usercentrics sourcepoint modal "
+    "cookie consent gdpr onetrust didomi usercentrics sourcepoint modal popup "
     "comments commentlist disqus breadcrumb share sharing social follow newsletter related"
 )
 # Words in class or id of boxes that sit inside an article but are not its text: the byline and the
@@ -216,7 +217,7 @@ def strip_clutter(body: HtmlElement) -> None:
     """
     sizes = _TextSizes(body)
     page_chars = max(sizes.chars(body), 1)
-    doomed: list[HtmlElement] = []
+    doomed = _control_boxes(body, sizes, page_chars)
     walker = etree.iterwalk(body, events=("start",))
     for _, el in walker:
         tag = tag_of(el)
@@ -249,6 +250,20 @@ def strip_clutter(body: HtmlElement) -> None:
             doomed.append(el)
             walker.skip_subtree()
     _drop(doomed)
+
+
+def _control_boxes(body: HtmlElement, sizes: _TextSizes, page_chars: int) -> list[HtmlElement]:
+    """The small boxes around form controls: a newsletter sign-up, a poll, the consent switch that stands
+    in for an embedded video. Prose has no text fields or checkboxes; the box is the largest ancestor of
+    the control that is still small, so the paragraphs around an inline sign-up form stay."""
+    boxes = []
+    for control in body.iter("input", "select", "textarea", "label"):
+        if (control.get("type") or "").lower() == "hidden":
+            continue
+        box = _small_box(control, body, sizes)
+        if box is not None and sizes.chars(box) < page_chars * _MAX_STRIP_SHARE:
+            boxes.append(box)
+    return boxes
 
 
 def _holds_hidden_article(el: HtmlElement, sizes: _TextSizes, large: bool) -> bool:
@@ -520,6 +535,7 @@ def find_article(root: HtmlElement, headline: str) -> HtmlElement:
         chosen = {_number_of(d) for b in chosen_elements for d in b.iter() if isinstance(d.tag, str)}
         chosen_chars = sum(sizes.chars(b) for b in chosen_elements)
         container = article
+    _drop_calls_to_action(container, sizes, chosen_chars)
     keep = set(chosen)
     _close_upwards(container, keep)
     _recover(container, chosen_elements, keep, sizes, chosen_chars)
@@ -621,16 +637,52 @@ def _prune(container: HtmlElement, keep: set[int]) -> None:
 
 
 def _post_clean(container: HtmlElement) -> None:
-    """Drop the boxes that the library kept but that are not the article's text (bylines, bios, ads)."""
-    total = max(len(inner_text(container)), 1)
+    """Drop the boxes that the library kept but that are not the article's text (bylines, bios, ads,
+    players)."""
+    sizes = _TextSizes(container)
+    most = max(sizes.chars(container), 1) * _MAX_CLUTTER_SHARE
     doomed = [
         el
         for el in container.iterdescendants()
         if isinstance(el.tag, str)
         and (_BOX_WORDS.names(el) or _WIDGET_WORDS.names(el))
-        and len(inner_text(el)) < total * _MAX_CLUTTER_SHARE
+        and sizes.chars(el) < most
     ]
     _drop(doomed)
+
+
+def _drop_calls_to_action(container: HtmlElement, sizes: _TextSizes, chosen_chars: int) -> None:
+    """Remove the small boxes around links drawn as buttons: "Subscribe now", "Test it for two weeks",
+    "Join our programme". Done before recovery, which would take back their paragraphs but not the
+    button that tells what they are."""
+    most = max(chosen_chars, 1) * _MAX_CLUTTER_SHARE
+    doomed = []
+    for button in container.iterdescendants():
+        if _is_button_link(button):
+            box = _small_box(button, container, sizes)
+            if box is not None and sizes.chars(box) < most:
+                doomed.append(box)
+    _drop(doomed)
+
+
+_BUTTON_WORDS = _Vocabulary("btn button cta")
+
+
+def _is_button_link(el: HtmlElement) -> bool:
+    """A link drawn as a button ("Subscribe now", "Jetzt bestellen"), or a button-named box around one."""
+    if not isinstance(el.tag, str) or not _BUTTON_WORDS.names(el):
+        return False
+    return tag_of(el) == "a" or next(el.iter("a"), None) is not None
+
+
+def _small_box(el: HtmlElement, top: HtmlElement, sizes: _TextSizes) -> HtmlElement | None:
+    """The largest ancestor-or-self of `el` below `top` that is still a small box (not an article root)."""
+    box = None
+    for candidate in [el, *el.iterancestors()]:
+        if candidate is top or _is_article_root(candidate) or sizes.chars(candidate) > _MAX_WIDGET_CHARS:
+            break
+        box = candidate
+    return box
 
 
 def _drop_headline(container: HtmlElement, headline: str) -> None:
