@@ -213,7 +213,9 @@ def test_article_markup_wins_when_the_library_settles_on_a_caption() -> None:
     for item in items:
         assert item in art.body_text
     assert art.body_text.startswith("Highlights")  # the <h1> repeats the headline: not in the body
-    assert "A chart of the remaining bugs" in art.body_text
+    # The caption stays with its picture in the article's HTML, and out of its prose.
+    assert "A chart of the remaining bugs" in art.body_html
+    assert "A chart of the remaining bugs" not in art.body_text
 
 
 def test_recovery_leaves_link_lists_and_named_boxes_out() -> None:

@@ -30,7 +30,7 @@ from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 from lxml import etree
 from lxml.html import HtmlElement
 
-from warcache.extract.content import find_article, inner_text, tag_of
+from warcache.extract.content import find_article, inner_text, is_caption, tag_of
 from warcache.extract.decode import decode_html, strip_xml_declaration
 from warcache.extract.meta import document_title, page_language, page_metadata
 
@@ -83,6 +83,7 @@ def html_to_text(el: HtmlElement, visible_only: bool = False, captions: bool = T
     """
     parts: list[str] = []
     pre_depth = 0
+    skipped = None  # an element left out: the walk still ends it, and its tail is text of its parent
     walker = etree.iterwalk(el, events=("start", "end"))
     for event, node in walker:
         tag = tag_of(node)
@@ -91,11 +92,10 @@ def html_to_text(el: HtmlElement, visible_only: bool = False, captions: bool = T
                 not tag
                 or tag in _SKIP_TEXT
                 or (visible_only and node is not el and _is_hidden(node))
-                or (not captions and node is not el and _is_caption(node))
+                or (not captions and node is not el and is_caption(node))
             ):
                 walker.skip_subtree()
-                if node is not el and node.tail:
-                    parts.append(_inline(node.tail, pre_depth))
+                skipped = node
                 continue
             if tag in _PARAGRAPH:
                 parts.append(_BREAK)
@@ -105,6 +105,15 @@ def html_to_text(el: HtmlElement, visible_only: bool = False, captions: bool = T
                 pre_depth += 1
             if node.text:
                 parts.append(_inline(node.text, pre_depth))
+            continue
+        if node is skipped:
+            skipped = None
+            if tag in _PARAGRAPH:
+                parts.append(_BREAK)
+            elif tag in _LINE:
+                parts.append(_NEWLINE)
+            if node is not el and node.tail:
+                parts.append(_inline(node.tail, pre_depth))
             continue
         if tag == "pre":
             pre_depth -= 1
@@ -117,21 +126,6 @@ def html_to_text(el: HtmlElement, visible_only: bool = False, captions: bool = T
         if node is not el and node.tail:
             parts.append(_inline(node.tail, pre_depth))
     return _finish("".join(parts))
-
-
-_FIGURE_MEDIA = ("img", "picture", "video", "audio", "svg", "canvas", "iframe")
-_FIGURE_CONTENT = ("blockquote", "pre", "table", "ol", "ul")
-
-
-def _is_caption(el: HtmlElement) -> bool:
-    """A caption: <figcaption>, or the text of a figure around a picture or a player (credits, "Photo:"
-    lines, a player's title); a figure that holds a quotation, code, a table or a list is content."""
-    tag = tag_of(el)
-    if tag == "figcaption":
-        return True
-    if tag != "figure" or next(el.iter(*_FIGURE_MEDIA), None) is None:
-        return False
-    return next(el.iter(*_FIGURE_CONTENT), None) is None
 
 
 def _is_hidden(el: HtmlElement) -> bool:

@@ -38,7 +38,7 @@ from lxml.html import HtmlElement
 from readability import Document
 from readability.readability import Unparseable
 
-__all__ = ["find_article", "inner_text", "strip_clutter", "tag_of", "word_count"]
+__all__ = ["find_article", "inner_text", "is_caption", "strip_clutter", "tag_of", "word_count"]
 
 _MARK = "data-warcache-n"  # our element numbers, carried through the library's copy of the tree
 
@@ -169,6 +169,32 @@ _BOX_WORDS = _Vocabulary(
 # Media widgets: their text is captions mixed with player and pager controls ("1 of 24", "Autoplay").
 # The library drops them more often than not; recovery leaves them out.
 _WIDGET_WORDS = _Vocabulary("gallery slideshow carousel slider swiper player jwplayer vjs")
+
+
+# A class name with one of these words names a caption when the page does not use <figcaption>
+# ("wp-caption-text", "media-caption"); one of the first words says it is something with or without one
+# ("no_caption", "hasCaption").
+_CAPTION_WORDS = _tags("caption captions")
+_CAPTION_NEGATIONS = _tags("no has with without hide hidden")
+_FIGURE_MEDIA = _tags("img picture video audio svg canvas iframe")
+_FIGURE_CONTENT = _tags("blockquote pre table ol ul")
+
+
+def is_caption(el: HtmlElement) -> bool:
+    """A caption: <figcaption>, a box named as a caption, or the text of a figure around a picture or a
+    player (credits, "Photo:" lines, a player's title). A figure that holds a quotation, code, a table or
+    a list is content."""
+    tag = tag_of(el)
+    if tag == "figcaption" or any(_names_caption(name) for name in (el.get("class") or "").split()):
+        return True
+    if tag != "figure" or next(el.iter(*_FIGURE_MEDIA), None) is None:
+        return False
+    return next(el.iter(*_FIGURE_CONTENT), None) is None
+
+
+def _names_caption(class_name: str) -> bool:
+    words = [w.lower() for w in _WORD_RE.findall(_CAMEL_RE.sub(" ", class_name))]
+    return bool(words) and words[0] not in _CAPTION_NEGATIONS and not _CAPTION_WORDS.isdisjoint(words)
 
 
 def _is_article_root(el: HtmlElement) -> bool:
