@@ -80,6 +80,8 @@ _MIN_PREFIX = 5  # vocabulary words this long also match as the start of a compo
 # class merely mentions a banner ("has-cookie-notice") is still the page.
 _MAX_CLUTTER_SHARE = 0.3
 _MAX_STRIP_SHARE = 0.5
+_TEASER_LINK_SHARE = 0.6  # a paragraph this much link may be a pointer to another story
+_MAX_LABEL_WORDS = 4  # ... when the rest is a label this short ("Read more:")
 _MAX_WIDGET_CHARS = 1000  # the box around a form control is a widget up to this size
 
 _NO_TEXT = _tags("script style noscript template")  # elements whose text is not on the page
@@ -153,11 +155,14 @@ class _Vocabulary:
         return any(w in self.words or w.startswith(self.stems) for w in _class_words(el))
 
 
-# Words in class or id that name things which are never the article: consent banners, comment threads,
-# breadcrumb trails, share bars, newsletter sign-ups, "related stories" boxes.
+# Words in class or id that name things which are never the article: consent banners and overlays,
+# comment threads, breadcrumb trails, share and follow bars, newsletter sign-ups, "related stories" and
+# "most popular" boxes, recommendation widgets. Not "subscriber" or "paywall": those name the article's
+# own text on many sites (the part for subscribers).
 _CLUTTER_WORDS = _Vocabulary(
     "cookie consent gdpr onetrust didomi usercentrics sourcepoint modal popup "
-    "comments commentlist disqus breadcrumb share sharing social follow newsletter related"
+    "comments commentlist disqus breadcrumb share sharing social follow newsletter signup regwall "
+    "related popular trending mostread recirculation outbrain taboola upnext readmore"
 )
 # Words in class or id of boxes that sit inside an article but are not its text: the byline and the
 # author's bio (the byline is a field of its own), advertising, promotions, tag lists. Dropped from the
@@ -671,10 +676,23 @@ def _post_clean(container: HtmlElement) -> None:
         el
         for el in container.iterdescendants()
         if isinstance(el.tag, str)
-        and (_BOX_WORDS.names(el) or _WIDGET_WORDS.names(el))
+        and (_BOX_WORDS.names(el) or _WIDGET_WORDS.names(el) or _is_teaser(el, sizes))
         and sizes.chars(el) < most
     ]
     _drop(doomed)
+
+
+def _is_teaser(el: HtmlElement, sizes: _TextSizes) -> bool:
+    """A paragraph that points to another story: a link after a short label and a colon ("MORE: ...",
+    "Read more: ...", "Lesen Sie auch: ..."), or a link set in capitals as a headline."""
+    if tag_of(el) != "p" or sizes.link_share(el) < _TEASER_LINK_SHARE:
+        return False
+    link = "".join(a.text_content() for a in el.iter("a"))
+    label = inner_text(el).replace(" ".join(link.split()), "", 1).strip()
+    if label.endswith(":") and len(label.split()) <= _MAX_LABEL_WORDS:
+        return True
+    letters = [c for c in link if c.isalpha()]
+    return len(letters) >= _MIN_WORDS * 4 and sum(c.isupper() for c in letters) >= len(letters) * 0.9
 
 
 def _drop_calls_to_action(container: HtmlElement, sizes: _TextSizes, chosen_chars: int) -> None:
