@@ -95,6 +95,7 @@ _CAPTIONS = _tags("figure figcaption caption")
 
 # Recovery thresholds (measured on scripts/bench_extract.py; see the report of the change).
 _MAX_LINK_SHARE = 0.35  # a block whose text is more links than this is navigation, not prose
+_MAX_SENTENCE_LINK_SHARE = 0.8  # same, for a sentence between the article's paragraphs
 _MAX_MIXED_LINK_SHARE = 0.5  # same, for a container of several blocks: beyond it, none is looked at
 _MIN_WORDS = 4  # shorter lines are labels ("Share", "Advertisement", "Photo"), not prose
 _RECOVERY_SHARE = 0.5  # one recovered block may add at most this share of the library's text
@@ -487,7 +488,9 @@ class _Recovery:
             # each block inside is judged on its own (live-blog entries, long runs of sections).
             return False
         if not self.sizes.holds_blocks(el):
-            if not (inside or _shape(el) in self.shapes) or self.sizes.link_share(el) > _MAX_LINK_SHARE:
+            if not (inside or _shape(el) in self.shapes) or self.sizes.link_share(el) > self._link_limit(
+                el, inside
+            ):
                 return False
             if tag in _HEADINGS:
                 if tag != "h1":
@@ -497,8 +500,8 @@ class _Recovery:
                 self._take(el)
                 return True
             return False
-        if self.sizes.link_share(el) > _MAX_MIXED_LINK_SHARE:
-            return False
+        if self.sizes.link_share(el) > _MAX_MIXED_LINK_SHARE and len(self.sizes.leaf_blocks(el)) > 1:
+            return False  # a list of links (a wrapper around one block is judged by that block)
         taken = False
         for child in el:
             if isinstance(child.tag, str) and self.consider(child, inside):
@@ -513,6 +516,13 @@ class _Recovery:
             if following is not None and any(_number_of(d) in self.keep for d in following.iter()):
                 self._take(heading)
 
+    def _link_limit(self, el: HtmlElement, inside: bool) -> float:
+        """Most link text a block may have. A sentence between the article's paragraphs may link most of
+        its words ("It also <a>co-ordinates military plans</a>.") and still be the article's."""
+        if inside and tag_of(el) == "p" and _is_sentence(inner_text(el)):
+            return _MAX_SENTENCE_LINK_SHARE
+        return _MAX_LINK_SHARE
+
     def _reads_like_article(self, el: HtmlElement, inside: bool) -> bool:
         if inside and any(tag_of(a) in _CAPTIONS for a in (el, *el.iterancestors())):
             return True
@@ -520,6 +530,14 @@ class _Recovery:
 
     def _take(self, el: HtmlElement) -> None:
         self.keep.update(_number_of(d) for d in el.iter() if isinstance(d.tag, str))
+
+
+def _is_sentence(text: str) -> bool:
+    """Words that end like a sentence."""
+    return word_count(text) >= _MIN_WORDS and text.rstrip("\"'”’»)").endswith(_SENTENCE_ENDS)
+
+
+_SENTENCE_ENDS = (".", "!", "?", "。", "！", "？")
 
 
 def _next_with_text(el: HtmlElement, container: HtmlElement, sizes: _TextSizes) -> HtmlElement | None:
