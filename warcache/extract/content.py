@@ -165,6 +165,9 @@ _CLUTTER_WORDS = _Vocabulary(
     "comments commentlist disqus breadcrumb share sharing social follow newsletter signup regwall "
     "related popular trending mostread recirculation outbrain taboola upnext readmore"
 )
+# Words in the class of a <blockquote> that an embed script replaces with a frame (a social media post):
+# until then it holds a fallback copy of the post, not text of the article; in the rendered page, a frame.
+_EMBED_WORDS = _Vocabulary("twitter tweet instagram tiktok facebook bluesky mastodon")
 # Words in class or id of boxes that sit inside an article but are not its text: the byline and the
 # author's bio (the byline is a field of its own), advertising, promotions, tag lists. Dropped from the
 # result whoever chose them, and never recovered.
@@ -277,6 +280,8 @@ def strip_clutter(body: HtmlElement) -> None:
             or tag in ("header", "footer")
             and not _inside_article_root(el)
             or _CLUTTER_WORDS.names(el)
+            or tag == "blockquote"
+            and _EMBED_WORDS.names(el)
         )
         if furniture and not large and not _holds_article_root(el):
             doomed.append(el)
