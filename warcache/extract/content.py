@@ -187,6 +187,7 @@ _CAPTION_WORDS = _tags("caption captions")
 _CAPTION_NEGATIONS = _tags("no has with without hide hidden")
 _FIGURE_MEDIA = _tags("img picture video audio svg canvas iframe")
 _FIGURE_CONTENT = _tags("blockquote pre table ol ul")
+_MAX_CAPTION_WORDS = 30
 
 
 def is_caption(el: HtmlElement) -> bool:
@@ -196,9 +197,16 @@ def is_caption(el: HtmlElement) -> bool:
     tag = tag_of(el)
     if tag == "figcaption" or any(_names_caption(name) for name in (el.get("class") or "").split()):
         return True
-    if tag != "figure" or next(el.iter(*_FIGURE_MEDIA), None) is None:
+    if tag not in ("figure", "div") or next(el.iter(*_FIGURE_MEDIA), None) is None:
         return False
-    return next(el.iter(*_FIGURE_CONTENT), None) is None
+    if next(el.iter(*_FIGURE_CONTENT, *_HEADINGS), None) is not None:
+        return False
+    if tag == "figure":
+        return True
+    # A <div> around a picture is a figure when all it says besides is a caption's worth of words, and
+    # it has no <figure> of its own (then the figure holds the picture and the rest is text).
+    own_figure = next(el.iter("figure", "figcaption"), None) is not None
+    return not own_figure and word_count(inner_text(el)) <= _MAX_CAPTION_WORDS
 
 
 def _names_caption(class_name: str) -> bool:
