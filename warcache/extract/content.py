@@ -483,6 +483,7 @@ class _Recovery:
     keep: set[int]
     budget: float  # most characters one recovered subtree may bring
     in_article: bool = False  # the container is what the markup calls the article
+    trusted: bool = False  # ... and the library chose a mere fragment of it: all of it is the article
     shapes: set[tuple[str, str]] = field(default_factory=set)
     headings: list[HtmlElement] = field(default_factory=list)  # decided once the text after them is
 
@@ -513,7 +514,11 @@ class _Recovery:
                 self._take(el)
                 return True
             return False
-        if self.sizes.link_share(el) > _MAX_MIXED_LINK_SHARE and len(self.sizes.leaf_blocks(el)) > 1:
+        if (
+            not self.trusted
+            and self.sizes.link_share(el) > _MAX_MIXED_LINK_SHARE
+            and len(self.sizes.leaf_blocks(el)) > 1
+        ):
             return False  # a list of links (a wrapper around one block is judged by that block)
         taken = False
         for child in el:
@@ -532,6 +537,8 @@ class _Recovery:
     def _link_limit(self, el: HtmlElement, inside: bool) -> float:
         """Most link text a block may have. A sentence between the article's paragraphs may link most of
         its words ("It also <a>co-ordinates military plans</a>.") and still be the article's."""
+        if self.trusted and tag_of(el) in ("li", "dd", "dt", "td"):
+            return 1.0  # the article's own lists of links (contributors, references)
         if inside and tag_of(el) == "p" and _is_sentence(inner_text(el)):
             return _MAX_SENTENCE_LINK_SHARE
         return _MAX_LINK_SHARE
@@ -653,9 +660,12 @@ def _recover(
     if _is_article_root(container) and chosen_chars < fragment:
         # The library settled on a fragment of what the markup calls the article: trust the markup.
         first, last, budget = -1, len(sizes), sizes.chars(container)
+        trusted = True
+    else:
+        trusted = False
     dropped = _dropped_roots(container, keep)
     in_article = _is_article_root(container) and tag_of(container) != "main"
-    recovery = _Recovery(sizes, keep, budget, in_article)
+    recovery = _Recovery(sizes, keep, budget, in_article, trusted)
     for el in dropped:
         if first < _number_of(el) < last:
             recovery.consider(el, inside=True)
