@@ -130,7 +130,10 @@ def _class_words(el: HtmlElement) -> set[str]:
 
     A short aria-label names a region as well ("newsletter promotion"); a long one is a sentence.
     """
-    words = _WORD_RE.findall(_CAMEL_RE.sub(" ", el.get("class") or ""))
+    classes = (el.get("class") or "").split()
+    words = _WORD_RE.findall(_CAMEL_RE.sub(" ", " ".join(classes)))
+    # Each class name whole, too: "read-more" and "most_read" name one thing (readmore, mostread).
+    words += ("".join(_WORD_RE.findall(c)) for c in classes)
     for name in ("id", "aria-label"):
         name_words = _WORD_RE.findall(_CAMEL_RE.sub(" ", el.get(name) or ""))
         if len(name_words) <= _MAX_ID_WORDS:
@@ -163,7 +166,7 @@ class _Vocabulary:
 _CLUTTER_WORDS = _Vocabulary(
     "cookie consent gdpr onetrust didomi usercentrics sourcepoint modal popup "
     "comments commentlist disqus breadcrumb share sharing social follow newsletter signup regwall "
-    "related popular trending mostread recirculation outbrain taboola upnext readmore"
+    "related popular trending mostread recirculation outbrain taboola upnext readmore readnext alsoread"
 )
 # Words in the class of a <blockquote> that an embed script replaces with a frame (a social media post):
 # until then it holds a fallback copy of the post, not text of the article; in the rendered page, a frame.
