@@ -82,6 +82,8 @@ _MAX_CLUTTER_SHARE = 0.3
 _MAX_STRIP_SHARE = 0.5
 _TEASER_LINK_SHARE = 0.6  # a paragraph this much link may be a pointer to another story
 _MAX_LABEL_WORDS = 4  # ... when the rest is a label this short ("Read more:")
+_MAX_CARD_CHARS = 400  # a nested <article> with a linked heading is a teaser card up to this size
+_CARD_LINK_SHARE = 0.8
 _MAX_WIDGET_CHARS = 1000  # the box around a form control is a widget up to this size
 
 _NO_TEXT = _tags("script style noscript template")  # elements whose text is not on the page
@@ -607,13 +609,14 @@ def find_article(root: HtmlElement, headline: str) -> HtmlElement:
         chosen = {_number_of(d) for b in chosen_elements for d in b.iter() if isinstance(d.tag, str)}
         chosen_chars = sum(sizes.chars(b) for b in chosen_elements)
         container = article
-    _drop_calls_to_action(container, sizes, chosen_chars)
+    _drop_promotions(container, sizes, chosen_chars)
     keep = set(chosen)
     _close_upwards(container, keep)
     _recover(container, chosen_elements, keep, sizes, chosen_chars)
     _close_upwards(container, keep)
     _prune(container, keep)
     _post_clean(container)
+    _drop_last_headings(container)
     _drop_headline(container, headline)
     return _wrap(container)
 
@@ -726,6 +729,18 @@ def _post_clean(container: HtmlElement) -> None:
     _drop(doomed)
 
 
+def _is_card(el: HtmlElement, sizes: _TextSizes) -> bool:
+    """An <article> inside the article that is a teaser card: a linked headline over a line or two
+    (HTML nests articles for related content; a live blog's posts are longer and their headings are
+    not links)."""
+    if tag_of(el) != "article" or sizes.chars(el) > _MAX_CARD_CHARS:
+        return False
+    heading = next(el.iter(*_HEADINGS), None)
+    if heading is None or not sizes.chars(heading):
+        return False
+    return sizes.link_share(heading) >= _CARD_LINK_SHARE
+
+
 def _is_teaser(el: HtmlElement, sizes: _TextSizes) -> bool:
     """A paragraph that points to another story: a link after a short label and a colon ("MORE: ...",
     "Read more: ...", "Lesen Sie auch: ..."), or a link set in capitals as a headline."""
@@ -739,17 +754,19 @@ def _is_teaser(el: HtmlElement, sizes: _TextSizes) -> bool:
     return len(letters) >= _MIN_WORDS * 4 and sum(c.isupper() for c in letters) >= len(letters) * 0.9
 
 
-def _drop_calls_to_action(container: HtmlElement, sizes: _TextSizes, chosen_chars: int) -> None:
-    """Remove the small boxes around links drawn as buttons: "Subscribe now", "Test it for two weeks",
-    "Join our programme". Done before recovery, which would take back their paragraphs but not the
-    button that tells what they are."""
+def _drop_promotions(container: HtmlElement, sizes: _TextSizes, chosen_chars: int) -> None:
+    """Remove the small boxes around links drawn as buttons ("Subscribe now", "Test it for two weeks",
+    "Join our programme") and teaser cards (a linked headline over a line). Done before recovery, which
+    would take back their paragraphs but not the button or link that tells what they are."""
     most = max(chosen_chars, 1) * _MAX_CLUTTER_SHARE
     doomed = []
-    for button in container.iterdescendants():
-        if _is_button_link(button):
-            box = _small_box(button, container, sizes)
+    for el in container.iterdescendants():
+        if _is_button_link(el):
+            box = _small_box(el, container, sizes)
             if box is not None and sizes.chars(box) < most:
                 doomed.append(box)
+        elif _is_card(el, sizes) and sizes.chars(el) < most:
+            doomed.append(el)
     _drop(doomed)
 
 
@@ -771,6 +788,15 @@ def _small_box(el: HtmlElement, top: HtmlElement, sizes: _TextSizes) -> HtmlElem
             break
         box = candidate
     return box
+
+
+def _drop_last_headings(container: HtmlElement) -> None:
+    """A heading with no text after it titled something that is no longer there ("More on this story")."""
+    sizes = _TextSizes(container)
+    for heading in reversed(list(container.iter(*_HEADINGS))):
+        if _next_with_text(heading, container, sizes) is not None:
+            return
+        heading.drop_tree()
 
 
 def _drop_headline(container: HtmlElement, headline: str) -> None:
