@@ -279,9 +279,13 @@ def strip_clutter(body: HtmlElement) -> None:
         if _is_hidden(el):
             # Hidden, unless it is marked "not yet shown" (the hidden attribute, which scripts switch)
             # and holds most of the page or of its article: a paywalled body that the page's scripts
-            # reveal, a streamed segment (<div hidden id="S:1">) that a script moves into place.
+            # reveal, a streamed segment (<div hidden id="S:1">) that a script moves into place. Or
+            # unless only screen readers are told to skip it (aria-hidden) and it is a paragraph of
+            # prose: that is on the screen (a paywalled paragraph), unlike the icons aria-hidden marks.
             if el.get("hidden") is not None and _holds_hidden_article(el, sizes, large):
                 _unhide(el)  # the library drops hidden elements too
+            elif _is_prose_hidden_from_screen_readers(el):
+                continue
             else:
                 doomed.append(el)
                 walker.skip_subtree()
@@ -314,6 +318,17 @@ def _control_boxes(body: HtmlElement, sizes: _TextSizes, page_chars: int) -> lis
         if box is not None and sizes.chars(box) < page_chars * _MAX_STRIP_SHARE:
             boxes.append(box)
     return boxes
+
+
+def _is_prose_hidden_from_screen_readers(el: HtmlElement) -> bool:
+    if tag_of(el) != "p" or (el.get("aria-hidden") or "").strip().lower() != "true":
+        return False
+    if el.get("hidden") is not None or _HIDDEN_STYLE_RE.search(el.get("style") or ""):
+        return False
+    if any(_hides(c) for c in (el.get("class") or "").split()):
+        return False
+    text = inner_text(el)
+    return word_count(text) >= 2 * _MIN_WORDS and _is_sentence(text)
 
 
 def _holds_hidden_article(el: HtmlElement, sizes: _TextSizes, large: bool) -> bool:
