@@ -559,7 +559,7 @@ class _Recovery:
         its words ("It also <a>co-ordinates military plans</a>.") and still be the article's."""
         if self.trusted and tag_of(el) in ("li", "dd", "dt", "td"):
             return 1.0  # the article's own lists of links (contributors, references)
-        if inside and tag_of(el) == "p" and _is_sentence(inner_text(el)):
+        if (inside or self.in_article) and tag_of(el) == "p" and _is_sentence(inner_text(el)):
             return _MAX_SENTENCE_LINK_SHARE
         return _MAX_LINK_SHARE
 
