@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO, SHARED
 
 from warcache.extract.article import Article, extract_article
-from warcache.extract.content import strip_clutter
+from warcache.extract.clutter import strip_clutter
 from warcache.extract.decode import decode_html, detect_charset
 from warcache.extract.meta import headline_from_title, page_metadata
 from warcache.urls import hash_url

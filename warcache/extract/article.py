@@ -13,7 +13,8 @@ response (bytes, decoded with `warcache.extract.decode`) and returns an `Article
 * `language`, `byline`, `excerpt`, `site_name`, `published`.
 
 The article is chosen by readability-lxml with our preparation and checks around it
-(`warcache.extract.content`); metadata comes from the page's structured data (`warcache.extract.meta`).
+(`warcache.extract.content`, with the clutter rules in `warcache.extract.clutter`); metadata comes from
+the page's structured data (`warcache.extract.meta`).
 lxml does the parsing: a typical page takes tens of milliseconds.
 """
 
@@ -30,8 +31,10 @@ from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 from lxml import etree
 from lxml.html import HtmlElement
 
-from warcache.extract.content import find_article, inner_text, is_caption, tag_of
+from warcache.extract.clutter import is_caption
+from warcache.extract.content import find_article
 from warcache.extract.decode import decode_html, strip_xml_declaration
+from warcache.extract.dom import TextSizes, inner_text, tag_of
 from warcache.extract.meta import document_title, page_language, page_metadata
 
 __all__ = ["Article", "extract_article", "html_to_text"]
@@ -83,6 +86,7 @@ def html_to_text(el: HtmlElement, visible_only: bool = False, captions: bool = T
     """
     parts: list[str] = []
     pre_depth = 0
+    sizes = None if captions else TextSizes(el)
     skipped = None  # an element left out: the walk still ends it, and its tail is text of its parent
     walker = etree.iterwalk(el, events=("start", "end"))
     for event, node in walker:
@@ -92,7 +96,7 @@ def html_to_text(el: HtmlElement, visible_only: bool = False, captions: bool = T
                 not tag
                 or tag in _SKIP_TEXT
                 or (visible_only and node is not el and _is_hidden(node))
-                or (not captions and node is not el and is_caption(node))
+                or (not captions and node is not el and is_caption(node, sizes))
             ):
                 walker.skip_subtree()
                 skipped = node
