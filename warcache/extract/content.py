@@ -384,11 +384,22 @@ def _prune(container: HtmlElement, keep: set[int]) -> None:
 
 def _drop_last_headings(container: HtmlElement) -> None:
     """A heading with no text after it titled something that is no longer there ("More on this story")."""
-    sizes = TextSizes(container)
     for heading in reversed(list(container.iter(*HEADINGS))):
-        if _next_with_text(heading, container, sizes) is not None:
+        if _text_follows(heading, container):
             return
         heading.drop_tree()
+
+
+def _text_follows(el: HtmlElement, container: HtmlElement) -> bool:
+    """Whether any text comes after `el`'s subtree, in document order, within `container`."""
+    node: HtmlElement | None = el
+    while node is not None and node is not container:
+        if (node.tail or "").strip():
+            return True
+        if any(isinstance(s.tag, str) and s.text_content().strip() for s in node.itersiblings()):
+            return True
+        node = node.getparent()
+    return False
 
 
 def _drop_headline(container: HtmlElement, headline: str) -> None:
