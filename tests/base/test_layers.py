@@ -1,5 +1,6 @@
 """The import contracts (see pyproject.toml): each package imports only the layers below it (and
-so do the modules of replay and of search), and only four modules of warcache.search import Whoosh.
+so do the modules of replay, of search and of extract), and only four modules of warcache.search
+import Whoosh.
 
 import-linter reads the import graph from the source and checks the contracts in
 [tool.importlinter]; a broken contract fails this test with import-linter's report, which
@@ -47,6 +48,13 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
     proc = _lint_a_copy_with(tmp_path, "warc/reader.py", "from warcache.replay import ui")
     assert proc.returncode != 0
     assert "warcache.warc.reader -> warcache.replay.ui" in proc.stdout
+
+
+def test_an_upward_import_inside_extract_is_caught(tmp_path: Path) -> None:
+    # The DOM helpers are below the clutter rules, which are below the article finder.
+    proc = _lint_a_copy_with(tmp_path, "extract/dom.py", "from warcache.extract import clutter")
+    assert proc.returncode != 0
+    assert "warcache.extract.dom -> warcache.extract.clutter" in proc.stdout
 
 
 @pytest.mark.parametrize("module", ["search/index.py", "search/topk.py", "index/postprocess.py"])
