@@ -514,12 +514,15 @@ def _corpus_page(name: str) -> tuple[str, str, dict]:
 def test_corpus_page_body_f1_and_headline(name: str) -> None:
     source, expected, meta = _corpus_page(name)
     bench = _bench_module()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     art = extract_article(source, bench.PAGE_URL)
-    elapsed = time.perf_counter() - t0
+    # CPU seconds, not wall-clock: a guard against a runaway (quadratic) page, ~6x the slowest
+    # page's cost (Wikipedia, 0.16 s), that does not depend on how busy the machine is. Speed
+    # itself is measured by scripts/bench_extract.py.
+    cpu = time.process_time() - t0
     assert bench.f1(art.body_text, expected) >= 0.9
     assert " ".join(art.headline.split()) == OUR_HEADLINES.get(name, " ".join(meta["title"].split()))
-    assert elapsed < 1.0
+    assert cpu < 1.0
     if meta.get("lang"):
         assert art.language == meta["lang"]
 
