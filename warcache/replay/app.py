@@ -12,20 +12,28 @@ to their parent and every fetch becomes a CORS request that the server would hav
 for any origin, which would let any web site read the archive.  A separate origin keeps the
 pages working as they did live, and keeps the archive unreadable to other sites.
 
-Every replayed response carries a Content-Security-Policy allowing the replay origin only
-(plus data: and blob:), so a URL the rewriting misses is blocked, never fetched live; the
-server also refuses service-worker scripts and requests whose Host header is not one of
-its own names (DNS rebinding).
+A replayed page runs on a *session host* of its collection, named for its original origin
+and capture time, with its original path (`origins`): so it sees its own URL, and its other
+origins stay other origins (`sessions`).  Every replayed response carries a
+Content-Security-Policy allowing the collection's hosts only (plus data: and blob:), so a
+URL the rewriting misses is blocked, never fetched live; the server also refuses requests
+whose Host header is not one of its own names (DNS rebinding).
 
 Routes, listing port: the server's own pages (see `listing`), and replay URLs
 (/<coll>/<ts><mod>/<url>) redirected to the replay origin.
-Routes, replay port (host <coll>.localhost):
-    /<coll>/<ts><mod>/<url>, /<coll>/<url>  the archived response (pywb's URL scheme); on
-                                        another host: a navigation is redirected to the
-                                        collection's host, a subresource refused
+Routes, replay port, collection host (<coll>.localhost):
+    /<coll>/<ts><mod>/<url>, /<coll>/<url>  pywb's URL scheme: a navigation is redirected to
+                                        the session host of the capture nearest that time;
+                                        anything else (curl, `id_`) gets the archived
+                                        response; on another host: a navigation is
+                                        redirected to the collection's host, the rest refused
+Routes, replay port, session host (<orig host>.<ts><s|h>[port].<coll>.localhost):
     /_warcache/static/client.js         the injected client script (see `client`)
-    anything else                       routed by its Referer (root-relative URLs that
-                                        scripts built at run time), else 404
+    anything else                       the original path: the archived response nearest
+                                        the session's time (preflights answered here)
+With one shared origin (`--shared-origin`, or a public address without a domain) there are
+no session hosts: pages are replayed at pywb's URLs, and root-relative URLs that scripts
+built at run time are routed by their Referer.
 
 The application is a plain WSGI callable built with werkzeug's request/response objects;
 `server` runs it with waitress on both ports, tests drive it in-process too.
@@ -57,10 +65,12 @@ from warcache.replay.headers import (
     replay_headers,
     text_response,
 )
+from warcache.replay.jsrewrite import JsRewriter
 from warcache.replay.listing import Listing
-from warcache.replay.origins import LOOPBACK_NAMES, Origins, foreign_subresource
+from warcache.replay.origins import LOOPBACK_NAMES, HostNames, Origins, foreign_subresource, original_origin
 from warcache.replay.resolve import Capture, Resolver, header
 from warcache.replay.rewrite import UrlRewriter, rewrite_bytes
+from warcache.replay.sessions import Session, is_worker_destination
 from warcache.replay.wburl import (
     DOC_MODIFIERS,
     IDENTITY,
@@ -71,6 +81,7 @@ from warcache.replay.wburl import (
 )
 
 MAX_REWRITE = 64 * 1024 * 1024  # bigger HTML/CSS bodies are served as they are
+MAX_JS_REWRITE = 8 * 1024 * 1024  # bigger scripts too (see jsrewrite.MAX_SOURCE)
 MAX_REQUEST_BODY = 4 * 1024 * 1024
 SMALL_BODY = 4 * 1024 * 1024  # chunked bodies up to this size are de-chunked in memory
 _DOC_DESTS = frozenset({"document", "iframe", "frame", "embed", "object"})
@@ -84,6 +95,7 @@ class _Where:
     hostname: str
     scheme: str
     coll: str | None = None  # the collection whose host name this is (replay port only)
+    session: Session | None = None  # a session host's (see `origins`)
 
 
 class ReplayApp:
@@ -114,7 +126,7 @@ class ReplayApp:
             open_collection(self.root, self.collection)  # must exist
         self.ui_port = ui_port
         self.replay_port = replay_port
-        self.origins = Origins(None) if self.collection else (origins or Origins())
+        self.origins = origins or Origins()
         self.allowed_hosts = (
             None if allowed_hosts is None else frozenset(h.lower().strip("[]") for h in allowed_hosts)
         )
@@ -126,6 +138,9 @@ class ReplayApp:
         self._pages_cache: dict[str, tuple[tuple[int, int], list[PageEntry]]] = {}
         self.client = ClientScript()
         self.listing = Listing(self, self.client)
+        self.hostnames = HostNames()
+        self.js = JsRewriter()
+        self._learned: dict[str, float] = {}
 
     # -- WSGI ------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response):  # noqa: ANN204 - the WSGI signature
@@ -162,11 +177,40 @@ class ReplayApp:
         port = str(request.environ.get("SERVER_PORT", ""))
         replay = port == str(self.replay_port)
         coll = self.origins.collection_of(hostname, self.collections()) if replay else None
+        session = self._session(request, hostname) if replay and coll is None else None
+        if session is not None:
+            coll = session.host.coll
         if coll is None and self.origins.is_collection_host(hostname):
             return None  # a collection host name on the listing port, or of no collection
         if coll is None and self.allowed_hosts is not None and hostname.lower() not in self.allowed_hosts:
             return None
-        return _Where(replay, hostname, request.scheme, coll)
+        return _Where(replay, hostname, request.scheme, coll, session)
+
+    def _session(self, request: Request, hostname: str) -> Session | None:
+        if not self.origins.isolated:
+            return None
+        colls = self.collections()
+        host = self.origins.session_of(hostname, colls, self.hostnames)
+        if host is None and ".x--" in "." + hostname.lower():
+            self._learn_hashed_hosts(colls)  # a hashed label a client made: look in the indexes
+            host = self.origins.session_of(hostname, colls, self.hostnames)
+        if host is None:
+            return None
+        return Session(host, self.origins, self.hostnames, request.scheme, self.replay_port)
+
+    def _learn_hashed_hosts(self, colls: frozenset[str]) -> None:
+        """Teach `hostnames` every host of the collections' indexes (at most once a minute each)."""
+        for name in colls:
+            if time.monotonic() - self._learned.get(name, -1e9) < 60:
+                continue
+            self._learned[name] = time.monotonic()
+            hosts: set[str] = set()
+            with self.resolver(name)._lock:
+                for line in self.resolver(name).index:
+                    parts = original_origin(line.url)
+                    if parts is not None:
+                        hosts.add(parts[1])
+            self.hostnames.learn(hosts)
 
     def _origin(self, where: _Where, *, replay: bool, coll: str | None = None) -> str:
         """The listing origin, or the replay origin of `coll` (its own host when isolated)."""
@@ -224,6 +268,8 @@ class ReplayApp:
 
     # -- replay origin ---------------------------------------------------------------------
     def _replay_origin(self, request: Request, where: _Where, target: str) -> Response:
+        if where.session is not None:
+            return self._session_request(request, where, where.session, target)
         if foreign_subresource(request.headers.get("Sec-Fetch-Site"), request.headers.get("Sec-Fetch-Mode")):
             return text_response("Forbidden: replayed resources are served only to pages of their own "
                                  "collection's origin.\n", 403)
@@ -235,6 +281,8 @@ class ReplayApp:
         wb = parse_archival_path(target, colls)
         if wb is not None and self.origins.isolated and wb.coll != where.coll:
             return self._elsewhere(request, where, wb, target)
+        if wb is not None and self.origins.isolated and _enters(request, wb):
+            return self._enter(request, where, wb)
         if wb is not None and urlsplit(wb.url).netloc.lower() == (request.host or "").lower():
             # A URL the page made from `location.origin` and that slipped past the client: it
             # means a path on the page's original origin, which the Referer tells.
@@ -251,6 +299,68 @@ class ReplayApp:
         if fallback is not None:
             return fallback
         return text_response("Not archived: this address is not a replay URL.\n", 404)
+
+    def _enter(self, request: Request, where: _Where, wb: ArchivalUrl) -> Response:
+        """A navigation to a pywb-style URL on the collection's host: on to the session host of
+        the capture nearest the time asked, where the page sees its own URL (see `origins`)."""
+        capture = self.resolver(wb.coll).find(wb.url, timestamp=wb.timestamp or None)
+        if capture is None:
+            return self._not_archived(request, where, wb)
+        url, stamp = capture.url, capture.timestamp
+        capture.close()
+        host = self.origins.session_host(wb.coll, url, stamp, self.hostnames)
+        if host is None:
+            return self.replay(request, where, wb)
+        rest = url.split("//", 1)[1]
+        path = rest[len(rest.split("/", 1)[0].split("?", 1)[0]):] or "/"
+        port = "" if self.replay_port == (443 if where.scheme == "https" else 80) else f":{self.replay_port}"
+        return redirect(f"{where.scheme}://{host}{port}{path if path.startswith('/') else '/' + path}")
+
+    def _session_request(self, request: Request, where: _Where, session: Session, target: str) -> Response:
+        """A request to a session host: its path is the original path, nothing else."""
+        if not self._session_allows(request, session):
+            return text_response("Forbidden: replayed resources are served only to pages of their own "
+                                 "collection.\n", 403)
+        if target.startswith("/_warcache/static/"):
+            return self.client.response(target.split("/")[3])
+        if request.method.upper() == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            return self._preflight(request, session)
+        worker = is_worker_destination(request.headers.get("Sec-Fetch-Dest")) or bool(
+            request.headers.get("Service-Worker"))
+        host = session.host
+        wb = ArchivalUrl(host.coll, host.timestamp, WORKER if worker else "", session.url_of(target))
+        return self.replay(request, where, wb)
+
+    def _session_allows(self, request: Request, session: Session) -> bool:
+        """Fetch metadata on a session host: navigations from anywhere; other requests from
+        pages of the same collection only (its session hosts are one site, see `origins`)."""
+        site = (request.headers.get("Sec-Fetch-Site") or "").lower()
+        mode = (request.headers.get("Sec-Fetch-Mode") or "").lower()
+        if site in ("", "same-origin", "none") or mode == "navigate":
+            return True
+        if site != "same-site":
+            return False
+        asker = request.headers.get("Origin") or request.headers.get("Referer")
+        if asker and asker != "null":
+            return session.same_collection(asker)
+        return self.origins.site_is_collection
+
+    def _preflight(self, request: Request, session: Session) -> Response:
+        """A CORS preflight between hosts of one collection: the archive seldom holds them, and
+        the archived response still has to grant the actual request (`sessions`)."""
+        origin = request.headers.get("Origin") or ""
+        if not session.same_collection(origin):
+            return text_response("Forbidden: not a page of this collection.\n", 403)
+        response = Response(b"", 204)
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Allow-Methods"] = request.headers["Access-Control-Request-Method"]
+        asked = request.headers.get("Access-Control-Request-Headers")
+        if asked:
+            response.headers["Access-Control-Allow-Headers"] = asked
+        response.headers["Access-Control-Max-Age"] = "600"
+        response.headers["Vary"] = "Origin"
+        return response
 
     def _elsewhere(self, request: Request, where: _Where, wb: ArchivalUrl, target: str) -> Response:
         """A replay URL of one collection asked on another host (see `origins`).
@@ -304,19 +414,21 @@ class ReplayApp:
         )
         if capture is None:
             return self._not_archived(request, where, wb)
-        if capture.timestamp != wb.timestamp and _is_navigation(request, wb):
+        if where.session is None and capture.timestamp != wb.timestamp and _is_navigation(request, wb):
             url = capture.url if method in ("GET", "HEAD") else wb.url
             capture.close()
             return redirect(wb.path(timestamp=capture.timestamp, url=ui.url_path_quote(url)))
         try:
-            return self._respond(request, wb, capture)
+            return self._respond(request, wb, capture, where.session)
         except BaseException:
             capture.close()
             raise
 
-    def _respond(self, request: Request, wb: ArchivalUrl, capture: Capture) -> Response:
+    def _respond(
+        self, request: Request, wb: ArchivalUrl, capture: Capture, session: Session | None = None
+    ) -> Response:
         stamp = wb.timestamp or capture.timestamp
-        rw = UrlRewriter(wb.coll, stamp, wb.url)
+        rw = session.rewriter(wb.url) if session else UrlRewriter(wb.coll, stamp, wb.url)
         mime = contenttype.media_type(header(capture.headers, "Content-Type"))
         kind = self._kind(wb, mime)
         no_body = request.method.upper() == "HEAD" or capture.status in (204, 304) or capture.status < 200
@@ -326,7 +438,7 @@ class ReplayApp:
         if no_body:
             capture.close()
         elif kind is not None:
-            payload = self._rewritten(request, wb, capture, kind, rw, stamp)
+            payload = self._rewritten(request, wb, capture, kind, rw, stamp, session)
             if payload is not None:
                 keep_encoding = False
                 length = len(payload)
@@ -346,8 +458,15 @@ class ReplayApp:
             rewrite=lambda u: rw.rewrite(u, wb.modifier if wb.modifier != WORKER else ""),
             cookie_path=f"/{wb.coll}/",
             identity=wb.is_identity,
+            keep=session.kept_header if session else None,
+            set_cookie=session.set_cookie if session else None,
         )
-        headers += added_headers(capture.timestamp, identity=wb.is_identity)
+        headers += added_headers(
+            capture.timestamp,
+            identity=wb.is_identity,
+            csp=session.csp() if session else None,
+            session=session is not None,
+        )
         out = Headers([(k, v) for k, v in headers if is_safe_header(k, v)])
         if length is not None:
             out["Content-Length"] = str(length)
@@ -372,14 +491,24 @@ class ReplayApp:
             return "html"
         if mime == "text/css":
             return "css"
+        if "javascript" in mime or "ecmascript" in mime:
+            return "js"
         return None
 
     def _rewritten(
-        self, request: Request, wb: ArchivalUrl, capture: Capture, kind: str, rw: UrlRewriter, stamp: str
+        self,
+        request: Request,
+        wb: ArchivalUrl,
+        capture: Capture,
+        kind: str,
+        rw: UrlRewriter,
+        stamp: str,
+        session: Session | None = None,
     ) -> bytes | None:
         """The rewritten body, or None to serve the archived one (too big or undecodable)."""
         length = capture.raw_length
-        if length is not None and length > MAX_REWRITE:
+        limit = MAX_JS_REWRITE if kind in ("js", "worker") else MAX_REWRITE
+        if length is not None and length > limit and (kind != "worker" or session is None):
             return None
         try:
             data = capture.content()
@@ -387,20 +516,29 @@ class ReplayApp:
             return None  # unknown coding: the body goes out as archived, the policy still holds
         finally:
             capture.close()
-        if kind == "worker":
-            return self.client.worker(wb.coll, stamp, wb.url, data)
+        map_url = session.map_url if session else (lambda u: rw.rewrite(u, "js_"))
+        suffix = self.origins.host(wb.coll) if session else None
+        if kind in ("js", "worker"):
+            key = f"{capture.line.digest}:{len(data)}" if capture.line.digest else None
+            script = self.js.rewrite(data, key=key, map_url=map_url)
+            data = data if script is None else script
+            if kind == "worker":
+                csp = session.csp() if session else None
+                return self.client.worker(wb.coll, stamp, wb.url, data, suffix, csp)
+            return data
         charset = contenttype.charset(header(capture.headers, "Content-Type"))
-        head = self._head(request, wb, stamp) if kind == "html" else None
-        return rewrite_bytes(data, kind, rw, charset=charset, head=head)
+        head = self._head(request, wb, stamp, suffix) if kind == "html" else None
+        inline = lambda text: self.js.rewrite_text(text, map_url)  # noqa: E731
+        return rewrite_bytes(data, kind, rw, charset=charset, head=head, script=inline)
 
-    def _head(self, request: Request, wb: ArchivalUrl, stamp: str) -> str | None:
+    def _head(self, request: Request, wb: ArchivalUrl, stamp: str, suffix: str | None = None) -> str | None:
         """What goes at the top of a replayed document (None for HTML fetched as data)."""
         dest = request.headers.get("Sec-Fetch-Dest")
         if dest is not None and dest not in _DOC_DESTS:
             return None
         if dest is None and wb.modifier not in DOC_MODIFIERS:
             return None
-        return self.client.head(wb.coll, stamp, wb.url)
+        return self.client.head(wb.coll, stamp, wb.url, suffix)
 
     def _not_archived(self, request: Request, where: _Where, wb: ArchivalUrl) -> Response:
         dest = request.headers.get("Sec-Fetch-Dest")
@@ -408,12 +546,14 @@ class ReplayApp:
         if not is_doc:
             return text_response("Not archived\n", 404)
         near = self.resolver(wb.coll).host_captures(wb.url, timestamp=wb.timestamp or None)
+        # Absolute links to the collection's host: a session host's paths are the original ones.
+        home = self._origin(where, replay=True, coll=wb.coll) if where.session else ""
         rows = [
             ui.CaptureRow(
                 ln.timestamp,
                 ln.status,
                 ln.mime,
-                replay_path(wb.coll, ln.timestamp, "", ui.url_path_quote(ln.url)),
+                home + replay_path(wb.coll, ln.timestamp, "", ui.url_path_quote(ln.url)),
                 ln.url,
             )
             for ln in near
@@ -429,6 +569,16 @@ class ReplayApp:
 def _reason(capture: Capture) -> str:
     reason = " ".join(capture.reason.split())
     return reason if reason and reason.isascii() else "Archived"
+
+
+def _enters(request: Request, wb: ArchivalUrl) -> bool:
+    """A browser navigation to a pywb-style URL (or, without fetch metadata, a document GET)."""
+    if request.method.upper() not in ("GET", "HEAD") or wb.is_identity:
+        return False
+    mode = request.headers.get("Sec-Fetch-Mode")
+    if mode is not None:
+        return mode == "navigate"
+    return wb.modifier in ("", "mp_", "if_", "fr_")
 
 
 def _is_navigation(request: Request, wb: ArchivalUrl) -> bool:
