@@ -159,7 +159,7 @@ HOSTURLS_JS = """(async function () {
   V.equal("destructured", hostname + ":" + port, HOST + ":" + PORT);
   const loc = window.location;
   V.equal("location in a variable", loc.host, HOST + ":" + PORT);
-  if (location.hostname !== HOST) { V.check("site guard", false, "wrong domain"); } else { V.check("site guard", true); }
+  V.check("site guard", location.hostname === HOST, "wrong domain");
   const api = location.protocol + "//" + location.host + "/api/config.json";
   V.equal("built address", api, ORIGIN + "/api/config.json");
   V.equal("fetch of the built address", (await (await fetch(api)).json()).name, "config");
@@ -175,8 +175,8 @@ HOSTURLS_JS = """(async function () {
 })();
 """
 
-DOCURL_HTML = _page("Document addresses", """<iframe id="f" src="/docurl-frame.html" width="300" height="60"></iframe>
-<script src="/static/docurl.js"></script>""")
+DOCURL_HTML = _page("Document addresses", """<iframe src="/docurl-frame.html" width="300" height="60">
+</iframe><script src="/static/docurl.js"></script>""")
 
 DOCURL_JS = """(async function () {
   const ORIGIN = "{ORIGIN}", HOST = "{HOST}", HERE = ORIGIN + "/docurl.html?y=2";
@@ -362,7 +362,8 @@ SW_PAGE_JS = """(async function () {
     V.equal("the worker's self.origin", made.origin, ORIGIN);
     V.equal("the request url the worker saw", made.url, ORIGIN + "/sw/made.json");
     V.equal("precached by the worker", await (await fetch("/sw/cached.txt")).text(), "cached text");
-    V.equal("fetched through the worker", (await (await fetch("/sw/passthrough.json")).json()).name, "through");
+    const through = await (await fetch("/sw/passthrough.json")).json();
+    V.equal("fetched through the worker", through.name, "through");
   } catch (e) {
     V.check("service worker", false, e);
   }
@@ -393,8 +394,10 @@ EVENTS_HTML = _page("Event stream and WebSocket", "<script src=\"/static/events.
 EVENTS_JS = """(async function () {
   const messages = [];
   const es = new EventSource("/events/stream");
-  await Promise.race([new Promise((r) => { es.onmessage = (e) => { messages.push(e.data); if (messages.length === 2) r(); }; }),
-                      V.wait(5000)]);
+  const two = new Promise((r) => {
+    es.onmessage = (e) => { messages.push(e.data); if (messages.length === 2) r(); };
+  });
+  await Promise.race([two, V.wait(5000)]);
   es.close();
   V.equal("event stream", messages.join(","), "one,two");
   const tryOpen = (url) => new Promise((resolve) => {

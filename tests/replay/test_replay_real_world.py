@@ -18,6 +18,7 @@ One capture and one browser per mode serve all the tests of the module.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import socket
 import threading
@@ -70,10 +71,8 @@ class Trap:
                 except OSError:
                     first = ""
                 self.hits.append(f"{where} {first}")
-                try:
+                with contextlib.suppress(OSError):
                     conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                except OSError:
-                    pass
 
     @property
     def port(self) -> int:
@@ -136,7 +135,8 @@ def _pixels_differing(a: bytes, b: bytes) -> float:
 def _browser_args(sink_port: int) -> list[str]:
     # Everything that is not loopback goes to the sink (Chromium keeps loopback and *.localhost
     # direct); loopback requests to the stopped site reach the trap.
-    return launch_args() + [f"--proxy-server=http://127.0.0.1:{sink_port}", "--disable-features=NetworkPrediction"]
+    return launch_args() + [f"--proxy-server=http://127.0.0.1:{sink_port}",
+                            "--disable-features=NetworkPrediction"]
 
 
 @dataclass
@@ -163,7 +163,8 @@ def real_world(tmp_path_factory) -> RealWorld:
             browser.close()
         root = tmp_path_factory.mktemp("real-world")
         urls = capture_urls(site)
-        run = run_cli("add", "--no-scroll", "--idle-timeout", "1", "--no-screenshot", "-j", "4", *urls, root=root)
+        run = run_cli("add", "--no-scroll", "--idle-timeout", "1", "--no-screenshot", "-j", "4", *urls,
+                      root=root)
         assert run.code == 0, run.stderr
     finally:
         site.stop()
@@ -198,14 +199,14 @@ def served(real_world) -> tuple[dict[str, Shown], set[str]]:
 @pytest.fixture(scope="module")
 def opened(real_world) -> dict[str, Shown]:
     """Every page in `warcache open` (one browser, navigating from page to page)."""
-    from warcache.replay.intercept import offline_page
-
     from warcache.replay import intercept
+    from warcache.replay.intercept import offline_page
 
     async def run() -> dict[str, Shown]:
         shown: dict[str, Shown] = {}
         first = real_world.site.url(next(iter(KINDS.values())))
-        async with offline_page(real_world.root, first, viewport=(VIEWPORT["width"], VIEWPORT["height"])) as op:
+        size = (VIEWPORT["width"], VIEWPORT["height"])
+        async with offline_page(real_world.root, first, viewport=size) as op:
             page = op.page
             requests: list[str] = []
             page.context.on("request", lambda r: requests.append(r.url))
@@ -215,7 +216,8 @@ def opened(real_world) -> dict[str, Shown]:
 
     # `open` sends whatever escapes its interception to a proxy that does not exist (loopback
     # included): here, to the sink, so that an escape is seen.
-    args = tuple(a.replace("127.0.0.1:9", f"127.0.0.1:{real_world.sink.port}") for a in intercept.OFFLINE_ARGS)
+    sink = f"127.0.0.1:{real_world.sink.port}"
+    args = tuple(a.replace("127.0.0.1:9", sink) for a in intercept.OFFLINE_ARGS)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(intercept, "OFFLINE_ARGS", args)
         return asyncio.run(run())

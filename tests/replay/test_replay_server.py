@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from warcio.statusandheaders import StatusAndHeaders
@@ -243,19 +244,46 @@ def get(client: Client, path: str, base: str = REPLAY, **kw):
     return client.get(path, base_url=base, **kw)
 
 
+def session(ts: str, site: str = "site.test", domain: str = "t.localhost") -> str:
+    """The session host replaying http://<site> at <ts> (see warcache/replay/origins.py)."""
+    return f"http://{site}.{ts}h.{domain}:18081"
+
+
+def enter(client: Client, path: str, base: str = REPLAY):
+    """A browser navigation to a pywb-style URL: the collection's host sends it on to a session
+    host; returns that host's origin and its answer to the navigation."""
+    r = get(client, path, base, headers=DOC)
+    assert r.status_code == 302, (path, r.status_code)
+    where = urlsplit(r.headers["Location"])
+    origin = f"{where.scheme}://{where.netloc}"
+    return origin, get(client, where.path + (f"?{where.query}" if where.query else ""), origin, headers=DOC)
+
+
 # ---------------------------------------------------------------------------------------
 # Fidelity
 # ---------------------------------------------------------------------------------------
 def test_html_is_rewritten_and_gets_the_client(client):
-    r = get(client, f"/t/20240101000000/{SITE}/", headers=DOC)
+    origin, r = enter(client, f"/t/20240101000000/{SITE}/")
+    assert origin == session("20240101000000")  # the page runs on its own origin's session host
+    assert r.status_code == 200
+    body = r.get_data()
+    assert b'href="/s.css"' in body  # relative: resolves against the session host, original path
+    assert b'src="http://cdn.test.20240101000000h.t.localhost:18081/logo.png"' in body
+    assert b"importmap" not in body  # root-relative imports resolve natively there
+    assert b"/_warcache/static/client.js" in body
+    assert int(r.headers["Content-Length"]) == len(body)
+    assert r.headers["Memento-Datetime"] == "Mon, 01 Jan 2024 00:00:00 GMT"
+
+
+def test_on_a_shared_origin_html_is_rewritten_to_replay_paths(root):
+    shared = Client(make_app(root, ui_port=18080, replay_port=18081, shared_origin=True))
+    r = get(shared, f"/t/20240101000000/{SITE}/", "http://127.0.0.1:18081", headers=DOC)
     assert r.status_code == 200
     body = r.get_data()
     assert b'href="/t/20240101000000cs_/http://site.test/s.css"' in body
     assert b'src="/t/20240101000000im_/http://cdn.test/logo.png"' in body
     assert b'<script type="importmap" data-warcache="">' in body
     assert b"/_warcache/static/client.js" in body
-    assert int(r.headers["Content-Length"]) == len(body)
-    assert r.headers["Memento-Datetime"] == "Mon, 01 Jan 2024 00:00:00 GMT"
 
 
 def test_html_fetched_by_a_script_gets_no_client(client):
@@ -265,7 +293,7 @@ def test_html_fetched_by_a_script_gets_no_client(client):
 
 
 def test_gzip_html_is_sent_decoded_without_content_encoding(client):
-    r = get(client, f"/t/20240101000003/{SITE}/gz.html", headers=DOC)
+    _, r = enter(client, f"/t/20240101000003/{SITE}/gz.html")
     assert r.status_code == 200 and "Content-Encoding" not in r.headers
     assert r.get_data().startswith(b"<!doctype html>")
     assert int(r.headers["Content-Length"]) == len(r.get_data())
@@ -296,9 +324,9 @@ def test_css_is_rewritten(client):
 def test_nearest_capture_and_redirect_to_exact_timestamp(client):
     r = get(client, f"/t/202402/{SITE}/", headers=DOC)
     assert r.status_code == 302
-    assert r.headers["Location"] == f"/t/20240301000000/{SITE}/"  # Feb 1 is nearer to Mar 1 than Jan 1
+    assert r.headers["Location"] == session("20240301000000") + "/"  # Feb 1 is nearer to Mar 1 than Jan 1
     r = get(client, f"/t/2023/{SITE}/", headers=DOC)
-    assert r.headers["Location"] == f"/t/20240101000000/{SITE}/"
+    assert r.headers["Location"] == session("20240101000000") + "/"
     # An embedded resource is served at once, not redirected.
     r = get(client, f"/t/2024/{SITE}/s.css", headers={"Sec-Fetch-Dest": "style", "Sec-Fetch-Mode": "no-cors"})
     assert r.status_code == 200
@@ -306,11 +334,15 @@ def test_nearest_capture_and_redirect_to_exact_timestamp(client):
 
 def test_latest_capture_without_timestamp(client):
     r = get(client, f"/t/{SITE}/", headers=DOC)
-    assert r.status_code == 302 and r.headers["Location"] == f"/t/20240301000000/{SITE}/"
+    assert r.status_code == 302 and r.headers["Location"] == session("20240301000000") + "/"
 
 
 def test_redirect_replays_with_rewritten_location(client):
-    r = get(client, f"/t/20240101000004/{SITE}/old", headers=DOC)
+    origin, r = enter(client, f"/t/20240101000004/{SITE}/old")
+    assert r.status_code == 301
+    assert r.headers["Location"] == session("20240101000004") + "/about"  # the same session
+    shared = Client(make_app(client.application.root, ui_port=18080, replay_port=18081, shared_origin=True))
+    r = get(shared, f"/t/20240101000004/{SITE}/old", "http://127.0.0.1:18081", headers=DOC)
     assert r.status_code == 301
     assert r.headers["Location"] == f"/t/20240101000004/{SITE}/about"
 
@@ -355,17 +387,30 @@ def test_root_relative_requests_are_routed_by_referer(client):
     )
 
 
-def test_urls_of_the_replay_origin_itself_are_routed_by_referer(client):
+def test_urls_of_the_replay_origin_itself_are_routed_by_referer(root):
+    # A shared origin only: on session hosts the path is the original one (nothing to route).
+    shared = Client(make_app(root, ui_port=18080, replay_port=18081, shared_origin=True))
+    base = "http://127.0.0.1:18081"
     r = get(
-        client,
-        f"/t/20240101000000/{REPLAY}/static/x.js",
-        headers={"Referer": f"{REPLAY}/t/20240101000000js_/{SITE}/app.js"},
+        shared,
+        f"/t/20240101000000/{base}/static/x.js",
+        base,
+        headers={"Referer": f"{base}/t/20240101000000js_/{SITE}/app.js"},
     )
     assert r.status_code == 307 and r.headers["Location"] == f"/t/20240101000000/{SITE}/static/x.js"
 
 
-def test_cookies_and_origin_state_headers_are_re_scoped(client):
-    r = get(client, f"/t/20240101000000/{SITE}/", headers=DOC)
+def test_cookies_and_origin_state_headers_are_re_scoped(client, root):
+    # On the session host of http://site.test: the cookie is for the session hosts of site.test,
+    # CORS grants mean what they meant live, the archived CSP would block the replay.
+    _, r = enter(client, f"/t/20240101000000/{SITE}/")
+    assert r.headers.getlist("Set-Cookie") == [
+        "sid=1; Domain=site.test.20240101000000h.t.localhost; Path=/; Secure"]
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert r.headers["X-Archive-Orig-Content-Security-Policy"] == "script-src 'none'"
+    # On a shared origin, every archived site shares one origin: cookies go to the collection's path.
+    shared = Client(make_app(root, ui_port=18080, replay_port=18081, shared_origin=True))
+    r = get(shared, f"/t/20240101000000/{SITE}/", "http://127.0.0.1:18081", headers=DOC)
     assert r.headers.getlist("Set-Cookie") == ["sid=1; Path=/t/"]
     assert "Access-Control-Allow-Origin" not in r.headers
     assert r.headers["X-Archive-Orig-Access-Control-Allow-Origin"] == "*"
@@ -390,9 +435,15 @@ def test_cookies_and_origin_state_headers_are_re_scoped(client):
 )
 def test_every_replayed_response_carries_a_restrictive_policy(client, path):
     r = get(client, path, headers=DOC)
+    if r.status_code == 302:  # a navigation, sent on to its session host: follow it
+        where = urlsplit(r.headers["Location"])
+        r = get(client, where.path, f"{where.scheme}://{where.netloc}", headers=DOC)
     policy = r.headers.get("Content-Security-Policy", "")
-    assert policy.startswith("default-src 'self' data: blob:") or policy.startswith("default-src 'none'")
-    assert "*" not in policy and "http:" not in policy and "https:" not in policy
+    assert policy.startswith("default-src 'self' ") or policy.startswith("default-src 'none'"), policy
+    # Nothing but the collection's own hosts: no scheme-wide source, no host outside it.
+    sources = {word for part in policy.split(";") for word in part.split()[1:]}
+    allowed = {"'self'", "'none'", "data:", "blob:", "'unsafe-inline'", "'unsafe-eval'", "http://*.t.localhost:18081"}
+    assert sources <= allowed, sources - allowed
 
 
 def test_client_script_is_served(client):
@@ -551,13 +602,21 @@ def test_where_collections_are_replayed_depends_on_how_the_server_is_reached(roo
                           collection_domain="arch.lan"))
     html = get(lan, "/t/", base="http://arch.lan:18080").get_data(as_text=True)
     assert f"http://t.arch.lan:18081/t/20240101000000/{SITE}/" in html
-    assert get(lan, f"/t/20240101000001/{SITE}/s.css", base="http://t.arch.lan:18081").status_code == 200
-    # one collection served on its own needs no isolation: the address it is reached by
+    r = get(lan, f"/t/20240101000001cs_/{SITE}/s.css", base="http://t.arch.lan:18081")
+    assert r.status_code == 200
+    origin, r = enter(lan, f"/t/20240101000001/{SITE}/s.css", "http://t.arch.lan:18081")
+    assert origin == session("20240101000001", domain="t.arch.lan") and r.status_code == 200
+    assert "http://*.t.arch.lan:18081" in r.headers["Content-Security-Policy"]
+    # one collection served on its own gets session hosts too (they are for fidelity as much
+    # as for isolation); the address it is reached by sends navigations to them
     single = Client(make_app(root, collection="t", ui_port=18080, replay_port=18081))
     html = get(single, "/t/", base=UI).get_data(as_text=True)
-    assert f"http://127.0.0.1:18081/t/20240101000000/{SITE}/" in html
+    assert f"{REPLAY}/t/20240101000000/{SITE}/" in html
     r = get(single, f"/t/20240101000000/{SITE}/", base="http://127.0.0.1:18081", headers=DOC)
-    assert r.status_code == 200 and "sandbox" not in r.headers["Content-Security-Policy"]
+    assert r.status_code == 302 and r.headers["Location"] == f"{REPLAY}/t/20240101000000/{SITE}/"
+    origin, r = enter(single, f"/t/20240101000000/{SITE}/")
+    assert origin == session("20240101000000") and r.status_code == 200
+    assert "sandbox" not in r.headers["Content-Security-Policy"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -614,7 +673,9 @@ def test_redirect_chain_from_wget_replays(corpus_client):
     lines = list(CdxjIndex(root / "collections" / "c2" / "indexes"))
     redirects = [ln for ln in lines if (ln.status or "").startswith("3")]
     assert redirects
-    r = get(client, f"/c2/{redirects[0].timestamp}/{redirects[0].url}", "http://c2.localhost:18081",
-            headers=DOC)
+    origin, r = enter(client, f"/c2/{redirects[0].timestamp}/{redirects[0].url}", "http://c2.localhost:18081")
     assert r.status_code in (301, 302, 303, 307, 308)
-    assert r.headers["Location"].startswith(f"/c2/{redirects[0].timestamp}/http")
+    # the archived Location, on a session host of the same collection and time
+    location = urlsplit(r.headers["Location"])
+    assert location.hostname.endswith(f".{redirects[0].timestamp}h.c2.localhost"), r.headers["Location"]
+    assert origin.startswith("http://") and origin.endswith(f".{redirects[0].timestamp}h.c2.localhost:18081")
