@@ -50,6 +50,8 @@ KINDS: dict[str, str] = {
     "nav-absolute": "/nav/start.html#absolute",
     "nav-cross-origin": "/nav/start.html#cross",
     "nav-reload": "/nav/start.html#reload",
+    "frame-bust-href": "/bust/page.html#href",
+    "frame-bust-assign": "/bust/page.html#assign",
 }
 
 
@@ -57,7 +59,7 @@ def capture_urls(site: RealWorldSite) -> list[str]:
     """What to capture so that every kind can be replayed: each page once (the navigation pages
     choose what to do by their fragment, so one capture serves them all), and the pages the
     navigations land on, on both origins."""
-    paths = dict.fromkeys(p.split("#", 1)[0] for p in KINDS.values())
+    paths = dict.fromkeys(p.split("#", 1)[0] for p in KINDS.values())  # /bust/page.html brings its frame
     return [site.url(p) for p in [*paths, "/nav/done.html"]] + [site.other_url("/nav/done.html")]
 
 
@@ -453,11 +455,27 @@ NAV_DONE_JS = """(function () {
   V.note("arrived via " + via);
   V.equal("href", location.href, HERE + "/nav/done.html#via=" + via);
   V.equal("origin", location.origin, HERE);
-  const from = "{ORIGIN}/nav/start.html";
-  V.equal("document.referrer", document.referrer, via === "cross" ? "{ORIGIN}/" : from);
+  const from = via === "cross" ? "{ORIGIN}/" :
+    via.startsWith("bust") ? "{OTHER}/" : "{ORIGIN}/nav/start.html";
+  V.equal("document.referrer", document.referrer, from);
   V.done();
 })();
 """
+
+# A cross-origin frame that sends the top window somewhere ("frame busting"): the navigation is
+# the frame's, so the top window's own client never sees it.
+BUST_HTML = _page("Frame busting", """<p>the frame sends this window away</p><script>
+const frame = document.createElement("iframe");
+frame.src = "{OTHER}/bust/frame.html#" + location.hash.slice(1);
+document.body.appendChild(frame);
+if (!location.hash) V.done();
+</script>""")
+
+BUST_FRAME_HTML = """<!doctype html><html><body><p>frame</p><script>
+const how = location.hash.slice(1), to = "{ORIGIN}/nav/done.html#via=bust-" + how;
+if (how === "href") top.location.href = to;
+if (how === "assign") top.location = to;
+</script></body></html>"""
 
 EVENT_STREAM = b"retry: 600000\n\ndata: one\n\ndata: two\n\n"
 
@@ -509,6 +527,8 @@ def _routes() -> dict[str, tuple[str, str | bytes]]:
         "/static/nav.js": (js, NAV_JS),
         "/nav/done.html": (html, NAV_DONE_HTML),
         "/static/nav-done.js": (js, NAV_DONE_JS),
+        "/bust/page.html": (html, BUST_HTML),
+        "/bust/frame.html": (html, BUST_FRAME_HTML),
     }
 
 

@@ -15,17 +15,20 @@ So those few forms are rewritten, and nothing else:
 
     location.host            -> __wc$loc(location).host      (a view giving original values)
     win.postMessage(m, o)    -> __wc$pm(win).postMessage(m, o)   (maps the target origin)
+    top.location = url       -> top.location = __wc$nav(url)      (so does location = url)
     import.meta.url          -> __wc$meta(import.meta).url
     import(x)                -> import(__wc$imp(x))
     import "https://cdn/x"   -> import "<its session-host URL>"
 
-Writes (`location = x`, `win.location = x`) are left alone: the browser resolves relative
-ones against the session host, which keeps the original path, and the client's Navigation
-API handler maps absolute original ones.  The helpers are looked up at run time and return
-their argument unchanged when it is not a Location, a window or an import.meta, so a local
-variable that happens to be called `location` is harmless; a prologue gives each script
-identity fallbacks, so a script that runs where the client is not (a frame a page wrote
-itself) still runs.
+Navigations by assignment (`location = x`, `top.location = x`) get their URL mapped: the
+client's Navigation API handler sees a window's own navigations, but not those a frame
+starts for its top window, and Chromium lets a cross-site frame send its top window to that
+window's own origin only, so an unmapped URL would be refused, or leave the archive.
+
+The helpers are looked up at run time and return their argument unchanged when it is not a
+Location, a window, an import.meta or a URL, so a local variable that happens to be called
+`location` is harmless; a prologue gives each script identity fallbacks, so a script that
+runs where the client is not (a frame a page wrote itself) still runs.
 
 Why tree-sitter: a parser keeps string literals, comments and regular expressions intact
 (regular-expression rewriters, pywb's and wabac.js's, change them too), knows modules from
@@ -56,6 +59,7 @@ _HELPERS = {
     "pm": b"__wc$pm",
     "meta": b"__wc$meta",
     "imp": b"__wc$imp",
+    "nav": b"__wc$nav",
 }
 _TRIGGERS = (b"location", b"postMessage", b"import")
 
@@ -67,6 +71,10 @@ _QUERY = """
   property: (property_identifier) @pmprop (#eq? @pmprop "postMessage")))
 (meta_property) @meta
 (call_expression function: (import) arguments: (arguments . (_) @dynarg))
+(assignment_expression left: (identifier) @navleft (#eq? @navleft "location") right: (_) @navright)
+(assignment_expression
+  left: (member_expression property: (property_identifier) @navprop (#eq? @navprop "location"))
+  right: (_) @navright)
 (import_statement source: (string) @source)
 (export_statement source: (string) @source)
 """
@@ -192,6 +200,8 @@ class JsRewriter:
                 wrap(node, "meta")
         for node in captures.get("dynarg", []):
             wrap(node, "imp")
+        for node in captures.get("navright", []):
+            wrap(node, "nav")
         for node in captures.get("source", []):
             inner = [c for c in node.children if c.type == "string_fragment"]
             if len(node.children) == 3 and len(inner) == 1:

@@ -217,7 +217,7 @@
       function loc(x) {
         if (x === null || typeof x !== "object") return x;
         const kind = kindOf(x);
-        if (kind !== "[object Location]" && kind !== "[object WorkerLocation]") return x;
+        if (kind !== "[object Location]" && kind !== "[object WorkerLocation]") return crossLocation(x) || x;
         let view = views.get(x);
         if (!view) {
           view = locationView(x, kind === "[object WorkerLocation]");
@@ -272,6 +272,43 @@
         return Object.freeze(view);
       }
 
+      // The Location of a cross-origin window (top.location from a frame): only setting href and
+      // replace() are allowed, as live; the URL they are given goes to its replay URL.
+      const crossViews = new WeakMap();
+      function crossLocation(x) {
+        if (Object.getPrototypeOf(x) !== null) return null;
+        try {
+          void x.href;
+          return null;
+        } catch (e) {
+          if (!e || e.name !== "SecurityError") return null;
+        }
+        let view = crossViews.get(x);
+        if (!view) {
+          view = Object.freeze({
+            get href() { return x.href; },  // throws, as live
+            set href(value) { x.href = nav(value); },
+            replace: function (value) { x.replace(nav(value)); },
+            toString: function () { return x.toString(); },
+          });
+          crossViews.set(x, view);
+        }
+        return view;
+      }
+
+      // What `location = v` and `win.location = v` are given: a URL relative to this page's
+      // original address, sent to its replay URL (else a frame could send its top window live).
+      function nav(value) {
+        let text;
+        if (typeof value === "string") text = value;
+        else if (value && typeof value === "object" && (kindOf(value) === "[object URL]" || typeof value.href === "string")) {
+          text = String(value);
+        } else {
+          return value;
+        }
+        return navTarget(text, global.location.href);
+      }
+
       // X.postMessage(m, targetOrigin) with the target origin mapped, when X is a window.
       const pmWrappers = new WeakMap();
       function pm(x) {
@@ -316,7 +353,7 @@
       }
 
       function install(g) {
-        [["__wc$loc", loc], ["__wc$pm", pm], ["__wc$meta", meta], ["__wc$imp", imp]].forEach(function (pair) {
+        [["__wc$loc", loc], ["__wc$pm", pm], ["__wc$meta", meta], ["__wc$imp", imp], ["__wc$nav", nav]].forEach(function (pair) {
           const d = Object.getOwnPropertyDescriptor(g, pair[0]);
           if (d && !d.configurable) g[pair[0]] = pair[1];  // a `var` of the script itself, hoisted
           else Object.defineProperty(g, pair[0], {value: pair[1], writable: true, configurable: true, enumerable: false});
