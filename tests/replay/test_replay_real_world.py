@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import re
 import socket
 import threading
 import time
@@ -302,3 +303,30 @@ def test_no_request_left_the_replay(real_world, served, opened):
     """Nothing reached the stopped site's addresses, nor any other address, in either mode."""
     assert real_world.trap.hits == []
     assert [h for h in real_world.sink.hits if not _browser_noise(h)] == []
+
+
+def test_the_client_names_session_hosts_as_the_server_does(real_world):
+    """core.js and origins.py must agree on every host name, hashed ones included (the client
+    names the hosts of URLs scripts build; the server maps them back)."""
+    from warcache.replay.client import STATIC_DIR
+    from warcache.replay.origins import HostNames, Origins
+
+    urls = ["https://www.example.com/", "http://127.0.0.1:8080/", "https://[::1]:8443/",
+            "http://bücher.example/", "https://" + "a" * 60 + ".b" * 100 + "/", "https://example.com:443/"]
+    with start_server(real_world.root) as server, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=find_browser().executable, args=launch_args())
+        page = browser.new_page()
+        page.goto(server.replay_url_for("default") + "default/" + real_world.site.url(KINDS["history"]))
+        ts = re.search(r"\.(\d{14})h\d+\.default\.localhost", page.url).group(1)
+        page.add_script_tag(content=(STATIC_DIR / "core.js").read_text())
+        names = page.evaluate(
+            """([urls, ts]) => {
+                const core = self.__warcacheCore({coll: "default", ts: ts, mode: "host",
+                                                  suffix: "default.localhost"}, () => location.href);
+                return urls.map((u) => new URL(core.sessionOrigin(new URL(u))).hostname);
+            }""",
+            [urls, ts],
+        )
+        browser.close()
+    origins = Origins("localhost")
+    assert names == [origins.session_host("default", u, ts, HostNames()) for u in urls]

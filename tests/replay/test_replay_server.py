@@ -154,6 +154,8 @@ PAGE_HTML = (
     b'<body><img src="http://cdn.test/logo.png"><a href="/about">about</a></body></html>'
 )
 PNG = b"\x89PNG\r\n\x1a\n" + b"fake screenshot bytes"
+APP_JS = (b"if (location.hostname !== 'site.test') { stop(); } // location.hostname\n"
+          b"parent.postMessage(1, '*');\n")
 GZIP_BODY = gzip.compress(b'{"items": [1, 2, 3], "marker": "gzipped-and-chunked"}')
 
 
@@ -210,6 +212,10 @@ def root(tmp_path_factory) -> Path:
         headers=[("Content-Type", "text/plain")],
     )
     a.response(f"{SITE}/pic.png", "20240101000009", PNG, headers=[("Content-Type", "image/png")])
+    a.response(f"{SITE}/app.js", "20240101000010", APP_JS, headers=[("Content-Type", "text/javascript")])
+    a.response("http://[::1]:8080/v6.html", "20240101000011", b"<p>ipv6 page</p>")
+    a.response(f"{SITE}/sw.js", "20240101000012", b"self.onfetch = () => {};",
+               headers=[("Content-Type", "application/javascript"), ("Service-Worker-Allowed", "/")])
     a.post(f"{SITE}/api", "20240101000007", b'{"q": "one"}', b'{"answer": "for one"}')
     a.post(f"{SITE}/api", "20240101000008", b'{"q": "two"}', b'{"answer": "for two"}')
     a.page(
@@ -415,6 +421,80 @@ def test_cookies_and_origin_state_headers_are_re_scoped(client, root):
     assert "Access-Control-Allow-Origin" not in r.headers
     assert r.headers["X-Archive-Orig-Access-Control-Allow-Origin"] == "*"
     assert r.headers["X-Archive-Orig-Content-Security-Policy"] == "script-src 'none'"
+
+
+# ---------------------------------------------------------------------------------------
+# Session hosts: one per original origin and time (warcache/replay/origins.py)
+# ---------------------------------------------------------------------------------------
+S1 = session("20240101000000")
+FROM_PAGE = {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+
+
+def test_a_session_host_serves_original_paths_and_never_pywb_paths(client):
+    r = get(client, "/orig.txt", S1, headers={**FROM_PAGE, "Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 200 and r.get_data() == b"the original payload"
+    # /t/<ts>id_/<url> on a session host is a path of http://site.test, not a capture
+    for path in (f"/t/20240101000006id_/{SITE}/orig.txt", f"/t/{SITE}/orig.txt"):
+        r = get(client, path, S1, headers={**FROM_PAGE, "Sec-Fetch-Site": "same-origin"})
+        assert r.status_code == 404 and b"the original payload" not in r.get_data()
+    assert get(client, "/_warcache/static/client.js", S1).status_code == 200
+
+
+def test_a_session_host_serves_its_collection_only(client):
+    own = {**FROM_PAGE, "Referer": session("20240101000000", "cdn.test") + "/page"}
+    assert get(client, "/orig.txt", S1, headers=own).status_code == 200
+    other = {**FROM_PAGE, "Referer": "http://site.test.20240101000000h.other.localhost:18081/"}
+    assert get(client, "/orig.txt", S1, headers=other).status_code == 403
+    cross = {**FROM_PAGE, "Sec-Fetch-Site": "cross-site"}
+    assert get(client, "/orig.txt", S1, headers=cross).status_code == 403
+    # a navigation comes from anywhere (the listing, a bookmark)
+    r = get(client, "/about", S1, headers={**DOC, "Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 200
+    # session host names mean nothing on the listing port
+    assert get(client, "/", "http://site.test.20240101000000h.t.localhost:18080").status_code == 421
+
+
+def test_preflights_are_answered_for_the_collection_s_own_hosts(client):
+    asking = session("20240101000000", "app.test")
+    headers = {"Origin": asking, "Access-Control-Request-Method": "PUT",
+               "Access-Control-Request-Headers": "content-type", **FROM_PAGE}
+    r = client.options("/api", base_url=S1, headers=headers)
+    assert r.status_code == 204 and r.headers["Access-Control-Allow-Origin"] == asking
+    assert r.headers["Access-Control-Allow-Methods"] == "PUT"
+    headers["Origin"] = "http://site.test.20240101000000h.other.localhost:18081"
+    assert client.options("/api", base_url=S1, headers=headers).status_code == 403
+
+
+def test_scripts_see_their_original_address_and_strings_stay_as_archived(client):
+    script = {**FROM_PAGE, "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "script"}
+    r = get(client, "/app.js", S1, headers=script)
+    body = r.get_data()
+    assert b"if (__wc$loc(location).hostname !== 'site.test')" in body
+    assert b"// location.hostname\n__wc$pm(parent).postMessage(1, '*')" in body
+    assert int(r.headers["Content-Length"]) == len(body)
+    raw = get(client, f"/t/20240101000010id_/{SITE}/app.js")  # curl on the collection's host
+    assert raw.get_data() == APP_JS
+
+
+def test_service_workers_run_on_session_hosts_only(client):
+    sw = {"Service-Worker": "script", "Sec-Fetch-Dest": "serviceworker", "Sec-Fetch-Mode": "same-origin",
+          "Sec-Fetch-Site": "same-origin"}
+    r = get(client, "/sw.js", session("20240101000012"), headers=sw)
+    assert r.status_code == 200 and b"__warcacheCfg" in r.get_data() and b"self.onfetch" in r.get_data()
+    assert r.headers["Service-Worker-Allowed"] == "/"  # the archived scope grant holds on its own origin
+    assert '"csp": "default-src' in r.get_data(as_text=True)  # pages it makes up get the policy too
+    assert get(client, f"/t/20240101000012js_/{SITE}/sw.js", headers=sw).status_code == 403
+
+
+def test_hosts_that_are_not_dns_names_get_a_hashed_label(root, client):
+    r = get(client, "/t/20240101000011/http://[::1]:8080/v6.html", headers=DOC)
+    where = urlsplit(r.headers["Location"])
+    assert where.hostname.startswith("x--") and where.hostname.endswith(".20240101000011h8080.t.localhost")
+    page = get(client, where.path, f"http://{where.netloc}", headers=DOC)
+    assert page.status_code == 200 and b"ipv6 page" in page.get_data()
+    # a server that never named it (a label made by the client, or after a restart) finds it
+    fresh = Client(make_app(root, ui_port=18080, replay_port=18081))
+    assert b"ipv6 page" in get(fresh, where.path, f"http://{where.netloc}", headers=DOC).get_data()
 
 
 # ---------------------------------------------------------------------------------------

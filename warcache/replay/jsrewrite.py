@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 #: Bump when the edits change: cached plans of an older version are not reused.
-REWRITER_VERSION = "1"
+REWRITER_VERSION = "2"
 #: Scripts bigger than this are served as archived (parsing them would stall the request).
 MAX_SOURCE = 8 * 1024 * 1024
 #: Parse results kept in memory (a plan is a few integers per edit).
@@ -99,7 +99,7 @@ class _Edit:
     """Insert `text` at `at`, or (source) replace the URL in the string at [at, end)."""
 
     at: int
-    order: tuple[int, int]  # ties at one position: closing before opening, outer before inner
+    order: tuple[int, int, int]  # ties at one position: closing before opening, outer before inner
     text: bytes = b""
     end: int = -1  # > at for a string literal whose URL is mapped at apply time
 
@@ -175,19 +175,21 @@ class JsRewriter:
         edits: list[_Edit] = []
         used: set[str] = set()
 
-        def wrap(node, helper: str) -> None:
+        def wrap(node, helper: str, rank: int = 1) -> None:
+            """`helper(` before the node, `)` after; of two wraps of one node, the lower rank
+            is the outer one."""
             name = _HELPERS[helper]
             span = node.end_byte - node.start_byte
-            edits.append(_Edit(node.start_byte, (1, -span), name + b"("))
-            edits.append(_Edit(node.end_byte, (0, -node.start_byte), b")"))
+            edits.append(_Edit(node.start_byte, (1, -span, rank), name + b"("))
+            edits.append(_Edit(node.end_byte, (0, -node.start_byte, -rank), b")"))
             used.add(helper)
 
         for node in captures.get("ident", []):
             if _reads(node):
                 wrap(node, "loc")
         for node in captures.get("short", []):
-            edits.append(_Edit(node.start_byte, (1, 0), b"location: __wc$loc("))
-            edits.append(_Edit(node.end_byte, (0, -node.start_byte), b")"))
+            edits.append(_Edit(node.start_byte, (1, 0, 1), b"location: __wc$loc("))
+            edits.append(_Edit(node.end_byte, (0, -node.start_byte, -1), b")"))
             used.add("loc")
         for node in captures.get("member", []):
             if node.child_by_field_name("object").type != "super" and _reads(node):
@@ -201,13 +203,13 @@ class JsRewriter:
         for node in captures.get("dynarg", []):
             wrap(node, "imp")
         for node in captures.get("navright", []):
-            wrap(node, "nav")
+            wrap(node, "nav", rank=0)
         for node in captures.get("source", []):
             inner = [c for c in node.children if c.type == "string_fragment"]
             if len(node.children) == 3 and len(inner) == 1:
                 text = data[inner[0].start_byte:inner[0].end_byte].lower()
                 if text.startswith((b"http://", b"https://", b"//")):
-                    edits.append(_Edit(inner[0].start_byte, (2, 0), end=inner[0].end_byte))
+                    edits.append(_Edit(inner[0].start_byte, (2, 0, 0), end=inner[0].end_byte))
         if not edits:
             return _NOTHING
         at = _prologue_position(tree.root_node)
@@ -216,7 +218,7 @@ class JsRewriter:
             for h in sorted(used)
         )
         if prologue:
-            edits.append(_Edit(at, (-1, 0), prologue))
+            edits.append(_Edit(at, (-1, 0, 0), prologue))
         edits.sort(key=lambda e: (e.at, e.order))
         return Plan(tuple(edits))
 
