@@ -20,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -151,22 +154,25 @@ class RealWorld:
 
 @pytest.fixture(scope="module")
 def real_world(tmp_path_factory) -> RealWorld:
-    from conftest import run_cli
-
+    root = tmp_path_factory.mktemp("real-world")
     site = RealWorldSite().start()
     try:
+        # The capture (the real CLI, in its own process) runs while the pages are looked at live.
+        cmd = [sys.executable, "-m", "warcache", "--root", str(root), "add", "--no-scroll",
+               "--idle-timeout", "1", "--no-screenshot", "-j", "4", *capture_urls(site)]
+        env = {k: v for k, v in os.environ.items() if k != "WARCACHE_ROOT"}
+        capture = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         live: dict[str, Shown] = {}
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=find_browser().executable, args=launch_args())
-            page = browser.new_context(viewport=VIEWPORT).new_page()
-            for kind, path in KINDS.items():
-                live[kind] = _show(page, site.url(path), [])
-            browser.close()
-        root = tmp_path_factory.mktemp("real-world")
-        urls = capture_urls(site)
-        run = run_cli("add", "--no-scroll", "--idle-timeout", "1", "--no-screenshot", "-j", "4", *urls,
-                      root=root)
-        assert run.code == 0, run.stderr
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=find_browser().executable, args=launch_args())
+                page = browser.new_context(viewport=VIEWPORT).new_page()
+                for kind, path in KINDS.items():
+                    live[kind] = _show(page, site.url(path), [])
+                browser.close()
+        finally:
+            _, stderr = capture.communicate(timeout=600)
+        assert capture.returncode == 0, stderr
     finally:
         site.stop()
     trap = Trap(site.addresses)
@@ -176,9 +182,22 @@ def real_world(tmp_path_factory) -> RealWorld:
     sink.close()
 
 
+#: URLs whose session host names the client (core.js) must make exactly as origins.py does.
+NAMED_URLS = ["https://www.example.com/", "http://127.0.0.1:8080/", "https://[::1]:8443/",
+              "http://bücher.example/", "https://" + "a" * 60 + ".b" * 100 + "/", "https://example.com:443/"]
+NAME_THEM = """([urls, ts]) => {
+  const core = self.__warcacheCore({coll: "default", ts: ts, mode: "host", suffix: "default.localhost"},
+                                   () => location.href);
+  return urls.map((u) => new URL(core.sessionOrigin(new URL(u))).hostname);
+}"""
+
+
 @pytest.fixture(scope="module")
-def served(real_world) -> tuple[dict[str, Shown], set[str]]:
-    """Every page through the rewriting replay server, entered by its pywb-style URL."""
+def served(real_world) -> tuple[dict[str, Shown], set[str], tuple[str, list[str]]]:
+    """Every page through the rewriting replay server, entered by its pywb-style URL; and the
+    names core.js gives NAMED_URLS' hosts."""
+    from warcache.replay.client import STATIC_DIR
+
     shown: dict[str, Shown] = {}
     with start_server(real_world.root) as server, sync_playwright() as pw:
         browser = pw.chromium.launch(
@@ -191,10 +210,14 @@ def served(real_world) -> tuple[dict[str, Shown], set[str]]:
         entry = server.replay_url_for("default") + "default/"
         for kind, path in KINDS.items():
             shown[kind] = _show(page, entry + real_world.site.url(path), requests)
+        page.goto(entry + real_world.site.url(KINDS["history"]))
+        ts = re.search(r"\.(\d{14})h\d+\.default\.localhost", page.url).group(1)
+        page.add_script_tag(content=(STATIC_DIR / "core.js").read_text())
+        names = page.evaluate(NAME_THEM, [NAMED_URLS, ts])
         browser.close()
         replay_port = urlsplit(server.replay_url).port
-    allowed = {f"default.localhost:{replay_port}"}
-    return shown, allowed | {f"*.default.localhost:{replay_port}"}
+    allowed = {f"default.localhost:{replay_port}", f"*.default.localhost:{replay_port}"}
+    return shown, allowed, (ts, names)
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +295,7 @@ def test_the_live_pages_pass_their_own_checks(real_world):
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_the_server_replays_what_was_live(real_world, served, kind):
-    shown, allowed = served
+    shown, allowed, _ = served
     live = real_world.live[kind]
     assert shown[kind].text == live.text, shown[kind].url
     strays = [u for u in shown[kind].requests if not _host_allowed(u, allowed)]
@@ -305,28 +328,12 @@ def test_no_request_left_the_replay(real_world, served, opened):
     assert [h for h in real_world.sink.hits if not _browser_noise(h)] == []
 
 
-def test_the_client_names_session_hosts_as_the_server_does(real_world):
+
+def test_the_client_names_session_hosts_as_the_server_does(served):
     """core.js and origins.py must agree on every host name, hashed ones included (the client
     names the hosts of URLs scripts build; the server maps them back)."""
-    from warcache.replay.client import STATIC_DIR
     from warcache.replay.origins import HostNames, Origins
 
-    urls = ["https://www.example.com/", "http://127.0.0.1:8080/", "https://[::1]:8443/",
-            "http://bücher.example/", "https://" + "a" * 60 + ".b" * 100 + "/", "https://example.com:443/"]
-    with start_server(real_world.root) as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=find_browser().executable, args=launch_args())
-        page = browser.new_page()
-        page.goto(server.replay_url_for("default") + "default/" + real_world.site.url(KINDS["history"]))
-        ts = re.search(r"\.(\d{14})h\d+\.default\.localhost", page.url).group(1)
-        page.add_script_tag(content=(STATIC_DIR / "core.js").read_text())
-        names = page.evaluate(
-            """([urls, ts]) => {
-                const core = self.__warcacheCore({coll: "default", ts: ts, mode: "host",
-                                                  suffix: "default.localhost"}, () => location.href);
-                return urls.map((u) => new URL(core.sessionOrigin(new URL(u))).hostname);
-            }""",
-            [urls, ts],
-        )
-        browser.close()
+    _, _, (ts, names) = served
     origins = Origins("localhost")
-    assert names == [origins.session_host("default", u, ts, HostNames()) for u in urls]
+    assert names == [origins.session_host("default", u, ts, HostNames()) for u in NAMED_URLS]

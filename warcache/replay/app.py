@@ -204,12 +204,7 @@ class ReplayApp:
             if time.monotonic() - self._learned.get(name, -1e9) < 60:
                 continue
             self._learned[name] = time.monotonic()
-            hosts: set[str] = set()
-            with self.resolver(name)._lock:
-                for line in self.resolver(name).index:
-                    parts = original_origin(line.url)
-                    if parts is not None:
-                        hosts.add(parts[1])
+            hosts = {parts[1] for url in self.resolver(name).urls() if (parts := original_origin(url))}
             self.hostnames.learn(hosts)
 
     def _origin(self, where: _Where, *, replay: bool, coll: str | None = None) -> str:
