@@ -214,6 +214,10 @@ def root(tmp_path_factory) -> Path:
     a.response(f"{SITE}/pic.png", "20240101000009", PNG, headers=[("Content-Type", "image/png")])
     a.response(f"{SITE}/app.js", "20240101000010", APP_JS, headers=[("Content-Type", "text/javascript")])
     a.response("http://[::1]:8080/v6.html", "20240101000011", b"<p>ipv6 page</p>")
+    a.response(f"{SITE}/plain.js", "20240101000010", b"var plain = 1;",
+               headers=[("Content-Type", "text/javascript")])
+    a.response(f"{SITE}/sri.html", "20240101000010", b'<script src="/app.js" integrity="sha384-a"></script>'
+               b'<script src="plain.js" integrity="sha384-b"></script>')
     a.response(f"{SITE}/sw.js", "20240101000012", b"self.onfetch = () => {};",
                headers=[("Content-Type", "application/javascript"), ("Service-Worker-Allowed", "/")])
     a.post(f"{SITE}/api", "20240101000007", b'{"q": "one"}', b'{"answer": "for one"}')
@@ -474,6 +478,13 @@ def test_scripts_see_their_original_address_and_strings_stay_as_archived(client)
     assert int(r.headers["Content-Length"]) == len(body)
     raw = get(client, f"/t/20240101000010id_/{SITE}/app.js")  # curl on the collection's host
     assert raw.get_data() == APP_JS
+
+
+def test_integrity_goes_only_from_scripts_served_changed(client):
+    _, r = enter(client, f"/t/20240101000010/{SITE}/sri.html")
+    body = r.get_data()
+    assert b'<script src="/app.js" data-archived-integrity="sha384-a">' in body  # reads location: rewritten
+    assert b'<script src="plain.js" integrity="sha384-b">' in body  # served byte for byte: its hash holds
 
 
 def test_service_workers_run_on_session_hosts_only(client):

@@ -524,7 +524,28 @@ class ReplayApp:
         charset = contenttype.charset(header(capture.headers, "Content-Type"))
         head = self._head(request, wb, stamp, suffix) if kind == "html" else None
         inline = lambda text: self.js.rewrite_text(text, map_url)  # noqa: E731
-        return rewrite_bytes(data, kind, rw, charset=charset, head=head, script=inline)
+        keeps = lambda url: self._script_kept(wb, url)  # noqa: E731
+        return rewrite_bytes(data, kind, rw, charset=charset, head=head, keeps_bytes=keeps, script=inline)
+
+    def _script_kept(self, wb: ArchivalUrl, url: str) -> bool:
+        """False when the script at `url` is served changed (it reads its own address, see
+        `jsrewrite`): a page's `integrity` for it would then block it."""
+        capture = self.resolver(wb.coll).find(url, timestamp=wb.timestamp or None)
+        if capture is None:
+            return True
+        try:
+            mime = contenttype.media_type(header(capture.headers, "Content-Type"))
+            length = capture.raw_length
+            if "javascript" not in mime and "ecmascript" not in mime or (length or 0) > MAX_JS_REWRITE:
+                return True
+            data = capture.content()
+        except ArchiveError:
+            return True
+        finally:
+            capture.close()
+        key = f"{capture.line.digest}:{len(data)}" if capture.line.digest else None
+        plan = self.js.plan(data, key=key)
+        return plan is None or not plan.edits
 
     def _head(self, request: Request, wb: ArchivalUrl, stamp: str, suffix: str | None = None) -> str | None:
         """What goes at the top of a replayed document (None for HTML fetched as data)."""

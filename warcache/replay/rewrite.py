@@ -308,10 +308,16 @@ _JS_TYPES = frozenset({
 class HtmlRewriter:
     """Rewrites one HTML document (see the module docstring)."""
 
-    def __init__(self, rw: UrlRewriter, head: str | None = None,
-                 script: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        rw: UrlRewriter,
+        head: str | None = None,
+        keeps_bytes: Callable[[str], bool] | None = None,
+        script: Callable[[str], str] | None = None,
+    ) -> None:
         self.rw = rw
         self.head = head  # markup to insert at the start of <head>, or None
+        self.keeps_bytes = keeps_bytes  # False for a URL whose replayed bytes differ (see _integrity)
         self.script = script  # rewrites JavaScript source (inline scripts, on* attributes)
         self._edits: list[_Edit] = []
         self._first_base: StartTag | None = None
@@ -398,8 +404,8 @@ class HtmlRewriter:
             new = self._attr_value(tag, attr)
             if new is not None and new != attr.raw:
                 self._replace_value(attr, new)
-        if tag.name == "link" and "integrity" in {a.name for a in tag.attrs} and _link_modifier(tag) == "cs_":
-            self._rename(tag, "integrity")  # the style sheet is rewritten: its hash no longer holds
+        if "integrity" in {a.name for a in tag.attrs}:
+            self._integrity(tag)
         if tag.name == "script" and (tag.get("type") or "").strip().lower() == "speculationrules":
             self._set_value(tag, "type", "application/x-archived-speculationrules")
 
@@ -417,13 +423,26 @@ class HtmlRewriter:
         if name == "style":
             return attr_escape(rewrite_css(attr_unescape(raw), rw), attr.quote or '"')
         if name == "srcdoc" and tag.name == "iframe":
-            inner = HtmlRewriter(rw, self.head, self.script).rewrite(attr_unescape(raw))
+            inner = HtmlRewriter(rw, self.head, self.keeps_bytes, self.script).rewrite(attr_unescape(raw))
             return attr_escape(inner, attr.quote or '"')
         if self.script is not None and name.startswith("on") and len(name) > 2:
             code = attr_unescape(raw)
             new = self.script(code)
             return None if new == code else attr_escape(new, attr.quote or '"')
         return None
+
+    def _integrity(self, tag: StartTag) -> None:
+        """Subresource integrity: a script or style sheet whose bytes replay changes would be
+        blocked, so its `integrity` goes (renamed, value kept).  Style sheets are rewritten;
+        scripts are served as archived unless they read their own address (see `jsrewrite`):
+        `keeps_bytes` says."""
+        modifier = _link_modifier(tag) if tag.name == "link" else "js_" if tag.name == "script" else None
+        if modifier == "cs_":
+            self._rename(tag, "integrity")
+        elif modifier == "js_" and self.keeps_bytes is not None:
+            absolute = self.rw.absolute(tag.get("src" if tag.name == "script" else "href") or "")
+            if absolute is not None and not self.keeps_bytes(absolute):
+                self._rename(tag, "integrity")
 
     def _modifier(self, tag: StartTag, name: str) -> str:
         if name in ("poster", "background"):
@@ -546,10 +565,16 @@ def rewrite_importmap(body: str, rw: UrlRewriter) -> str:
 
 
 def rewrite_html(
-    text: str, rw: UrlRewriter, head: str | None = None, script: Callable[[str], str] | None = None
+    text: str,
+    rw: UrlRewriter,
+    head: str | None = None,
+    keeps_bytes: Callable[[str], bool] | None = None,
+    script: Callable[[str], str] | None = None,
 ) -> str:
-    """Rewrite a whole document; `head` is inserted where <head> starts (documents only)."""
-    return HtmlRewriter(rw, head, script).rewrite(text)
+    """Rewrite a whole document; `head` is inserted where <head> starts (documents only);
+    `keeps_bytes(url)` is False for scripts replay cannot serve byte for byte; `script`
+    rewrites inline JavaScript."""
+    return HtmlRewriter(rw, head, keeps_bytes, script).rewrite(text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -582,6 +607,7 @@ def rewrite_bytes(
     *,
     charset: str | None = None,
     head: str | None = None,
+    keeps_bytes: Callable[[str], bool] | None = None,
     script: Callable[[str], str] | None = None,
 ) -> bytes:
     """Rewrite an HTML (`kind="html"`) or CSS (`kind="css"`) body, keeping its encoding."""
@@ -591,5 +617,5 @@ def rewrite_bytes(
     except UnicodeDecodeError:
         codec = "latin-1"
         text = body.decode(codec)
-    out = rewrite_html(text, rw, head, script) if kind == "html" else rewrite_css(text, rw)
+    out = rewrite_html(text, rw, head, keeps_bytes, script) if kind == "html" else rewrite_css(text, rw)
     return out.encode(codec, "xmlcharrefreplace" if kind == "html" else "backslashreplace")
