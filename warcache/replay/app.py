@@ -306,10 +306,10 @@ class ReplayApp:
         host = self.origins.session_host(wb.coll, url, stamp, self.hostnames)
         if host is None:
             return self.replay(request, where, wb)
-        rest = url.split("//", 1)[1]
-        path = rest[len(rest.split("/", 1)[0].split("?", 1)[0]):] or "/"
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         port = "" if self.replay_port == (443 if where.scheme == "https" else 80) else f":{self.replay_port}"
-        return redirect(f"{where.scheme}://{host}{port}{path if path.startswith('/') else '/' + path}")
+        return redirect(f"{where.scheme}://{host}{port}{target}")
 
     def _session_request(self, request: Request, where: _Where, session: Session, target: str) -> Response:
         """A request to a session host: its path is the original path, nothing else."""
@@ -502,8 +502,8 @@ class ReplayApp:
     ) -> bytes | None:
         """The rewritten body, or None to serve the archived one (too big or undecodable)."""
         length = capture.raw_length
-        limit = MAX_JS_REWRITE if kind in ("js", "worker") else MAX_REWRITE
-        if length is not None and length > limit and (kind != "worker" or session is None):
+        limit = MAX_JS_REWRITE if kind == "js" else MAX_REWRITE  # a worker gets its shim regardless
+        if length is not None and length > limit:
             return None
         try:
             data = capture.content()
