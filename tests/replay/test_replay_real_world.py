@@ -193,7 +193,39 @@ NAME_THEM = """([urls, ts]) => {
 
 
 @pytest.fixture(scope="module")
-def served(real_world) -> tuple[dict[str, Shown], set[str], tuple[str, list[str]]]:
+def replays(real_world) -> dict:
+    """Both replays, at once (the open one in a thread of its own: they wait on timers more
+    than they compute, and the suite's time matters)."""
+    out: dict = {}
+
+    def open_all() -> None:
+        try:
+            out["opened"] = _open_all(real_world)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the test thread
+            out["error"] = exc
+
+    thread = threading.Thread(target=open_all)
+    thread.start()
+    try:
+        out["served"] = _serve_all(real_world)
+    finally:
+        thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(replays) -> tuple[dict[str, Shown], set[str], tuple[str, list[str] | None]]:
+    return replays["served"]
+
+
+@pytest.fixture(scope="module")
+def opened(replays) -> dict[str, Shown]:
+    return replays["opened"]
+
+
+def _serve_all(real_world: RealWorld) -> tuple[dict[str, Shown], set[str], tuple[str, list[str] | None]]:
     """Every page through the rewriting replay server, entered by its pywb-style URL; and the
     names core.js gives NAMED_URLS' hosts."""
     from warcache.replay.client import STATIC_DIR
@@ -222,8 +254,7 @@ def served(real_world) -> tuple[dict[str, Shown], set[str], tuple[str, list[str]
     return shown, allowed, (ts, names)
 
 
-@pytest.fixture(scope="module")
-def opened(real_world) -> dict[str, Shown]:
+def _open_all(real_world: RealWorld) -> dict[str, Shown]:
     """Every page in `warcache open` (one browser, navigating from page to page)."""
     from warcache.replay import intercept
     from warcache.replay.intercept import offline_page
