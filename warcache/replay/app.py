@@ -313,49 +313,18 @@ class ReplayApp:
 
     def _session_request(self, request: Request, where: _Where, session: Session, target: str) -> Response:
         """A request to a session host: its path is the original path, nothing else."""
-        if not self._session_allows(request, session):
+        if not session.allows(request.headers, self.origins.site_is_collection):
             return text_response("Forbidden: replayed resources are served only to pages of their own "
                                  "collection.\n", 403)
         if target.startswith("/_warcache/static/"):
             return self.client.response(target.split("/")[3])
         if request.method.upper() == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            return self._preflight(request, session)
+            return session.preflight(request.headers)
         worker = is_worker_destination(request.headers.get("Sec-Fetch-Dest")) or bool(
             request.headers.get("Service-Worker"))
         host = session.host
         wb = ArchivalUrl(host.coll, host.timestamp, WORKER if worker else "", session.url_of(target))
         return self.replay(request, where, wb)
-
-    def _session_allows(self, request: Request, session: Session) -> bool:
-        """Fetch metadata on a session host: navigations from anywhere; other requests from
-        pages of the same collection only (its session hosts are one site, see `origins`)."""
-        site = (request.headers.get("Sec-Fetch-Site") or "").lower()
-        mode = (request.headers.get("Sec-Fetch-Mode") or "").lower()
-        if site in ("", "same-origin", "none") or mode == "navigate":
-            return True
-        if site != "same-site":
-            return False
-        asker = request.headers.get("Origin") or request.headers.get("Referer")
-        if asker and asker != "null":
-            return session.same_collection(asker)
-        return self.origins.site_is_collection
-
-    def _preflight(self, request: Request, session: Session) -> Response:
-        """A CORS preflight between hosts of one collection: the archive seldom holds them, and
-        the archived response still has to grant the actual request (`sessions`)."""
-        origin = request.headers.get("Origin") or ""
-        if not session.same_collection(origin):
-            return text_response("Forbidden: not a page of this collection.\n", 403)
-        response = Response(b"", 204)
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Credentials"] = "true"
-        response.headers["Access-Control-Allow-Methods"] = request.headers["Access-Control-Request-Method"]
-        asked = request.headers.get("Access-Control-Request-Headers")
-        if asked:
-            response.headers["Access-Control-Allow-Headers"] = asked
-        response.headers["Access-Control-Max-Age"] = "600"
-        response.headers["Vary"] = "Origin"
-        return response
 
     def _elsewhere(self, request: Request, where: _Where, wb: ArchivalUrl, target: str) -> Response:
         """A replay URL of one collection asked on another host (see `origins`).

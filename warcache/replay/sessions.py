@@ -17,9 +17,13 @@ It also decides the headers that are about origins, which on session hosts are r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from werkzeug.wrappers import Response
+
+from warcache.replay.headers import text_response
 from warcache.replay.origins import HostNames, Origins, SessionHost, original_origin
 from warcache.replay.rewrite import UrlRewriter
 
@@ -139,6 +143,40 @@ class Session:
                 continue  # a hashed host name: a host-only cookie is the best we can do
             out.append(f" Domain={domain}{own[len(host):]}")
         return ";".join(out)
+
+    # -- requests --------------------------------------------------------------------------
+    def allows(self, headers: Mapping[str, str], site_is_collection: bool) -> bool:
+        """Fetch metadata: navigations from anywhere; other requests from pages of the same
+        collection only (its session hosts are one site, see `origins`).  Without an Origin
+        or Referer to tell, `same-site` is enough only where a site is one collection."""
+        site = (headers.get("Sec-Fetch-Site") or "").lower()
+        mode = (headers.get("Sec-Fetch-Mode") or "").lower()
+        if site in ("", "same-origin", "none") or mode == "navigate":
+            return True
+        if site != "same-site":
+            return False
+        asker = headers.get("Origin") or headers.get("Referer")
+        if asker and asker != "null":
+            return self.same_collection(asker)
+        return site_is_collection
+
+    def preflight(self, headers: Mapping[str, str]) -> Response:
+        """A CORS preflight between hosts of one collection: the archive seldom holds them, and
+        the archived response still has to grant the actual request (`kept_header`)."""
+        origin = headers.get("Origin") or ""
+        if not self.same_collection(origin):
+            return text_response("Forbidden: not a page of this collection.\n", 403)
+        response = Response(b"", 204)
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        method = headers.get("Access-Control-Request-Method") or "GET"
+        response.headers["Access-Control-Allow-Methods"] = method
+        asked = headers.get("Access-Control-Request-Headers")
+        if asked:
+            response.headers["Access-Control-Allow-Headers"] = asked
+        response.headers["Access-Control-Max-Age"] = "600"
+        response.headers["Vary"] = "Origin"
+        return response
 
     def same_collection(self, url: str | None) -> bool:
         """True when `url` (an Origin or Referer) is on a host of this session's collection."""
