@@ -47,7 +47,7 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "$WANT" > "$STAMP"
 fi
 
-if ! "$VENV/bin/python" -c 'from warcache.browser import find_browser; find_browser()' 2>/dev/null; then
+if ! "$VENV/bin/python" -c 'from warcache.chromium import find_browser; find_browser()' 2>/dev/null; then
   if command -v apt-get >/dev/null && as_root true 2>/dev/null; then
     say "no Chromium found: installing Debian's chromium with apt-get (about a minute)"
     as_root apt-get update -qq

@@ -10,6 +10,11 @@ few keep-alive connections for a fixed time, and reports requests/s and latency 
 
 * `id_`  the archived bytes (what a browser gets for every image, script, JSON ...),
 * `html` a rewritten HTML page (warcache: its rewriting and client script; pywb: `mp_`),
+* `page` warcache only: the same pages as a browser gets them, on the session host of their
+  origin and time (`http://<host>.<ts>h.bench.localhost/<path>`, see warcache/replay/origins.py),
+
+and, without a server, warcache's JavaScript rewriting (jsrewrite.py) of a large script: the
+first parse, and the cached plan applied again.
 
 each over keep-alive connections and with a new connection per request (pywb's gevent server
 stalls ~40 ms per keep-alive response on Linux: it writes headers and body separately and
@@ -256,7 +261,10 @@ class Result:
         return data[min(len(data) - 1, int(q * len(data)))] * 1000
 
 
-def load(port: int, paths: list[str], seconds: float, concurrency: int, keep_alive: bool = True) -> Result:
+def load(
+    port: int, paths: list[str | tuple[str, str]], seconds: float, concurrency: int, keep_alive: bool = True
+) -> Result:
+    """GET random `paths` (a path, or a (Host, path) pair) from `concurrency` connections."""
     deadline = time.monotonic() + seconds
     latencies: list[float] = []
     counts = {"n": 0, "errors": 0}
@@ -270,9 +278,12 @@ def load(port: int, paths: list[str], seconds: float, concurrency: int, keep_ali
         errors = 0
         while time.monotonic() < deadline and counts["n"] < MAX_REQUESTS:
             path = rng.choice(paths)
+            sent = headers
+            if isinstance(path, tuple):
+                sent, path = {**headers, "Host": path[0]}, path[1]
             start = time.perf_counter()
             try:
-                conn.request("GET", path, headers=headers)
+                conn.request("GET", path, headers=sent)
                 response = conn.getresponse()
                 response.read()
                 if response.status != 200:
@@ -334,6 +345,46 @@ def lookup_times(indexes: Path, lines: list[CdxjLine], rng: random.Random, n: in
     return times
 
 
+def session_paths(lines: list[CdxjLine], port: int) -> list[tuple[str, str]]:
+    """(Host, path) of each page on its session host; [] for a warcache without session hosts."""
+    try:
+        from warcache.replay.origins import HostNames, Origins
+    except ImportError:
+        return []
+    origins, names = Origins("localhost"), HostNames()
+    out = []
+    for ln in lines:
+        host = origins.session_host(COLL, ln.url, ln.timestamp, names)
+        path = "/" + ln.url.split("//", 1)[1].split("/", 1)[1]
+        out.append((f"{host}:{port}", path))
+    return out
+
+
+def js_rewrite_times(rng: random.Random) -> None:
+    """Rewriting a ~1 MiB script that reads its address here and there: cold, then cached."""
+    try:
+        from warcache.replay.jsrewrite import JsRewriter
+    except ImportError:
+        return
+    parts = []
+    for i in range(6000):
+        parts.append(f"function f{i}(a, b) {{ var s = 'item {i}: ' + a; if (b > {rng.randint(0, 99)}) "
+                     f"{{ return s.split(' ').map((x) => x.length); }} return [a, b, s]; }}\n")
+        if i % 50 == 0:
+            parts.append(f"var h{i} = location.hostname + '/api/{i}'; parent.postMessage(h{i}, '*');\n")
+    source = "".join(parts).encode()
+    rewriter = JsRewriter()
+    start = time.perf_counter()
+    out = rewriter.rewrite(source, key="bench")
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(20):
+        rewriter.rewrite(source, key="bench")
+    warm = (time.perf_counter() - start) / 20
+    print(f"   JS rewriting of a {len(source) / 1048576:.2f} MiB script ({out.count(b'__wc$') if out else 0} "
+          f"rewrites): first {cold * 1000:.0f} ms, cached {warm * 1000:.1f} ms")
+
+
 # ---------------------------------------------------------------------------------------
 def run_size(size: int, args: argparse.Namespace, wayback: Path | None) -> None:
     rng = random.Random(size)
@@ -369,6 +420,11 @@ def run_size(size: int, args: argparse.Namespace, wayback: Path | None) -> None:
                     "pywb": [f"/{COLL}/{ln.timestamp}mp_/{ln.url}" for ln in html_lines],
                 },
             }
+            sessions = session_paths(html_lines, servers["warcache"].port)
+            if sessions:
+                phases["page"] = {"warcache": sessions}
+                if "baseline" in servers:  # the same pages on the baseline's own session hosts
+                    phases["page"]["baseline"] = session_paths(html_lines, servers["baseline"].port)
             print(
                 f"   {'phase':6} {'connections':12} {'server':9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
                 f"{'errors':>7} {'cpu ms/req':>10}"
@@ -378,6 +434,8 @@ def run_size(size: int, args: argparse.Namespace, wayback: Path | None) -> None:
                 for phase, by_server in phases.items():
                     for keep_alive in (True, False):
                         for name, server in servers.items():
+                            if name not in by_server:
+                                continue
                             load(server.port, by_server[name][:100], 1.0, args.concurrency)  # warm up
                             cpu = server.cpu_seconds()
                             result = load(
@@ -433,6 +491,7 @@ def main() -> None:
         f"bench_replay: {os.cpu_count()} CPUs, {args.concurrency} connections, "
         f"{args.threads} server threads, {args.seconds:.0f} s per phase, loopback only"
     )
+    js_rewrite_times(random.Random(1))
     for size in (int(s) for s in args.sizes.split(",") if s.strip()):
         run_size(size, args, wayback)
 

@@ -46,7 +46,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from warcache.search import query as wcq
-from warcache.search.index import TEXT_PARTS, FullTextIndex, PageDoc
+from warcache.search.analysis import TEXT_PARTS
+from warcache.search.index import FullTextIndex, PageDoc
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "readability" / "test-pages"
 WORD_RE = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*|\d+|[.!?,;:]")

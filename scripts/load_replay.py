@@ -4,8 +4,9 @@
 It captures a few pages with `warcache add` (the fixture site's JavaScript-heavy main page and
 article pages, served on 127.0.0.1), starts `warcache replay` in its own process, and from
 `--connections` keep-alive connections sends requests for `--seconds`, cycling over what a
-browser and a person ask it: every archived resource (`id_`), the rewritten pages, the listing,
-a search, a capture list, and a URL that was never archived. Each answer must have the status a
+browser and a person ask it: every archived resource (`id_`), the rewritten pages (on their
+session host, as a browser gets them, and the redirect there from pywb's URL), the listing, a
+search, a capture list, and a URL that was never archived. Each answer must have the status a
 first, unloaded pass got. Reported: requests served, errors, latency percentiles, and the
 server's peak resident memory (VmHWM). Traffic stays on loopback; the load is bounded in time
 and in requests.
@@ -92,7 +93,11 @@ def capture_archive(root: Path, articles: int = 8) -> None:
 
 
 def targets(root: Path) -> list[str]:
-    """Paths a browser and a person ask the server for: on the replay port ('R ...') or the UI ('U ...')."""
+    """Paths a browser and a person ask the server for: on the replay port ('R ...'; 'S <host>
+    ...' on a page's session host, see warcache/replay/origins.py) or the UI ('U ...')."""
+    from warcache.replay.origins import HostNames, Origins
+
+    origins, names = Origins("localhost"), HostNames()
     coll = Collection(root, "default")
     index = CdxjIndex(coll.indexes_dir)
     try:
@@ -106,6 +111,8 @@ def targets(root: Path) -> list[str]:
         out.append(f"R /default/{line.timestamp}id_/{line.url}")
         if line.mime == "text/html":
             out.append(f"R /default/{line.timestamp}/{line.url}")
+            host = origins.session_host("default", line.url, line.timestamp, names)
+            out.append(f"S {host} /{line.url.split('//', 1)[1].partition('/')[2]}")
     first = next(iter(coll.pages()))
     out += ["U /", "U /default/", f"U /default/?q={article_word(3)}", f"U /default/*/{first.url}",
             "R /default/20240101000000/http://never.archived.example/page", "R /_warcache/static/client.js"]
@@ -153,20 +160,25 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, keep
 
 
-async def _connection(ports: dict[str, int], work: list[tuple[str, str, int]], report: LoadReport,
+def _host(origin: str, ports: dict[str, int], session: str) -> str:
+    """The Host header: replayed pages are asked for on their collection's host name, or their
+    session host, as a browser does."""
+    name = {"R": "default.localhost", "U": "127.0.0.1"}.get(origin, session)
+    return f"{name}:{ports[origin]}"
+
+
+async def _connection(ports: dict[str, int], work: list[tuple[str, str, str, int]], report: LoadReport,
                       deadline: float, rng: random.Random) -> None:
     conns: dict[str, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
     try:
         while time.monotonic() < deadline and report.requests < MAX_REQUESTS:
-            origin, path, expected = work[rng.randrange(len(work))]
+            origin, session, path, expected = work[rng.randrange(len(work))]
             start = time.perf_counter()
             try:
                 if origin not in conns:
                     conns[origin] = await asyncio.open_connection("127.0.0.1", ports[origin])
                 reader, writer = conns[origin]
-                # replayed pages are asked for on their collection's host name, as a browser does
-                host = "default.localhost" if origin == "R" else "127.0.0.1"
-                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{ports[origin]}\r\n"
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {_host(origin, ports, session)}\r\n"
                              "User-Agent: warcache-load\r\n\r\n".encode())
                 await writer.drain()
                 status, keep = await asyncio.wait_for(_read_response(reader), 30)
@@ -188,20 +200,23 @@ async def _connection(ports: dict[str, int], work: list[tuple[str, str, int]], r
             writer.close()
 
 
-def expected_statuses(ports: dict[str, int], paths: list[str]) -> list[tuple[str, str, int]]:
+def expected_statuses(ports: dict[str, int], paths: list[str]) -> list[tuple[str, str, str, int]]:
     """Each target with the status an unloaded server gives it (the reference for the load)."""
     import http.client
 
     work = []
     for item in paths:
         origin, path = item.split(" ", 1)
+        session = ""
+        if origin == "S":
+            session, path = path.split(" ", 1)
         path = quote(path, safe="/:?=&%*_-.~")
         conn = http.client.HTTPConnection("127.0.0.1", ports[origin], timeout=30)
-        conn.request("GET", path)
+        conn.request("GET", path, headers={"Host": _host(origin, ports, session)})
         response = conn.getresponse()
         response.read()
         conn.close()
-        work.append((origin, path, response.status))
+        work.append((origin, session, path, response.status))
     return work
 
 
@@ -211,7 +226,7 @@ def run_load(root: Path, *, connections: int, seconds: float, seed: int = 1) -> 
     server = start_server(root, port)
     report = LoadReport(connections, seconds)
     try:
-        ports = {"U": port, "R": port + 1}
+        ports = {"U": port, "R": port + 1, "S": port + 1}
         work = expected_statuses(ports, targets(root))
         report.targets = len(work)
         rng = random.Random(seed)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import html
+import json
 import os
 import random
 import signal
@@ -42,6 +44,8 @@ MARKERS = {
     "long_url": "alpacalongurl",
     "trickle": "marmottrickle",
     "huge": "walrushuge",
+    "navigate": "caracalnavigate",
+    "freeze": "pangolinfreeze",
 }
 
 #: The title of /control-title.html: control characters, a terminal escape sequence, bidi overrides,
@@ -153,6 +157,28 @@ def _navaway_once(c: _Conn, r: Request) -> None:
 
 def _landing(c: _Conn, r: Request) -> None:
     c.html(page("landing", f"<p>{MARKERS['landing']}</p>"))
+
+
+def _nav_script(c: _Conn, r: Request) -> None:
+    """/nav-script.html?to=URL: once loaded, the page sends itself to URL by script."""
+    to = json.dumps(r.arg("to", "/landing.html"))
+    c.html(page("nav script", f"<p>{MARKERS['navigate']} by script</p><script>"
+                f"addEventListener('load', ()=>setTimeout(()=>{{location.href={to}}}, 100));</script>"))
+
+
+def _nav_meta(c: _Conn, r: Request) -> None:
+    """/nav-meta.html?to=URL: a meta refresh to URL."""
+    to = html.escape(r.arg("to", "/landing.html"), quote=True)
+    c.html(page("nav meta", f"<p>{MARKERS['navigate']} by meta refresh</p>",
+                head=f'<meta http-equiv="refresh" content="0; url={to}">'))
+
+
+def _freeze(c: _Conn, r: Request) -> None:
+    """/freeze.html: calls the test's `hooks["freeze"]` (which stops the browser) before answering."""
+    hook = c.site.hooks.get("freeze")
+    if hook is not None:
+        hook(r)
+    c.html(page("freeze", f"<p>{MARKERS['freeze']}</p>"))
 
 
 def _popups(c: _Conn, r: Request) -> None:
@@ -370,6 +396,7 @@ ROUTES: dict[str, Route] = {
     "/trickle.html": _trickle_page, "/trickle.bin": _trickle,
     "/redirect-loop": _redirect_loop, "/self-redirect": _self_redirect,
     "/navaway.html": _navaway, "/navaway-once.html": _navaway_once, "/landing.html": _landing,
+    "/nav-script.html": _nav_script, "/nav-meta.html": _nav_meta, "/freeze.html": _freeze,
     "/popups.html": _popups, "/dialogs.html": _dialogs, "/dialogs-blocking.html": _dialogs_blocking,
     "/endless-scroll.html": _endless_scroll, "/more": _more,
     "/huge.bin": _huge, "/huge.html": _huge_page,
@@ -393,6 +420,9 @@ def _read_request(sock: socket.socket) -> Request | None:
         if not piece:
             return None
         data += piece
+        if data[:1] == b"\x16":  # a TLS handshake on this plain-HTTP port: answer as web servers do
+            sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return None
         if len(data) > 4 << 20:
             return None
     head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
@@ -435,6 +465,7 @@ class HostileSite:
         self._socks: set[socket.socket] = set()
         self.hits: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
+        self.hooks: dict[str, Callable[[Request], None]] = {}  # a test's code run by some routes
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.origin = ""

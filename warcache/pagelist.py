@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: The page's own records in a warcache WARC, by kind.
-RECORD_KINDS = ("screenshot", "dom", "page")
+RECORD_KINDS = ("screenshot", "dom", "pdf", "media", "page")
 
 
 @dataclass
@@ -48,7 +48,7 @@ class PageEntry:
         return self.final_url or self.url
 
     def span(self, kind: str) -> tuple[int, int] | None:
-        """Where the page's `screenshot`, `dom` or `page` record is, or None."""
+        """Where the page's `screenshot`, `dom`, `pdf`, `media` or `page` record is, or None."""
         return self.records.get(kind)
 
     def to_json(self) -> dict[str, Any]:

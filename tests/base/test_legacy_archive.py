@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import REPO, run_cli
@@ -59,7 +60,10 @@ def test_replay_serves_the_page_and_its_assets(root: Path) -> None:
     app = make_app(root, ui_port=18080, replay_port=18081)
     client = Client(app)
     doc = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}
-    page = client.get(f"/legacy/20261205010355/{URL}", base_url="http://legacy.localhost:18081", headers=doc)
+    entry = client.get(f"/legacy/20261205010355/{URL}", base_url="http://legacy.localhost:18081", headers=doc)
+    assert entry.status_code == 302  # on to the page's session host (see warcache/replay/origins.py)
+    where = urlsplit(entry.headers["Location"])
+    page = client.get(where.path, base_url=f"{where.scheme}://{where.netloc}", headers=doc)
     assert page.status_code == 200
     assert b"Lighthouses of the northern coast" in page.data
     fetch = {"Sec-Fetch-Dest": "empty", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-origin"}

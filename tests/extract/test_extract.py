@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO, SHARED
 
 from warcache.extract.article import Article, extract_article
-from warcache.extract.content import strip_clutter
+from warcache.extract.clutter import strip_clutter
 from warcache.extract.decode import decode_html, detect_charset
 from warcache.extract.meta import headline_from_title, page_metadata
 from warcache.urls import hash_url
@@ -213,7 +213,9 @@ def test_article_markup_wins_when_the_library_settles_on_a_caption() -> None:
     for item in items:
         assert item in art.body_text
     assert art.body_text.startswith("Highlights")  # the <h1> repeats the headline: not in the body
-    assert "A chart of the remaining bugs" in art.body_text
+    # The caption stays with its picture in the article's HTML, and out of its prose.
+    assert "A chart of the remaining bugs" in art.body_html
+    assert "A chart of the remaining bugs" not in art.body_text
 
 
 def test_recovery_leaves_link_lists_and_named_boxes_out() -> None:
@@ -512,12 +514,15 @@ def _corpus_page(name: str) -> tuple[str, str, dict]:
 def test_corpus_page_body_f1_and_headline(name: str) -> None:
     source, expected, meta = _corpus_page(name)
     bench = _bench_module()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     art = extract_article(source, bench.PAGE_URL)
-    elapsed = time.perf_counter() - t0
+    # CPU seconds, not wall-clock: a guard against a runaway (quadratic) page, ~6x the slowest
+    # page's cost (Wikipedia, 0.16 s), that does not depend on how busy the machine is. Speed
+    # itself is measured by scripts/bench_extract.py.
+    cpu = time.process_time() - t0
     assert bench.f1(art.body_text, expected) >= 0.9
     assert " ".join(art.headline.split()) == OUR_HEADLINES.get(name, " ".join(meta["title"].split()))
-    assert elapsed < 1.0
+    assert cpu < 1.0
     if meta.get("lang"):
         assert art.language == meta["lang"]
 
@@ -545,12 +550,14 @@ def test_corpus_page_metadata(name: str) -> None:
 
 # Pages where readability-lxml alone loses part of the article: an intro in a sibling block (herald-sun-1),
 # captions and step lists (ehow-1), sections (medium-3), photo captions in lists (guardian-1, nytimes-3).
+# readability.js's expected text has the captions; ours are in the article's HTML, as captions, and out of
+# its body text: the text of body_html is what is compared.
 @pytest.mark.parametrize("name", ["herald-sun-1", "ehow-1", "medium-3", "guardian-1", "nytimes-3"])
 def test_corpus_pages_where_our_code_recovers_what_the_library_dropped(name: str) -> None:
     source, expected, _ = _corpus_page(name)
     bench = _bench_module()
     library_f1 = bench.f1(bench.run_readability(source)[0], expected)
-    ours = bench.f1(extract_article(source, bench.PAGE_URL).body_text, expected)
+    ours = bench.f1(bench.run_warcache(source).variants["warcache +captions"], expected)
     assert ours >= 0.95
     assert ours >= library_f1 + 0.02
 

@@ -7,6 +7,7 @@ browser, nothing is left running, and the WARCs stay valid.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -112,3 +113,43 @@ def test_a_hung_browser_is_killed_and_replaced(site, tmp_path, browser_path):
     assert run.seconds < 90, run.seconds
     assert [pid for pid in stopped if _state(pid) not in ("gone", "Z")] == []  # killed, not left behind
     _check_archive(tmp_path, urls[1:])
+
+
+def freeze_browsers_of(pid: int, stopped: list[int]) -> None:
+    """SIGSTOP every browser process (and its helpers) under the process `pid`: a hung browser."""
+    browsers, _ = browser_processes(pid)
+    for browser in browsers:
+        for proc in [browser, *children_of(browser)]:
+            with contextlib.suppress(OSError):
+                os.kill(proc, signal.SIGSTOP)
+                stopped.append(proc)
+
+
+def test_with_pages_in_parallel_a_page_that_hangs_the_browser_fails_alone(site, tmp_path, browser_path):
+    """-j 2: /freeze.html hangs the whole browser every time it is loaded. The pages captured beside
+    it are interrupted when the browser is replaced, and captured again; only it fails."""
+    urls = [site.url(f"/article/{n}") for n in range(1, 4)] + [site.url("/freeze.html")] + [
+        site.url(f"/article/{n}") for n in range(4, 8)]
+    stopped: list[int] = []
+    watched: dict[str, int] = {}
+    site.hooks["freeze"] = lambda _request: freeze_browsers_of(watched["pid"], stopped)
+    cmd = [sys.executable, "-m", "warcache", "--root", str(tmp_path), "add", "--json", "-j", "2",
+           "--timeout", "5", "--idle-timeout", "1", "--no-scroll", *urls]
+    try:
+        run = run_watched(cmd, timeout=300, on_start=lambda proc: watched.update(pid=proc.pid))
+    finally:
+        kill_all(stopped)
+    assert "Traceback" not in run.stderr
+    results = {r["url"]: r for r in json.loads(run.stdout)}
+    frozen = results.pop(site.url("/freeze.html"))
+    assert not frozen["ok"] and frozen["error"] == "the browser stopped responding during the capture"
+    assert all(r["ok"] for r in results.values()), run.stderr
+    assert site.hits["/freeze.html"] == 2  # tried twice: beside a neighbour, then alone
+    again = [u for u, r in results.items() if any(w.startswith("captured again") for w in r["warnings"])]
+    assert again, run.stderr  # the neighbour it took down was captured again
+    assert run.code == 1 and f"{len(urls) - 1} of {len(urls)} captured" in run.stderr
+    for line in run.stderr.splitlines():
+        assert "Protocol error" not in line and "BrowserContext." not in line and "Page." not in line, line
+    assert [pid for pid in stopped if _state(pid) not in ("gone", "Z")] == []
+    _check_archive(tmp_path, list(results))
+    print(f"-j 2 with a page that hangs the browser: {len(urls)} pages in {run.seconds:.0f} s")

@@ -154,6 +154,20 @@ def test_a_replayed_page_cannot_read_another_collection(evil_root):
     # a collection host name that is no collection, or on the listing port: refused
     assert client.get(path, base_url="http://nosuch.localhost:18081").status_code == 421
     assert client.get("/", base_url="http://evil.localhost:18080").status_code == 421
+    # session hosts (one per original origin and time): another collection's pages are refused,
+    # and pywb's paths are only ever original paths there
+    other_session = "http://evil.test.20240517100000h.other.localhost:18081"
+    evil_session = "http://evil.test.20240517100000h.evil.localhost:18081"
+    target = "/p?" + EVIL_URL.split("?", 1)[1]
+    for site in ("same-site", "cross-site"):
+        r = client.get(target, base_url=other_session,
+                       headers={**fetch, "Sec-Fetch-Site": site, "Referer": evil_session + "/p"})
+        assert r.status_code == 403 and b"Words about alerts" not in r.get_data(), site
+    r = client.get(path, base_url=evil_session, headers={**fetch, "Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 404 and b"Words about alerts" not in r.get_data()
+    preflight = {"Origin": evil_session, "Access-Control-Request-Method": "GET", **fetch,
+                 "Sec-Fetch-Site": "same-site"}
+    assert client.options(target, base_url=other_session, headers=preflight).status_code == 403
 
 
 ALICE_SECRET = "alice-secret-7431"
@@ -171,6 +185,9 @@ MALLORY_PAGE = """<!doctype html><html><head><title>mallory</title></head><body>
     alice_host: "http://alice.localhost:" + port + coll + "id_/http://alice.test/data.json",
     shared_ip: "http://127.0.0.1:" + port + coll + "id_/http://alice.test/data.json",
     shared_name: "http://localhost:" + port + coll + "id_/http://alice.test/data.json",
+    // alice's session host, where alice's pages run (mallory's page runs on its own, so
+    // path_on_own_host asks mallory's session host for alice's capture by pywb's path)
+    alice_session: "http://alice.test.20240517100000h.alice.localhost:" + port + "/data.json",
   };
   const out = {};
   for (const [name, url] of Object.entries(targets)) {
@@ -246,7 +263,7 @@ def _mallory_results(root: Path, browser_path: str, **server_options) -> tuple[d
 
 def test_in_a_browser_one_collection_cannot_read_or_touch_another(two_collections, browser_path):
     results, seen = _mallory_results(two_collections, browser_path)
-    assert len(results) == 15, results
+    assert len(results) == 18, results
     leaks = {name: value for name, value in results.items() if ALICE_SECRET in value}
     assert leaks == {}
     assert seen["secret"] == ALICE_SECRET  # alice's own page still loads its own script

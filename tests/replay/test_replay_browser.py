@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -111,13 +112,27 @@ def browser_page():
         browser.close()
 
 
+def _on_replay_server(url: str, server) -> bool:
+    """True for the listing, the collection's host and its session hosts (see origins.py)."""
+    parts, home = urlsplit(url), urlsplit(server.replay_url_for("default"))
+    if parts.netloc in (urlsplit(server.ui_url).netloc, home.netloc):
+        return True
+    return parts.port == home.port and (parts.hostname or "").endswith("." + home.hostname)
+
+
+def _session_stamp(url: str) -> str:
+    """The capture time a session host replays (`<host>.<ts><s|h>[port].default.localhost`)."""
+    match = re.search(r"\.(\d{14})[sh]\d*\.default\.localhost$", urlsplit(url).hostname or "")
+    assert match, url
+    return match.group(1)
+
+
 def _only_replay_server(requests: list[str], server) -> None:
-    allowed = {urlsplit(server.ui_url).netloc, urlsplit(server.replay_url_for("default")).netloc}
     assert requests
     strays = [
         u
         for u in requests
-        if urlsplit(u).scheme in ("http", "https", "ws", "wss") and urlsplit(u).netloc not in allowed
+        if urlsplit(u).scheme in ("http", "https", "ws", "wss") and not _on_replay_server(u, server)
     ]
     assert strays == [], f"requests left the replay server: {strays}"
     assert all(urlsplit(u).scheme in ("http", "data", "blob") for u in requests), requests
@@ -142,9 +157,10 @@ def test_js_app_replays_offline_from_the_server_only(captured, server, browser_p
     text = page.inner_text("body")
     for key in ("more1", "more2", "more3"):
         assert MARKERS[key] in text, key
-    # The page was redirected to the capture's exact time and runs at the capture's time.
-    stamp = urlsplit(page.url).path.split("/")[2]
-    assert len(stamp) == 14 and stamp.isdigit()
+    # The page was sent to the session host of the capture's exact time, with its original
+    # path, and runs at the capture's time.
+    stamp = _session_stamp(page.url)
+    assert urlsplit(page.url).path == urlsplit(urls["main"]).path
     assert page.evaluate("new Date().getUTCFullYear()") == int(stamp[:4])
     assert (
         page.evaluate("Date.now()") // 1000
@@ -174,13 +190,17 @@ def test_redirect_chain_replays(captured, server, browser_page):
 
 def test_a_replay_url_on_the_shared_host_leads_to_the_collection_host(captured, server, browser_page):
     """Links made before collections had their own host names (127.0.0.1:<port>/<coll>/...)
-    still work: the browser is sent to <coll>.localhost, which Chromium resolves itself."""
+    still work: the browser is sent to <coll>.localhost, and from there to the page's session
+    host, <host>.<ts><s|h>[port].default.localhost, which Chromium resolves itself."""
     _, urls, _ = captured
     page, requests = browser_page
     page.goto(f"{server.replay_url}default/{urls['redirect']}")
-    assert urlsplit(page.url).hostname == "default.localhost"
+    assert urlsplit(page.url).hostname.endswith(".default.localhost")
+    assert urlsplit(page.url).path == "/final.html"
     assert MARKERS["final"] in page.inner_text("body")
-    strays = [u for u in requests if urlsplit(u).hostname not in ("127.0.0.1", "default.localhost")]
+    assert any(urlsplit(u).hostname == "default.localhost" for u in requests)  # by the collection's host
+    strays = [u for u in requests
+              if urlsplit(u).hostname != "127.0.0.1" and not _on_replay_server(u, server)]
     assert strays == []
 
 

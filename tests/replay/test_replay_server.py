@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from warcio.statusandheaders import StatusAndHeaders
@@ -153,6 +154,8 @@ PAGE_HTML = (
     b'<body><img src="http://cdn.test/logo.png"><a href="/about">about</a></body></html>'
 )
 PNG = b"\x89PNG\r\n\x1a\n" + b"fake screenshot bytes"
+APP_JS = (b"if (location.hostname !== 'site.test') { stop(); } // location.hostname\n"
+          b"parent.postMessage(1, '*');\n")
 GZIP_BODY = gzip.compress(b'{"items": [1, 2, 3], "marker": "gzipped-and-chunked"}')
 
 
@@ -209,6 +212,14 @@ def root(tmp_path_factory) -> Path:
         headers=[("Content-Type", "text/plain")],
     )
     a.response(f"{SITE}/pic.png", "20240101000009", PNG, headers=[("Content-Type", "image/png")])
+    a.response(f"{SITE}/app.js", "20240101000010", APP_JS, headers=[("Content-Type", "text/javascript")])
+    a.response("http://[::1]:8080/v6.html", "20240101000011", b"<p>ipv6 page</p>")
+    a.response(f"{SITE}/plain.js", "20240101000010", b"var plain = 1;",
+               headers=[("Content-Type", "text/javascript")])
+    a.response(f"{SITE}/sri.html", "20240101000010", b'<script src="/app.js" integrity="sha384-a"></script>'
+               b'<script src="plain.js" integrity="sha384-b"></script>')
+    a.response(f"{SITE}/sw.js", "20240101000012", b"self.onfetch = () => {};",
+               headers=[("Content-Type", "application/javascript"), ("Service-Worker-Allowed", "/")])
     a.post(f"{SITE}/api", "20240101000007", b'{"q": "one"}', b'{"answer": "for one"}')
     a.post(f"{SITE}/api", "20240101000008", b'{"q": "two"}', b'{"answer": "for two"}')
     a.page(
@@ -243,19 +254,46 @@ def get(client: Client, path: str, base: str = REPLAY, **kw):
     return client.get(path, base_url=base, **kw)
 
 
+def session(ts: str, site: str = "site.test", domain: str = "t.localhost") -> str:
+    """The session host replaying http://<site> at <ts> (see warcache/replay/origins.py)."""
+    return f"http://{site}.{ts}h.{domain}:18081"
+
+
+def enter(client: Client, path: str, base: str = REPLAY):
+    """A browser navigation to a pywb-style URL: the collection's host sends it on to a session
+    host; returns that host's origin and its answer to the navigation."""
+    r = get(client, path, base, headers=DOC)
+    assert r.status_code == 302, (path, r.status_code)
+    where = urlsplit(r.headers["Location"])
+    origin = f"{where.scheme}://{where.netloc}"
+    return origin, get(client, where.path + (f"?{where.query}" if where.query else ""), origin, headers=DOC)
+
+
 # ---------------------------------------------------------------------------------------
 # Fidelity
 # ---------------------------------------------------------------------------------------
 def test_html_is_rewritten_and_gets_the_client(client):
-    r = get(client, f"/t/20240101000000/{SITE}/", headers=DOC)
+    origin, r = enter(client, f"/t/20240101000000/{SITE}/")
+    assert origin == session("20240101000000")  # the page runs on its own origin's session host
+    assert r.status_code == 200
+    body = r.get_data()
+    assert b'href="/s.css"' in body  # relative: resolves against the session host, original path
+    assert b'src="http://cdn.test.20240101000000h.t.localhost:18081/logo.png"' in body
+    assert b"importmap" not in body  # root-relative imports resolve natively there
+    assert b"/_warcache/static/client.js" in body
+    assert int(r.headers["Content-Length"]) == len(body)
+    assert r.headers["Memento-Datetime"] == "Mon, 01 Jan 2024 00:00:00 GMT"
+
+
+def test_on_a_shared_origin_html_is_rewritten_to_replay_paths(root):
+    shared = Client(make_app(root, ui_port=18080, replay_port=18081, shared_origin=True))
+    r = get(shared, f"/t/20240101000000/{SITE}/", "http://127.0.0.1:18081", headers=DOC)
     assert r.status_code == 200
     body = r.get_data()
     assert b'href="/t/20240101000000cs_/http://site.test/s.css"' in body
     assert b'src="/t/20240101000000im_/http://cdn.test/logo.png"' in body
     assert b'<script type="importmap" data-warcache="">' in body
     assert b"/_warcache/static/client.js" in body
-    assert int(r.headers["Content-Length"]) == len(body)
-    assert r.headers["Memento-Datetime"] == "Mon, 01 Jan 2024 00:00:00 GMT"
 
 
 def test_html_fetched_by_a_script_gets_no_client(client):
@@ -265,7 +303,7 @@ def test_html_fetched_by_a_script_gets_no_client(client):
 
 
 def test_gzip_html_is_sent_decoded_without_content_encoding(client):
-    r = get(client, f"/t/20240101000003/{SITE}/gz.html", headers=DOC)
+    _, r = enter(client, f"/t/20240101000003/{SITE}/gz.html")
     assert r.status_code == 200 and "Content-Encoding" not in r.headers
     assert r.get_data().startswith(b"<!doctype html>")
     assert int(r.headers["Content-Length"]) == len(r.get_data())
@@ -296,9 +334,9 @@ def test_css_is_rewritten(client):
 def test_nearest_capture_and_redirect_to_exact_timestamp(client):
     r = get(client, f"/t/202402/{SITE}/", headers=DOC)
     assert r.status_code == 302
-    assert r.headers["Location"] == f"/t/20240301000000/{SITE}/"  # Feb 1 is nearer to Mar 1 than Jan 1
+    assert r.headers["Location"] == session("20240301000000") + "/"  # Feb 1 is nearer to Mar 1 than Jan 1
     r = get(client, f"/t/2023/{SITE}/", headers=DOC)
-    assert r.headers["Location"] == f"/t/20240101000000/{SITE}/"
+    assert r.headers["Location"] == session("20240101000000") + "/"
     # An embedded resource is served at once, not redirected.
     r = get(client, f"/t/2024/{SITE}/s.css", headers={"Sec-Fetch-Dest": "style", "Sec-Fetch-Mode": "no-cors"})
     assert r.status_code == 200
@@ -306,11 +344,15 @@ def test_nearest_capture_and_redirect_to_exact_timestamp(client):
 
 def test_latest_capture_without_timestamp(client):
     r = get(client, f"/t/{SITE}/", headers=DOC)
-    assert r.status_code == 302 and r.headers["Location"] == f"/t/20240301000000/{SITE}/"
+    assert r.status_code == 302 and r.headers["Location"] == session("20240301000000") + "/"
 
 
 def test_redirect_replays_with_rewritten_location(client):
-    r = get(client, f"/t/20240101000004/{SITE}/old", headers=DOC)
+    origin, r = enter(client, f"/t/20240101000004/{SITE}/old")
+    assert r.status_code == 301
+    assert r.headers["Location"] == session("20240101000004") + "/about"  # the same session
+    shared = Client(make_app(client.application.root, ui_port=18080, replay_port=18081, shared_origin=True))
+    r = get(shared, f"/t/20240101000004/{SITE}/old", "http://127.0.0.1:18081", headers=DOC)
     assert r.status_code == 301
     assert r.headers["Location"] == f"/t/20240101000004/{SITE}/about"
 
@@ -355,21 +397,115 @@ def test_root_relative_requests_are_routed_by_referer(client):
     )
 
 
-def test_urls_of_the_replay_origin_itself_are_routed_by_referer(client):
+def test_urls_of_the_replay_origin_itself_are_routed_by_referer(root):
+    # A shared origin only: on session hosts the path is the original one (nothing to route).
+    shared = Client(make_app(root, ui_port=18080, replay_port=18081, shared_origin=True))
+    base = "http://127.0.0.1:18081"
     r = get(
-        client,
-        f"/t/20240101000000/{REPLAY}/static/x.js",
-        headers={"Referer": f"{REPLAY}/t/20240101000000js_/{SITE}/app.js"},
+        shared,
+        f"/t/20240101000000/{base}/static/x.js",
+        base,
+        headers={"Referer": f"{base}/t/20240101000000js_/{SITE}/app.js"},
     )
     assert r.status_code == 307 and r.headers["Location"] == f"/t/20240101000000/{SITE}/static/x.js"
 
 
-def test_cookies_and_origin_state_headers_are_re_scoped(client):
-    r = get(client, f"/t/20240101000000/{SITE}/", headers=DOC)
+def test_cookies_and_origin_state_headers_are_re_scoped(client, root):
+    # On the session host of http://site.test: the cookie is for the session hosts of site.test,
+    # CORS grants mean what they meant live, the archived CSP would block the replay.
+    _, r = enter(client, f"/t/20240101000000/{SITE}/")
+    assert r.headers.getlist("Set-Cookie") == [
+        "sid=1; Domain=site.test.20240101000000h.t.localhost; Path=/; Secure"]
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert r.headers["X-Archive-Orig-Content-Security-Policy"] == "script-src 'none'"
+    # On a shared origin, every archived site shares one origin: cookies go to the collection's path.
+    shared = Client(make_app(root, ui_port=18080, replay_port=18081, shared_origin=True))
+    r = get(shared, f"/t/20240101000000/{SITE}/", "http://127.0.0.1:18081", headers=DOC)
     assert r.headers.getlist("Set-Cookie") == ["sid=1; Path=/t/"]
     assert "Access-Control-Allow-Origin" not in r.headers
     assert r.headers["X-Archive-Orig-Access-Control-Allow-Origin"] == "*"
     assert r.headers["X-Archive-Orig-Content-Security-Policy"] == "script-src 'none'"
+
+
+# ---------------------------------------------------------------------------------------
+# Session hosts: one per original origin and time (warcache/replay/origins.py)
+# ---------------------------------------------------------------------------------------
+S1 = session("20240101000000")
+FROM_PAGE = {"Sec-Fetch-Site": "same-site", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+
+
+def test_a_session_host_serves_original_paths_and_never_pywb_paths(client):
+    r = get(client, "/orig.txt", S1, headers={**FROM_PAGE, "Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 200 and r.get_data() == b"the original payload"
+    # /t/<ts>id_/<url> on a session host is a path of http://site.test, not a capture
+    for path in (f"/t/20240101000006id_/{SITE}/orig.txt", f"/t/{SITE}/orig.txt"):
+        r = get(client, path, S1, headers={**FROM_PAGE, "Sec-Fetch-Site": "same-origin"})
+        assert r.status_code == 404 and b"the original payload" not in r.get_data()
+    assert get(client, "/_warcache/static/client.js", S1).status_code == 200
+
+
+def test_a_session_host_serves_its_collection_only(client):
+    own = {**FROM_PAGE, "Referer": session("20240101000000", "cdn.test") + "/page"}
+    assert get(client, "/orig.txt", S1, headers=own).status_code == 200
+    other = {**FROM_PAGE, "Referer": "http://site.test.20240101000000h.other.localhost:18081/"}
+    assert get(client, "/orig.txt", S1, headers=other).status_code == 403
+    cross = {**FROM_PAGE, "Sec-Fetch-Site": "cross-site"}
+    assert get(client, "/orig.txt", S1, headers=cross).status_code == 403
+    # a navigation comes from anywhere (the listing, a bookmark)
+    r = get(client, "/about", S1, headers={**DOC, "Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 200
+    # session host names mean nothing on the listing port
+    assert get(client, "/", "http://site.test.20240101000000h.t.localhost:18080").status_code == 421
+
+
+def test_preflights_are_answered_for_the_collection_s_own_hosts(client):
+    asking = session("20240101000000", "app.test")
+    headers = {"Origin": asking, "Access-Control-Request-Method": "PUT",
+               "Access-Control-Request-Headers": "content-type", **FROM_PAGE}
+    r = client.options("/api", base_url=S1, headers=headers)
+    assert r.status_code == 204 and r.headers["Access-Control-Allow-Origin"] == asking
+    assert r.headers["Access-Control-Allow-Methods"] == "PUT"
+    headers["Origin"] = "http://site.test.20240101000000h.other.localhost:18081"
+    assert client.options("/api", base_url=S1, headers=headers).status_code == 403
+
+
+def test_scripts_see_their_original_address_and_strings_stay_as_archived(client):
+    script = {**FROM_PAGE, "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "script"}
+    r = get(client, "/app.js", S1, headers=script)
+    body = r.get_data()
+    assert b"if (__wc$loc(location).hostname !== 'site.test')" in body
+    assert b"// location.hostname\n__wc$pm(parent).postMessage(1, '*')" in body
+    assert int(r.headers["Content-Length"]) == len(body)
+    raw = get(client, f"/t/20240101000010id_/{SITE}/app.js")  # curl on the collection's host
+    assert raw.get_data() == APP_JS
+
+
+def test_integrity_goes_only_from_scripts_served_changed(client):
+    _, r = enter(client, f"/t/20240101000010/{SITE}/sri.html")
+    body = r.get_data()
+    assert b'<script src="/app.js" data-archived-integrity="sha384-a">' in body  # reads location: rewritten
+    assert b'<script src="plain.js" integrity="sha384-b">' in body  # served byte for byte: its hash holds
+
+
+def test_service_workers_run_on_session_hosts_only(client):
+    sw = {"Service-Worker": "script", "Sec-Fetch-Dest": "serviceworker", "Sec-Fetch-Mode": "same-origin",
+          "Sec-Fetch-Site": "same-origin"}
+    r = get(client, "/sw.js", session("20240101000012"), headers=sw)
+    assert r.status_code == 200 and b"__warcacheCfg" in r.get_data() and b"self.onfetch" in r.get_data()
+    assert r.headers["Service-Worker-Allowed"] == "/"  # the archived scope grant holds on its own origin
+    assert '"csp": "default-src' in r.get_data(as_text=True)  # pages it makes up get the policy too
+    assert get(client, f"/t/20240101000012js_/{SITE}/sw.js", headers=sw).status_code == 403
+
+
+def test_hosts_that_are_not_dns_names_get_a_hashed_label(root, client):
+    r = get(client, "/t/20240101000011/http://[::1]:8080/v6.html", headers=DOC)
+    where = urlsplit(r.headers["Location"])
+    assert where.hostname.startswith("x--") and where.hostname.endswith(".20240101000011h8080.t.localhost")
+    page = get(client, where.path, f"http://{where.netloc}", headers=DOC)
+    assert page.status_code == 200 and b"ipv6 page" in page.get_data()
+    # a server that never named it (a label made by the client, or after a restart) finds it
+    fresh = Client(make_app(root, ui_port=18080, replay_port=18081))
+    assert b"ipv6 page" in get(fresh, where.path, f"http://{where.netloc}", headers=DOC).get_data()
 
 
 # ---------------------------------------------------------------------------------------
@@ -390,9 +526,15 @@ def test_cookies_and_origin_state_headers_are_re_scoped(client):
 )
 def test_every_replayed_response_carries_a_restrictive_policy(client, path):
     r = get(client, path, headers=DOC)
+    if r.status_code == 302:  # a navigation, sent on to its session host: follow it
+        where = urlsplit(r.headers["Location"])
+        r = get(client, where.path, f"{where.scheme}://{where.netloc}", headers=DOC)
     policy = r.headers.get("Content-Security-Policy", "")
-    assert policy.startswith("default-src 'self' data: blob:") or policy.startswith("default-src 'none'")
-    assert "*" not in policy and "http:" not in policy and "https:" not in policy
+    assert policy.startswith("default-src 'self' ") or policy.startswith("default-src 'none'"), policy
+    # Nothing but the collection's own hosts: no scheme-wide source, no host outside it.
+    sources = {word for part in policy.split(";") for word in part.split()[1:]}
+    allowed = {"'self'", "'none'", "data:", "blob:", "'unsafe-inline'", "'unsafe-eval'", "http://*.t.localhost:18081"}
+    assert sources <= allowed, sources - allowed
 
 
 def test_client_script_is_served(client):
@@ -551,13 +693,21 @@ def test_where_collections_are_replayed_depends_on_how_the_server_is_reached(roo
                           collection_domain="arch.lan"))
     html = get(lan, "/t/", base="http://arch.lan:18080").get_data(as_text=True)
     assert f"http://t.arch.lan:18081/t/20240101000000/{SITE}/" in html
-    assert get(lan, f"/t/20240101000001/{SITE}/s.css", base="http://t.arch.lan:18081").status_code == 200
-    # one collection served on its own needs no isolation: the address it is reached by
+    r = get(lan, f"/t/20240101000001cs_/{SITE}/s.css", base="http://t.arch.lan:18081")
+    assert r.status_code == 200
+    origin, r = enter(lan, f"/t/20240101000001/{SITE}/s.css", "http://t.arch.lan:18081")
+    assert origin == session("20240101000001", domain="t.arch.lan") and r.status_code == 200
+    assert "http://*.t.arch.lan:18081" in r.headers["Content-Security-Policy"]
+    # one collection served on its own gets session hosts too (they are for fidelity as much
+    # as for isolation); the address it is reached by sends navigations to them
     single = Client(make_app(root, collection="t", ui_port=18080, replay_port=18081))
     html = get(single, "/t/", base=UI).get_data(as_text=True)
-    assert f"http://127.0.0.1:18081/t/20240101000000/{SITE}/" in html
+    assert f"{REPLAY}/t/20240101000000/{SITE}/" in html
     r = get(single, f"/t/20240101000000/{SITE}/", base="http://127.0.0.1:18081", headers=DOC)
-    assert r.status_code == 200 and "sandbox" not in r.headers["Content-Security-Policy"]
+    assert r.status_code == 302 and r.headers["Location"] == f"{REPLAY}/t/20240101000000/{SITE}/"
+    origin, r = enter(single, f"/t/20240101000000/{SITE}/")
+    assert origin == session("20240101000000") and r.status_code == 200
+    assert "sandbox" not in r.headers["Content-Security-Policy"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -614,7 +764,9 @@ def test_redirect_chain_from_wget_replays(corpus_client):
     lines = list(CdxjIndex(root / "collections" / "c2" / "indexes"))
     redirects = [ln for ln in lines if (ln.status or "").startswith("3")]
     assert redirects
-    r = get(client, f"/c2/{redirects[0].timestamp}/{redirects[0].url}", "http://c2.localhost:18081",
-            headers=DOC)
+    origin, r = enter(client, f"/c2/{redirects[0].timestamp}/{redirects[0].url}", "http://c2.localhost:18081")
     assert r.status_code in (301, 302, 303, 307, 308)
-    assert r.headers["Location"].startswith(f"/c2/{redirects[0].timestamp}/http")
+    # the archived Location, on a session host of the same collection and time
+    location = urlsplit(r.headers["Location"])
+    assert location.hostname.endswith(f".{redirects[0].timestamp}h.c2.localhost"), r.headers["Location"]
+    assert origin.startswith("http://") and origin.endswith(f".{redirects[0].timestamp}h.c2.localhost:18081")

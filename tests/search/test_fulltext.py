@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from warcache.errors import ArchiveError, UsageError
-from warcache.search.index import FullTextIndex, PageDoc, compile_query, make_snippet, search_collections
+from warcache.search.archive import search_collections
+from warcache.search.index import FullTextIndex, PageDoc
+from warcache.search.snippets import make_snippet
 
 FILLER = (
     "Readers of this page will find a long discussion of many things, most of them unrelated to "
@@ -151,6 +153,15 @@ def test_captures_of_one_url_at_different_times_are_separate(index: FullTextInde
     assert index.count() == len(CORPUS) + 1
     hits = index.search("title:running")
     assert sorted(h.timestamp for h in hits) == ["20230620080000", "20250101000000"]
+
+
+def test_captures_lists_what_the_index_holds(index: FullTextIndex, tmp_path: Path) -> None:
+    assert FullTextIndex(tmp_path / "none", "main").captures() == set()
+    expected = {f"{d.timestamp} {d.url}" for d in CORPUS}
+    assert index.captures() == expected
+    index.add([doc("https://www.example.com/dogs", "20230620080000", title="Replaced")])  # same capture
+    index.add([doc("https://www.example.com/dogs", "20250101000000")])  # a new one
+    assert index.captures() == expected | {"20250101000000 https://www.example.com/dogs"}
 
 
 def test_bad_timestamp_is_an_archive_error(tmp_path: Path) -> None:
@@ -465,7 +476,7 @@ def test_snippet_prefers_the_window_with_most_distinct_words(tmp_path: Path) -> 
 
 
 def test_snippet_highlights_accented_and_expanded_letters(index: FullTextIndex) -> None:
-    _, _, pattern = compile_query("strasse cafe", index._fresh_searcher())
+    pattern = index.plan("strasse cafe").highlight
     snippet, spans = make_snippet("Über die Straße ins Café gehen.", pattern)
     assert snippet == "Über die Straße ins Café gehen."
     assert [snippet[s:e] for s, e in spans] == ["Straße", "Café"]
@@ -603,7 +614,7 @@ import sys, time
 from pathlib import Path
 from warcache.search.index import FullTextIndex
 ix = FullTextIndex(Path(sys.argv[1]), "main")
-with ix._write_lock():
+with ix.write_lock():
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))
 """
@@ -722,7 +733,7 @@ def test_concurrent_writer_and_reader_processes(tmp_path: Path) -> None:
 
 
 def test_fold_matches_the_index() -> None:
-    from warcache.search.index import fold
+    from warcache.search.analysis import fold
 
     assert fold("Straße CAFÉ Œuvre ﬁn") == "strasse cafe oeuvre fin"
     assert fold("plain ascii") == "plain ascii"
@@ -738,13 +749,14 @@ def test_snippet_helper_without_pattern_is_the_start_of_the_text() -> None:
 # --------------------------------------------------------------------------- posting lists and top-k search
 #
 # The index stores posting lists in its own layout (warcache.search.postings) and answers
-# conjunctions with its own top-k search (warcache.search.match.top_docs).  These tests compare
+# conjunctions with its own top-k search (warcache.search.topk.top_docs).  These tests compare
 # both with independent answers: Whoosh's own block layout, Whoosh's own matchers and collector
 # scoring every matching page, and the pages' text.
 
 
 def _all_postings(ix: FullTextIndex) -> dict[tuple[str, bytes], list[tuple[int, float, bytes]]]:
-    reader = ix._fresh_searcher().reader()
+    """Every posting of the index, read through Whoosh's own reader interface."""
+    reader = ix.reader().searcher.reader()
     out = {}
     for fieldname, btext in reader.all_terms():
         m = reader.postings(fieldname, btext)
@@ -761,14 +773,14 @@ def twin_indexes(tmp_path_factory: pytest.TempPathFactory):
     """The same 700 pages indexed in warcache's layout and in Whoosh's own (W3Codec)."""
     from whoosh.codec.whoosh3 import W3Codec
 
-    import warcache.search.index as ft
+    from warcache.search import store
 
     pages = _random_pages(700)
     new = FullTextIndex(tmp_path_factory.mktemp("new") / "ft", "main", procs=1)
     new.rebuild(pages)
     old = FullTextIndex(tmp_path_factory.mktemp("old") / "ft", "main", procs=1)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ft, "PostingsCodec", W3Codec)
+        mp.setattr(store, "PostingsCodec", W3Codec)  # Whoosh's own layout, as before warcache's
         old.rebuild(pages)
     yield new, old
     new.close()
@@ -784,7 +796,7 @@ def test_posting_lists_read_back_as_whoosh_wrote_them(twin_indexes) -> None:
     long_lists = [key for key, items in ours.items() if len(items) > 300]
     assert len(long_lists) > 10  # several chunks of 128 postings each
     # skip_to lands on the first posting at or after the target, across chunk boundaries.
-    reader = new._fresh_searcher().reader()
+    reader = new.reader().searcher.reader()
     for key in long_lists[:5]:
         ids = [d for d, _, _ in ours[key]]
         m = reader.postings(*key)
@@ -799,20 +811,17 @@ def test_posting_lists_read_back_as_whoosh_wrote_them(twin_indexes) -> None:
 
 def test_chunk_bounds_are_the_chunks_best_scores(twin_indexes) -> None:
     """The frontier of each chunk gives its highest score exactly (what pruning relies on)."""
-    from warcache.search.match import _TermUnit
+    from warcache.search.topk import TermUnit
 
     new, _ = twin_indexes
-    searcher = new._fresh_searcher()
     checked = 0
-    for word in ("harbour", "the", "quiet", "evening"):
-        btext = word.encode()
-        scorer = searcher.weighting.scorer(searcher, "text", btext)
-        plist = searcher.reader().postings("text", btext).plist
-        unit = _TermUnit(plist, scorer)
-        for c, bound in enumerate(unit.chunk_bounds()):
-            _, scores = unit.chunk(c)
-            assert bound == pytest.approx(max(scores), rel=1e-12)
-            checked += 1
+    for source in new.reader().sources():
+        for word in ("harbour", "the", "quiet", "evening"):
+            unit = TermUnit(*source.term("text", word))
+            for c, bound in enumerate(unit.chunk_bounds()):
+                _, scores = unit.chunk(c)
+                assert bound == pytest.approx(max(scores), rel=1e-12)
+                checked += 1
     assert checked > 20
 
 
@@ -827,38 +836,24 @@ def test_old_layout_index_gives_the_same_results(twin_indexes) -> None:
     assert old.outdated() and not new.outdated()
 
 
-def _whoosh_ranking(ix: FullTextIndex, query: str) -> list[tuple[int, float]]:
-    """Every matching page, scored by Whoosh's own matchers and collector: (docnum, score), best first."""
-    from warcache.search.index import _plan, _TimeFilter, check_query
-
-    searcher = ix._fresh_searcher()
-    plan = _plan(check_query(query), searcher)
-    dates = None
-    if plan.low is not None or plan.high is not None:
-        dates = _TimeFilter(searcher.reader().column_reader("timestamp"), plan.low, plan.high)
-    results = searcher.search(plan.query, limit=None, filter=dates)
-    ranked = [(hit.docnum, hit.score) for hit in results]
-    return sorted(ranked, key=lambda item: (-item[1], item[0]))
+def _whoosh_ranking(ix: FullTextIndex, query: str) -> list[tuple[str, float]]:
+    """Every matching page, scored by Whoosh's own matchers and collector: (url, score), best first."""
+    return [(hit.url, hit.score) for hit in ix.search(query, limit=10**6, exhaustive=True)]
 
 
 @pytest.fixture(scope="module")
 def segmented_index(tmp_path_factory: pytest.TempPathFactory):
-    """Three segments (left unmerged), with captures replaced: deleted documents in older segments."""
-    from warcache.search.index import _fields
-
+    """Three segments (Whoosh leaves three of these sizes unmerged), with captures replaced:
+    deleted documents in older segments."""
     pages = _random_pages(900)
     ix = FullTextIndex(tmp_path_factory.mktemp("seg") / "ft", "main", procs=1)
     ix.rebuild(pages[:400])
     body = "bridge road replaced " * 5
     replaced = [doc(p.url, p.timestamp, title="replaced page", body=body) for p in pages[:400:9]]
     for batch in (pages[400:650] + replaced[:20], pages[650:] + replaced[20:]):
-        with ix._write_lock():
-            writer = ix._writer(ix._open_for_write(), 1)
-            for page in batch:
-                writer.update_document(**_fields(page))
-            writer.commit(merge=False)
-    searcher = ix._fresh_searcher()
-    assert len(searcher.leaf_searchers()) == 3 and searcher.reader().has_deletions()
+        ix.add(batch)
+    segments = ix.segments()
+    assert len(segments) == 3 and any(segment.deleted for segment in segments)
     live = {p.url: p for p in pages} | {p.url: p for p in replaced}
     yield ix, list(live.values())
     ix.close()
@@ -893,15 +888,13 @@ SHAPES = [
 @pytest.mark.parametrize("query", SHAPES)
 def test_top_results_equal_whoosh_scoring_every_page(segmented_index, query: str) -> None:
     """top_docs' best pages (multi-segment, deletions, filters) = Whoosh's full ranking's best."""
-    from warcache.search.index import _conjunction, _plan, check_query
+    from warcache.search.compile import conjunction
 
     ix, _ = segmented_index
     full = _whoosh_ranking(ix, query)
     assert len(full) > 3, query
-    searcher = ix._fresh_searcher()
-    assert _conjunction(_plan(check_query(query), searcher).query) is not None  # top_docs answers it
-    urls_of = {docnum: searcher.stored_fields(docnum)["url"] for docnum, _ in full}
-    score_of = {urls_of[d]: s for d, s in full}
+    assert conjunction(ix.plan(query).query) is not None  # top_docs answers it
+    score_of = dict(full)
     for limit in (1, 5, 20, 1000):
         hits = ix.search(query, limit=limit)
         assert len(hits) == min(limit, len(full))
@@ -914,9 +907,9 @@ def test_top_results_equal_whoosh_scoring_every_page(segmented_index, query: str
 def _words_of(page: PageDoc) -> list[list[str]]:
     """The words of each part of a page as indexed (the rest of the page is full_text minus the body)."""
     from warcache.search.analysis import WordTokenizer
-    from warcache.search.index import _outside_body
+    from warcache.search.documents import outside_body
 
-    rest = _outside_body(page.full_text, page.body)
+    rest = outside_body(page.full_text, page.body)
     return [WordTokenizer.words(part) for part in (page.title, page.headline, page.body, rest)]
 
 
@@ -986,12 +979,12 @@ def test_search_says_when_an_index_predates_the_posting_layout(tmp_path: Path, m
     from conftest import run_cli
     from whoosh.codec.whoosh3 import W3Codec
 
-    import warcache.search.index as ft
+    from warcache.search import store
 
     coll_dir = tmp_path / "collections" / "old"
     (coll_dir / "archive").mkdir(parents=True)
     ix = FullTextIndex(coll_dir / "indexes" / "fulltext", "old", procs=1)
-    monkeypatch.setattr(ft, "PostingsCodec", W3Codec)
+    monkeypatch.setattr(store, "PostingsCodec", W3Codec)
     ix.rebuild(CORPUS)
     ix.close()
     run = run_cli("search", "climate", root=tmp_path)

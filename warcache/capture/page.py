@@ -1,9 +1,30 @@
 """Capturing one page: load it in a fresh browser context behind a recording proxy, let it run.
 
 The steps, each bounded in time: navigate; wait for the `load` event; wait for the network to go
-quiet; scroll so lazy content loads; wait again; then take the rendered DOM, the title as the page
-shows it, and a full-page screenshot. Dialogs are dismissed and popups closed as they appear.
-The proxy has meanwhile recorded every exchange, which is what ends up in the WARC.
+quiet; follow the page wherever it goes next; scroll so lazy content loads; wait again; then take
+the rendered DOM, the title as the page shows it, and a full-page screenshot. Dialogs are dismissed
+and popups closed as they appear. The proxy has meanwhile recorded every exchange, which is what
+ends up in the WARC.
+
+Following the page: a page may navigate after it has loaded (a script, a meta refresh, a consent
+page; see navigation.py for how each navigation is seen). The capture waits for such a navigation
+and for the document it brings as it waited for the first one (its load event, a quiet network),
+before scrolling and again before the snapshot; a snapshot taken while the page moved on is taken
+again. What is captured is the document shown at the end:
+
+* a page that moves on to a working second page is captured under its final URL (`ok 200 <url> ->
+  <final>`), whatever host that is: a consent page on another host is the document the page ended
+  on, and is captured as such;
+* a page whose last navigation failed (the proxy could not fetch it: TLS to a plain-HTTP port, a
+  DNS failure; or the browser shows its own error page) is a failed capture, `FAILED <url>: after
+  loading, the page went by script to <where>, which failed: <why>`. Its exchanges are archived (they
+  are real traffic, and say what the site did), but no DOM or screenshot is taken: they would show
+  warcache's error text, not a page;
+* a page that keeps navigating is followed for at most MAX_DOCUMENTS documents and `timeout`
+  seconds, then the document shown is captured with a warning.
+
+A navigation scheduled for later than the capture lasts (a refresh after five minutes) is not waited
+for; the page is captured as it was.
 """
 
 from __future__ import annotations
@@ -19,13 +40,22 @@ from playwright.async_api import Browser, BrowserContext, Page, Response
 from playwright.async_api import Error as PlaywrightError
 
 from warcache.capture.behaviours import fetch_image_candidates, scroll_page
+from warcache.capture.blocklist import blocker
+from warcache.capture.browser_errors import first_line, is_crash, net_error, plain
+from warcache.capture.navigation import Hop, NavigationLog, document_exchanges
 from warcache.capture.proxy import ERROR_HEADER, Exchange, RecordingProxy
+from warcache.capture.steps import Behaviours
+from warcache.capture.ytdlp import download as download_media
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 #: How long the page's main thread gets to run a trivial script before it is taken for stuck.
 PAGE_ANSWER_TIMEOUT = 5.0
 #: How long the browser itself gets to answer (open a context, a page, a version query).
 BROWSER_ANSWER_TIMEOUT = 10.0
+#: How many documents after the first a capture follows a page through before it stops following.
+MAX_DOCUMENTS = 10
+#: Seconds Chromium gets to print a page to PDF.
+PDF_TIMEOUT = 30.0
 
 
 @dataclass
@@ -49,12 +79,31 @@ class CaptureOptions:
     # fetch: responsive-image candidates up to 3x, the whole file of a response sent in pieces.
     fetch_extras: bool = True
     extras_timeout: float = 10.0
+    # Behaviours on the loaded page (steps.py), each bounded by behavior_timeout.
+    dismiss_consent: bool = False
+    consent_rules: dict | None = None  # a user's rules file, checked (consent.read_rules_file)
+    expand: bool = True
+    play_media: bool = True
+    behavior_script: str = ""  # the text of --behavior FILE.js
+    behavior_name: str = ""  # its file name, for the report
+    behavior_timeout: float = 20.0
+    pdf: bool = False  # also print the page to PDF
+    media: bool = False  # also download the page's video with yt-dlp (ytdlp.py)
+    media_timeout: float = 300.0
+    block_rules: tuple[str, ...] = ()  # adblock-syntax rules (blocklist.py)
+    block_sources: tuple[str, ...] = ()  # where they came from, for the warcinfo record
+
+    def behaviours(self) -> int:
+        """How many behaviours bounded by behavior_timeout run on each page."""
+        return sum((self.dismiss_consent, self.expand, self.play_media, bool(self.behavior_script)))
 
     def budget(self) -> float:
-        """The most a capture may take before it is cut short, whatever the page does."""
-        scroll = self.scroll_timeout if self.scroll else 0
-        extras = self.extras_timeout if self.fetch_extras else 0
-        return self.timeout + self.idle_timeout * 2 + scroll + extras + 45
+        """The most a capture may take before it is cut short, whatever the page does (the page's
+        load, following where it goes after, the waits, scrolling, the behaviours, fetching the
+        extras and the snapshot)."""
+        return (self.timeout * 2 + self.idle_timeout * 2 + (self.scroll_timeout if self.scroll else 0)
+                + self.behaviours() * (self.behavior_timeout + 5) + (PDF_TIMEOUT if self.pdf else 0)
+                + (self.extras_timeout if self.fetch_extras else 0) + 45)
 
     def settings(self) -> dict:
         """The options as recorded in each WARC's warcinfo."""
@@ -64,6 +113,14 @@ class CaptureOptions:
             "viewport": f"{self.viewport[0]}x{self.viewport[1]}",
             "ignore_https_errors": self.ignore_https_errors, "service_workers": "allowed",
             "accept_encoding": "gzip, deflate", "fetch_extras": self.fetch_extras,
+            "behaviours": [name for name, on in (("dismiss-consent", self.dismiss_consent),
+                                                 ("expand", self.expand), ("scroll", self.scroll),
+                                                 ("play-media", self.play_media),
+                                                 (f"behavior {self.behavior_name}", self.behavior_script))
+                           if on],
+            "behavior_timeout": self.behavior_timeout, "pdf": self.pdf, "media": self.media,
+            "blocked_by": [*self.block_sources], "consent_rules": "own and shipped" if self.consent_rules
+            else "shipped",
         }
 
 
@@ -90,13 +147,25 @@ class PageCapture:
     unfinished: int = 0
     seconds: float = 0.0
     browser_crashed: bool = False
+    navigations: list[Hop] = field(default_factory=list)  # the hops to the document captured, in order
+    behaviours: list[dict] = field(default_factory=list)  # what each behaviour did (steps.py)
+    pdf: bytes | None = None
+    blocked: list[str] = field(default_factory=list)  # URLs the block list kept from being fetched
+    media: list = field(default_factory=list)  # ytdlp.MediaFile: what --media downloaded
 
     def main_chain(self) -> list[Exchange]:
+        """The exchanges of the hops to the document captured (HTTP redirects, and navigations the
+        page made after loading), last the document itself; without a document shown (a download,
+        a redirect loop), the HTTP redirects of the first request."""
+        if self.navigations:
+            return document_exchanges(self.navigations, self.exchanges)
         return follow_redirects(self.exchanges, self.url)
 
     def release(self) -> None:
         for ex in self.exchanges:
             ex.release()
+        for item in self.media:
+            item.cleanup()
 
 
 def follow_redirects(exchanges: list[Exchange], url: str) -> list[Exchange]:
@@ -125,7 +194,7 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
     clock = time.monotonic()
     proxy = RecordingProxy(verify_tls=not opts.ignore_https_errors, max_body=opts.max_resource_size,
                            resolve=opts.resolve, read_timeout=max(opts.timeout, 30),
-                           fetch_whole=opts.fetch_extras)
+                           block=blocker(opts.block_rules, url), fetch_whole=opts.fetch_extras)
     await proxy.start()
     context: BrowserContext | None = None
     crashed: list[bool] = []
@@ -141,10 +210,15 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
         page = await asyncio.wait_for(context.new_page(), BROWSER_ANSWER_TIMEOUT)
         page.on("crash", lambda _page: crashed.append(True))
         _tame(page)
+        nav = NavigationLog(page)
+        await nav.listen_for_reasons(context, BROWSER_ANSWER_TIMEOUT)
         try:
-            await asyncio.wait_for(_drive(page, proxy, url, opts, result), opts.budget())
+            await asyncio.wait_for(_drive(page, proxy, nav, url, opts, result), opts.budget())
         except TimeoutError:
             result.warnings.append(f"capture cut short after {opts.budget():.0f} s")
+        finally:
+            nav.detach()
+        _take_document(result, nav)
         trouble = await _browser_trouble(browser, crashed=bool(crashed))
         if trouble is not None:
             result.browser_crashed = True
@@ -153,11 +227,11 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
         result.browser_crashed = True
         result.error = "the browser stopped responding; a fresh one is started for the next page"
     except PlaywrightError as exc:
-        if _is_crash(exc):
+        if is_crash(exc):
             result.browser_crashed = True
-            result.error = f"the browser crashed or closed ({_first_line(exc)})"
+            result.error = "the browser crashed or closed during the capture"
         else:
-            result.error = _first_line(exc)
+            result.error = plain(exc)
     finally:
         if context is not None and not result.browser_crashed:  # a dead or hung browser is replaced whole
             with contextlib.suppress(Exception):
@@ -165,7 +239,14 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
         await proxy.close(grace=1.0)
     result.exchanges = sorted(proxy.exchanges, key=lambda e: e.seq)
     result.unfinished = proxy.unfinished
+    result.blocked = list(proxy.blocked)
     _settle_outcome(result, proxy)
+    if opts.media and result.error is None and result.is_page:
+        result.media, why = await download_media(
+            result.final_url or url, user_agent=user_agent, max_size=opts.max_resource_size,
+            timeout=opts.media_timeout, ignore_https_errors=opts.ignore_https_errors)
+        if why:
+            result.warnings.append(f"--media: {why}")
     result.seconds = time.monotonic() - clock
     return result
 
@@ -192,7 +273,7 @@ async def _close_quietly(page: Page) -> None:
         await page.close()
 
 
-async def _drive(page: Page, proxy: RecordingProxy, url: str, opts: CaptureOptions,
+async def _drive(page: Page, proxy: RecordingProxy, nav: NavigationLog, url: str, opts: CaptureOptions,
                  result: PageCapture) -> None:
     async def wait_idle(quiet: float, timeout: float) -> bool:
         return await proxy.wait_idle(quiet=quiet, timeout=timeout)
@@ -205,12 +286,14 @@ async def _drive(page: Page, proxy: RecordingProxy, url: str, opts: CaptureOptio
             result.error = broken  # see _settle_outcome
             return
     except PlaywrightError as exc:
-        message = _first_line(exc)
+        message = first_line(exc)
         if "Download is starting" in message:
             # Not a page: the proxy is receiving the file. Wait until it has it all.
             await proxy.wait_idle(quiet=0.5, timeout=opts.timeout)
             return
-        if "Timeout" in message and proxy.exchanges:
+        if "interrupted by another navigation" in message and nav.commits:
+            pass  # the page moved on before it finished loading: followed below
+        elif "Timeout" in message and proxy.exchanges:
             result.warnings.append(f"the page did not finish loading within {opts.timeout:g} s")
         else:
             result.error = _navigation_error(message, proxy, url)
@@ -236,6 +319,9 @@ async def _drive(page: Page, proxy: RecordingProxy, url: str, opts: CaptureOptio
             result.warnings.append(f"the load event did not fire within {opts.timeout:g} s")
     if not await wait_idle(opts.quiet, opts.idle_timeout):
         result.warnings.append(f"the network was still busy after {opts.idle_timeout:g} s")
+    nav.settled = min(nav.commits, 1)
+    if not await _follow(page, nav, proxy, opts, result):
+        return
     result.is_page = result.mime in HTML_TYPES or (not result.mime and response is not None)
     if not await _responsive(page):
         # A script that never yields (or a hung renderer): every later step would wait out its
@@ -243,24 +329,100 @@ async def _drive(page: Page, proxy: RecordingProxy, url: str, opts: CaptureOptio
         result.warnings.append(f"the page did not respond within {PAGE_ANSWER_TIMEOUT:g} s (a script "
                                "that never ends?): no scrolling, title, DOM or screenshot")
         return
+    behaviours = Behaviours(page, wait_idle, lambda: nav.commits != nav.settled, opts, result)
+    if result.is_page:
+        await behaviours.before_scroll()
     if opts.scroll and result.is_page:
         try:
+            began = time.monotonic()
             report = await asyncio.wait_for(
                 scroll_page(page, wait_idle, timeout=opts.scroll_timeout, max_steps=opts.max_scroll_steps),
                 opts.scroll_timeout + PAGE_ANSWER_TIMEOUT)
+            behaviours.scrolled(report, time.monotonic() - began)
             if report.stopped_by != "bottom":
                 result.warnings.append(
                     f"stopped scrolling after {report.steps} steps ({report.stopped_by} limit)")
         except PlaywrightError as exc:
-            result.warnings.append(f"scrolling failed: {_first_line(exc)}")
+            if nav.commits == nav.settled:  # (the page moving on stops scrolling: not worth a warning)
+                result.warnings.append(f"scrolling failed: {plain(exc)}")
         except TimeoutError:
             result.warnings.append("scrolling stopped: the page stopped responding")
         await wait_idle(opts.quiet, min(opts.idle_timeout, 5.0))
+    if result.is_page:
+        await behaviours.after_scroll()
     if opts.fetch_extras and result.is_page:
         with contextlib.suppress(PlaywrightError, TimeoutError):
             await asyncio.wait_for(fetch_image_candidates(page, wait_idle, timeout=opts.extras_timeout),
                                    opts.extras_timeout + PAGE_ANSWER_TIMEOUT)
-    await _snapshot(page, opts, result, quick=broken is not None)
+    for _attempt in range(3):
+        if not await _follow(page, nav, proxy, opts, result):
+            return
+        shown, noted = nav.commits, len(result.warnings)
+        await _snapshot(page, opts, result, quick=broken is not None)
+        if nav.restless or (nav.commits == shown and not nav.in_flight()):
+            return
+        # The page moved on while it was being taken: what was taken may be of either document.
+        del result.warnings[noted:]
+        result.title, result.dom, result.screenshot, result.pdf = "", None, None, None
+    result.warnings.append("the page kept navigating while it was being captured: no title, DOM or "
+                           "screenshot")
+
+
+async def _follow(page: Page, nav: NavigationLog, proxy: RecordingProxy, opts: CaptureOptions,
+                  result: PageCapture) -> bool:
+    """Wait for the navigations the page made since the capture last looked, and let each new
+    document load and its network go quiet, as the first one did. False when the page ended on an
+    error instead of a page (`result.error` says why). A page that keeps navigating is followed
+    for MAX_DOCUMENTS documents or `timeout` seconds, once per capture."""
+    if nav.commits == 0:
+        return True  # nothing shown yet: the first navigation's own outcome stands (see _drive)
+    deadline = time.monotonic() + (0 if nav.restless else opts.timeout)
+    documents = 0
+    while True:
+        if nav.in_flight() and not await nav.wait_quiet(max(0.0, deadline - time.monotonic())):
+            if documents == 0 and not nav.restless:
+                result.error = nav.abandon(f"it did not load within {opts.timeout:g} s")
+                result.keep = result.error is not None
+                return not result.keep
+            break  # it keeps navigating: what is shown now is what is captured
+        failure = nav.failure()
+        if failure is not None:
+            result.error = failure
+            result.keep = True  # the exchanges are archived: they say what the site did
+            return False
+        if nav.commits == nav.settled or nav.restless:
+            return True
+        nav.settled = nav.commits
+        documents += 1
+        if documents > MAX_DOCUMENTS or time.monotonic() >= deadline:
+            break
+        remaining = max(0.1, deadline - time.monotonic())
+        with contextlib.suppress(PlaywrightError):
+            await page.wait_for_load_state("load", timeout=remaining * 1000)
+        await proxy.wait_idle(quiet=opts.quiet, timeout=min(opts.idle_timeout, remaining))
+        _take_document(result, nav)
+    nav.restless = True
+    result.warnings.append(f"the page kept navigating (followed {documents} documents in "
+                           f"{opts.timeout:g} s); captured the one shown then")
+    return True
+
+
+def _take_document(result: PageCapture, nav: NavigationLog) -> None:
+    """Make the capture's final URL, status and type those of the document shown (kept as they are
+    when no document was shown: a download)."""
+    hop = nav.document
+    if hop is None:
+        return
+    result.navigations = list(nav.path)
+    if result.keep and result.error is not None:  # it ended on an error, not a page
+        result.final_url, result.status, result.mime = hop.url, 0, ""
+        result.title, result.dom, result.screenshot, result.is_page = "", None, None, False
+        return
+    if hop.status:
+        result.final_url, result.status = hop.url, hop.status
+        result.mime = hop.mime or result.mime
+    elif not hop.url.startswith(("http:", "https:")):  # about:blank, data:: no status, no type
+        result.final_url, result.status, result.mime = hop.url, 0, ""
 
 
 async def _responsive(page: Page) -> bool:
@@ -287,8 +449,8 @@ async def _browser_trouble(browser: Browser, *, crashed: bool) -> str | None:
             await asyncio.wait_for(session.detach(), BROWSER_ANSWER_TIMEOUT)
     except TimeoutError:
         return "the browser stopped responding during the capture"
-    except PlaywrightError as exc:
-        return f"the browser crashed or was killed during the capture ({_first_line(exc)})"
+    except PlaywrightError:
+        return "the browser crashed or was killed during the capture"
     return None
 
 
@@ -351,10 +513,17 @@ async def _snapshot(page: Page, opts: CaptureOptions, result: PageCapture, *, qu
             result.screenshot = await page.screenshot(**kwargs)
         except (PlaywrightError, TimeoutError) as exc:
             result.warnings.append(f"no screenshot: {_why(exc, PAGE_ANSWER_TIMEOUT)}")
+    if opts.pdf and result.is_page:
+        try:  # last: printing applies the page's print styles for a moment
+            result.pdf = await asyncio.wait_for(page.pdf(print_background=True), PDF_TIMEOUT)
+        except (PlaywrightError, TimeoutError) as exc:
+            result.warnings.append(f"no PDF: {_why(exc, PDF_TIMEOUT)}")
 
 
 def _settle_outcome(result: PageCapture, proxy: RecordingProxy) -> None:
     """Work out status, final URL and type from what the proxy recorded (downloads included)."""
+    if result.keep:
+        return  # a page that ended on an error: _take_document said where
     chain = result.main_chain()
     if chain:
         last = chain[-1]
@@ -385,22 +554,9 @@ def _navigation_error(message: str, proxy: RecordingProxy, url: str) -> str:
     if "Timeout" in message:
         return f"timed out waiting for {url}"
     if "net::ERR_" in message:
-        code = message.split("net::", 1)[1].split()[0]
-        return f"the browser could not load the page ({code})"
-    return message
+        return net_error(message)
+    return plain(message)
 
 
 def _why(exc: BaseException, seconds: float) -> str:
-    return f"timed out after {seconds:g} s" if isinstance(exc, TimeoutError) else _first_line(exc)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _is_crash(exc: BaseException) -> bool:
-    text = str(exc)
-    signs = ("Target crashed", "Browser has been closed", "browser has been closed",
-             "browser has disconnected", "Connection closed")
-    return any(s in text for s in signs)
+    return f"timed out after {seconds:g} s" if isinstance(exc, TimeoutError) else plain(exc)

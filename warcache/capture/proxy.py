@@ -27,6 +27,7 @@ import socket
 import ssl
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
@@ -126,7 +127,8 @@ class RecordingProxy:
 
     def __init__(self, *, verify_tls: bool = True, max_body: int = 1 << 30,
                  connect_timeout: float = 20.0, read_timeout: float = 120.0,
-                 resolve: dict[str, str] | None = None, fetch_whole: bool = True) -> None:
+                 resolve: dict[str, str] | None = None,
+                 block: Callable[[str, Head], bool] | None = None, fetch_whole: bool = True) -> None:
         self.verify_tls = verify_tls
         self.max_body = max_body
         self.connect_timeout = connect_timeout
@@ -138,6 +140,8 @@ class RecordingProxy:
         self.cut_for_length: set[str] = set()  # URLs whose body passed max_body: not fetched again
         self.fetch_whole = fetch_whole
         self._whole_asked: set[str] = set()  # URLs answered in pieces whose whole file was asked for
+        self.block = block  # requests it says True for are not fetched (see blocklist.py)
+        self.blocked: list[str] = []  # their URLs, in order
         self._inflight = 0
         self._last_activity = time.monotonic()
         self._seq = 0
@@ -348,6 +352,10 @@ class RecordingProxy:
             await _reply(writer, 502, f"{url} is larger than the {self.max_body} bytes warcache "
                                       "records of one response", error=True)
             return False
+        if self.block is not None and self.block(url, head):
+            self.blocked.append(url)
+            await _reply(writer, 403, "blocked by the capture's block list", error=True)
+            return "close" not in head.tokens("Connection")
         request_head = _upstream_request_head(head, method, path, version)
         self._seq += 1
         ex = Exchange(seq=self._seq, method=method, url=url, started=datetime.now(UTC),
@@ -652,7 +660,8 @@ def _upstream_request_head(head: Head, method: str, path: str, version: str) -> 
 
 async def _reply(writer: asyncio.StreamWriter, status: int, message: str, *, error: bool = False) -> None:
     """Answer the browser from the proxy itself (never archived)."""
-    reason = {400: "Bad Request", 413: "Payload Too Large", 502: "Bad Gateway"}.get(status, "Error")
+    reason = {400: "Bad Request", 403: "Forbidden", 413: "Payload Too Large",
+              502: "Bad Gateway"}.get(status, "Error")
     body = f"warcache: {message}\n".encode()
     safe = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in message)[:500]
     head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"

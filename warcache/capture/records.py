@@ -3,6 +3,15 @@
 Order: for each exchange, its response (or a revisit when the collection already holds the payload)
 then its request; then the screenshot and the rendered DOM as resource records; last the page's
 metadata record, which marks the page as complete (recovery relies on it).
+
+The page record (`urn:warcache:page:<url>`, JSON) says what the capture was: `ok` (false for a
+capture that failed but whose exchanges are archived all the same: a redirect loop, a page whose
+last navigation failed; `error` then says why), the `final_url`, `status` and `mime` of the document
+captured, and `navigations`, every hop from the URL asked for to that document: `{"url", "by",
+"status"}` with `by` one of `request`, `redirect` (HTTP), `script`, `meta-refresh`, `refresh-header`,
+`form`, `link`, `reload` or `navigation` (a navigation whose cause the browser did not say), and an
+`error` on a hop that failed. The indexes are derived from this record: a page record with `ok`
+false is not a page (index/postprocess.py).
 """
 
 from __future__ import annotations
@@ -15,13 +24,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from warcache import timestamps
+from warcache.capture.blocklist import MAX_LISTED
 from warcache.capture.httpwire import parse_head
 from warcache.capture.page import CaptureOptions, PageCapture
 from warcache.index.cdxj import CdxjLine, canonical_key, cdxj_mime, post_query, request_key
 from warcache.index.dedup import DedupIndex, Original
 from warcache.warc.writer import (
     DOM_URN,
+    MEDIA_INFO_URN,
+    MEDIA_URN,
     PAGE_URN,
+    PDF_URN,
     SCREENSHOT_URN,
     PendingRecord,
     WrittenPage,
@@ -59,6 +72,16 @@ class PageRecords:
 
 def sha1_digest(data: bytes) -> str:
     return "sha1:" + base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")
+
+
+def file_digest(path) -> tuple[str, int]:
+    """The sha1 digest (as sha1_digest says it) and size of a file, read in pieces."""
+    sha1, size = hashlib.sha1(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            sha1.update(chunk)
+            size += len(chunk)
+    return "sha1:" + base64.b32encode(sha1.digest()).decode("ascii"), size
 
 
 def build_page_records(capture: PageCapture, dedup: DedupIndex, *, browser_version: str, user_agent: str,
@@ -114,26 +137,56 @@ def build_page_records(capture: PageCapture, dedup: DedupIndex, *, browser_versi
     tie = {"WARC-Concurrent-To": main_id} if main_id else {}
     now = datetime.now(capture.started.tzinfo)
 
-    def add_resource(rtype: str, uri: str, data: bytes, content_type: str) -> None:
+    def add_resource(rtype: str, uri: str, data: bytes, content_type: str, **headers: str) -> str:
         digest = sha1_digest(data)
-        page.add(PendingRecord(rtype, uri, now, headers={**tie, "WARC-Payload-Digest": digest},
+        record_id = make_record_id()
+        page.add(PendingRecord(rtype, uri, now, record_id=record_id,
+                               headers={**tie, **headers, "WARC-Payload-Digest": digest},
                                payload=io.BytesIO(data), payload_length=len(data), content_type=content_type),
                  IndexHint(mime=cdxj_mime(content_type), status=None, digest=digest))
+        return record_id
 
     if capture.screenshot:
         add_resource("resource", SCREENSHOT_URN + capture.url, capture.screenshot, "image/png")
     if capture.dom is not None:
         add_resource("resource", DOM_URN + capture.url, capture.dom.encode("utf-8"),
                      "text/html; charset=utf-8")
+    if capture.pdf:
+        add_resource("resource", PDF_URN + capture.url, capture.pdf, "application/pdf")
+    media = []
+    for n, item in enumerate(capture.media):
+        suffix = f"#{n + 1}" if n else ""
+        digest, size = file_digest(item.path)
+        media_id = make_record_id()
+        page.add(PendingRecord("resource", MEDIA_URN + capture.url + suffix, now, record_id=media_id,
+                               headers={**tie, "WARC-Payload-Digest": digest},
+                               payload=item.open(), payload_length=size,
+                               content_type=item.content_type),
+                 IndexHint(mime=cdxj_mime(item.content_type), status=None, digest=digest))
+        add_resource("metadata", MEDIA_INFO_URN + capture.url + suffix,
+                     json.dumps(item.info, ensure_ascii=False).encode("utf-8"), "application/json",
+                     **{"WARC-Refers-To": media_id})
+        media.append({"uri": MEDIA_URN + capture.url + suffix, **item.summary()})
     info = {
-        "url": capture.url, "final_url": capture.final_url, "status": capture.status,
+        "url": capture.url, "ok": capture.error is None, "final_url": capture.final_url,
+        "status": capture.status,
         "title": capture.title, "mime": capture.mime, "is_page": capture.is_page,
         "started": timestamps.warc_date(capture.started), "seconds": round(capture.seconds, 3),
         "responses": page.responses, "revisits": page.revisits, "unfinished_requests": capture.unfinished,
         "warnings": capture.warnings, "browser": f"Chromium {browser_version}", "user_agent": user_agent,
         "viewport": f"{opts.viewport[0]}x{opts.viewport[1]}",
-        "redirects": [ex.url for ex in chain[:-1]],
+        "redirects": ([hop.url for hop in capture.navigations[:-1]] if capture.navigations
+                      else [ex.url for ex in chain[:-1]]),  # the hops before the final document
+        "navigations": [hop.to_json() for hop in capture.navigations],
+        "behaviours": capture.behaviours,
     }
+    if capture.blocked:
+        info["blocked"] = capture.blocked[:MAX_LISTED]
+        info["blocked_count"] = len(capture.blocked)
+    if media:
+        info["media"] = media
+    if capture.error is not None:
+        info["error"] = capture.error
     page.info = info
     add_resource("metadata", PAGE_URN + capture.url,
                  json.dumps(info, ensure_ascii=False, indent=1).encode("utf-8"), "application/json")

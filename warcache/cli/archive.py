@@ -158,6 +158,10 @@ def show(ctx: click.Context, target: str, collection: str | None, as_json: bool)
         click.echo(f"    WARC         {c['warc_path']} at byte {c['offset']}")
         if c.get("screenshot"):
             click.echo(f"    screenshot   {c['screenshot']}")
+        if c.get("pdf"):
+            click.echo(f"    PDF          {c['pdf']}")
+        if c.get("media"):
+            click.echo(f"    media        {c['media']}")
         click.echo(f"    replay       /{c['collection']}/{c['timestamp']}/{c['url']}")
 
 

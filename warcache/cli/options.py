@@ -38,6 +38,40 @@ def _parse_resolve(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
     return mapping
 
 
+def _read_with(reader: str):
+    """A callback reading an option's file with a library function (imported only when the option
+    is given), its one-line error as the option's."""
+
+    def callback(ctx, param, value):
+        if value is None or value == ():
+            return value
+        import importlib
+
+        from warcache.errors import UsageError
+
+        ctx.meta[f"warcache.raw.{param.name}"] = value  # the file names, for the warcinfo record
+        module, _, name = reader.rpartition(".")
+        read = getattr(importlib.import_module(module), name)
+        try:
+            return [read(v) for v in value] if isinstance(value, tuple) else read(value)
+        except UsageError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return callback
+
+
+def _check_media(ctx, param, value: bool) -> bool:
+    if value:
+        from warcache.capture.ytdlp import check_available
+        from warcache.errors import UsageError
+
+        try:
+            check_available()
+        except UsageError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 def collection_option(f):
     return click.option("-c", "--collection", default=DEFAULT_COLLECTION, show_default=True,
                         help="Collection to use (created on first capture).")(f)
@@ -71,6 +105,31 @@ def capture_options(f):
                           "(the record says WARC-Truncated: length)."),
         click.option("--resolve", multiple=True, callback=_parse_resolve, metavar="HOST:ADDRESS",
                      help="Connect to ADDRESS for HOST instead of looking it up (repeatable)."),
+        click.option("--dismiss-consent", is_flag=True,
+                     help="Answer cookie/consent dialogs (reject, else accept) and hide what remains."),
+        click.option("--consent-rules", metavar="FILE",
+                     callback=_read_with("warcache.capture.consent.read_rules_file"),
+                     help="More consent dialogs to know (TOML, as warcache/capture/consent_rules.toml); "
+                          "tried before the shipped ones."),
+        click.option("--no-expand", is_flag=True,
+                     help="Do not open <details> or click 'read more' / 'load more'."),
+        click.option("--no-play", is_flag=True, help="Do not play the page's <video> and <audio>."),
+        click.option("--behavior", "behavior", metavar="FILE.js",
+                     callback=_read_with("warcache.capture.userscript.read_script"),
+                     help="Run this script in the page after load: async (wc) => {...} (see README)."),
+        click.option("--behavior-timeout", type=click.FloatRange(1, 3600), default=20, show_default=True,
+                     help="Seconds each behaviour (consent, expand, play, --behavior) may take."),
+        click.option("--pdf", is_flag=True, help="Also store the page printed to PDF by Chromium."),
+        click.option("--media", is_flag=True, callback=_check_media,
+                     help="Also download the page's video with yt-dlp (pip install 'warcache[media]')."),
+        click.option("--media-timeout", type=click.FloatRange(1, 86400), default=300, show_default=True,
+                     help="Seconds yt-dlp may take for one page (--media)."),
+        click.option("--block", multiple=True, metavar="PATTERN",
+                     help="Neither fetch nor archive requests matching this adblock rule, e.g. "
+                          "'||tracker.example^' (repeatable)."),
+        click.option("--block-list", multiple=True, metavar="FILE",
+                     callback=_read_with("warcache.capture.blocklist.read_block_list"),
+                     help="A list of adblock rules (EasyList, EasyPrivacy...) to block (repeatable)."),
         click.option("-j", "--jobs", type=click.IntRange(1, 32), default=default_jobs,
                      show_default="cores, max 4",
                      help="Pages captured at once, each in its own browser context."),
@@ -83,12 +142,34 @@ def capture_options(f):
 
 def capture_settings(kw: dict) -> tuple[CaptureOptions, dict]:
     """The capture options from a command's keyword arguments, and the arguments left over."""
+    import os.path
+
     from warcache.capture.page import CaptureOptions
 
+    ctx = click.get_current_context(silent=True)
+    behavior_path = _raw_value(ctx, "behavior")
+    list_paths = _raw_value(ctx, "block_list") or ()
+    block, lists = list(kw.pop("block")), kw.pop("block_list") or []
+    sources = [f"--block {p}" for p in block] + [f"--block-list {os.path.basename(p)}" for p in list_paths]
     opts = CaptureOptions(
         timeout=kw.pop("timeout"), idle_timeout=kw.pop("idle_timeout"), scroll=not kw.pop("no_scroll"),
         scroll_timeout=kw.pop("scroll_timeout"), max_scroll_steps=kw.pop("max_scroll_steps"),
         viewport=kw.pop("viewport"), user_agent=kw.pop("user_agent"),
         ignore_https_errors=kw.pop("ignore_https_errors"), screenshot=not kw.pop("no_screenshot"),
-        max_resource_size=kw.pop("max_resource_size"), resolve=kw.pop("resolve"))
+        max_resource_size=kw.pop("max_resource_size"), resolve=kw.pop("resolve"),
+        dismiss_consent=kw.pop("dismiss_consent"), consent_rules=kw.pop("consent_rules"),
+        expand=not kw.pop("no_expand"), play_media=not kw.pop("no_play"),
+        behavior_script=kw.pop("behavior") or "",
+        behavior_name=os.path.basename(behavior_path) if behavior_path else "",
+        behavior_timeout=kw.pop("behavior_timeout"), pdf=kw.pop("pdf"), media=kw.pop("media"),
+        media_timeout=kw.pop("media_timeout"),
+        block_rules=tuple(block + [rule for rules in lists for rule in rules]), block_sources=tuple(sources))
     return opts, kw
+
+
+def _raw_value(ctx: click.Context | None, name: str):
+    """What the user typed for an option whose callback turned it into something else (a file
+    name whose content the callback read)."""
+    if ctx is None:
+        return None
+    return ctx.meta.get(f"warcache.raw.{name}")

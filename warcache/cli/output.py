@@ -63,5 +63,6 @@ def describe(r) -> str:
     moved = f" -> {r.final_url}" if r.final_url and r.final_url != r.url else ""
     title = f' "{shorten(r.title, 60)}"' if r.title else ""
     revisits = f" ({r.revisits} already stored)" if r.revisits else ""
-    return (f"ok {r.status} {r.url}{moved}{title}: {r.resources} responses{revisits}, "
+    blocked = f", {r.blocked} blocked" if getattr(r, "blocked", 0) else ""
+    return (f"ok {r.status} {r.url}{moved}{title}: {r.resources} responses{revisits}{blocked}, "
             f"{human_bytes(r.bytes)}, {r.seconds:.1f} s")

@@ -18,10 +18,11 @@ from warcache.collection import open_collection, root_path
 @click.option("-c", "--collection", default=None, help="Serve only this collection (default: all).")
 @click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True)
 @click.option("--collection-domain", metavar="DOMAIN", default=None,
-              help="Replay each collection from <collection>.DOMAIN (default: localhost, which "
-                   "browsers resolve themselves; elsewhere needs DNS for *.DOMAIN).")
+              help="Replay each collection under <collection>.DOMAIN (default: localhost, which "
+                   "browsers resolve themselves; elsewhere needs DNS for *.DOMAIN, at any depth).")
 @click.option("--shared-origin", is_flag=True,
-              help="Replay all collections from one origin (then their scripts can read each other).")
+              help="Replay all collections from one origin (then their scripts can read each other, "
+                   "and pages see replay URLs, not their own).")
 @click.pass_context
 def replay(ctx: click.Context, host: str, port: int, replay_port: int | None, collection: str | None,
            threads: int, collection_domain: str | None, shared_origin: bool) -> None:
@@ -30,9 +31,11 @@ def replay(ctx: click.Context, host: str, port: int, replay_port: int | None, co
     \b
     URLs follow pywb's: /<coll>/<timestamp>/<url>, /<coll>/<url> (latest),
     /<coll>/<timestamp>id_/<url> (the archived bytes unchanged).
-    Every replayed page may load only from the replay server: nothing is fetched live.
-    Each collection is replayed from its own host name (<coll>.localhost on the replay
-    port), so one collection's archived scripts cannot read another's captures.
+    A page opened there runs on a host name of its own original origin and capture
+    time, <host>.<timestamp><s|h>[port].<coll>.localhost, with its original path,
+    so it sees its own URL. Every replayed page may load only from its collection's
+    host names: nothing is fetched live, and one collection's archived scripts
+    cannot read another's captures.
     """
     root = root_path(ctx.obj["root"])
     if collection:

@@ -13,7 +13,8 @@ response (bytes, decoded with `warcache.extract.decode`) and returns an `Article
 * `language`, `byline`, `excerpt`, `site_name`, `published`.
 
 The article is chosen by readability-lxml with our preparation and checks around it
-(`warcache.extract.content`); metadata comes from the page's structured data (`warcache.extract.meta`).
+(`warcache.extract.content`, with the clutter rules in `warcache.extract.clutter`); metadata comes from
+the page's structured data (`warcache.extract.meta`).
 lxml does the parsing: a typical page takes tens of milliseconds.
 """
 
@@ -30,8 +31,10 @@ from bs4.element import NavigableString, PageElement, PreformattedString, Tag
 from lxml import etree
 from lxml.html import HtmlElement
 
-from warcache.extract.content import find_article, inner_text, tag_of
+from warcache.extract.clutter import is_caption
+from warcache.extract.content import find_article
 from warcache.extract.decode import decode_html, strip_xml_declaration
+from warcache.extract.dom import TextSizes, inner_text, tag_of
 from warcache.extract.meta import document_title, page_language, page_metadata
 
 __all__ = ["Article", "extract_article", "html_to_text"]
@@ -74,22 +77,29 @@ _BREAKS_RE = re.compile(f"({_BREAK}+)")
 _BLANKS_RE = re.compile(r"[ \t\r\f\v]+")
 
 
-def html_to_text(el: HtmlElement, visible_only: bool = False) -> str:
+def html_to_text(el: HtmlElement, visible_only: bool = False, captions: bool = True) -> str:
     """Readable text of an element: paragraphs separated by blank lines, lines by newlines.
 
     `visible_only` skips what a browser would not show (hidden attribute, display:none...), which the
-    article tree has already lost but the full page has not.
+    article tree has already lost but the full page has not. `captions=False` leaves out figure captions
+    (the article's body text is its prose; its captions stay in its HTML, as captions).
     """
     parts: list[str] = []
     pre_depth = 0
+    sizes = None if captions else TextSizes(el)
+    skipped = None  # an element left out: the walk still ends it, and its tail is text of its parent
     walker = etree.iterwalk(el, events=("start", "end"))
     for event, node in walker:
         tag = tag_of(node)
         if event == "start":
-            if not tag or tag in _SKIP_TEXT or (visible_only and node is not el and _is_hidden(node)):
+            if (
+                not tag
+                or tag in _SKIP_TEXT
+                or (visible_only and node is not el and _is_hidden(node))
+                or (not captions and node is not el and is_caption(node, sizes))
+            ):
                 walker.skip_subtree()
-                if node is not el and node.tail:
-                    parts.append(_inline(node.tail, pre_depth))
+                skipped = node
                 continue
             if tag in _PARAGRAPH:
                 parts.append(_BREAK)
@@ -99,6 +109,15 @@ def html_to_text(el: HtmlElement, visible_only: bool = False) -> str:
                 pre_depth += 1
             if node.text:
                 parts.append(_inline(node.text, pre_depth))
+            continue
+        if node is skipped:
+            skipped = None
+            if tag in _PARAGRAPH:
+                parts.append(_BREAK)
+            elif tag in _LINE:
+                parts.append(_NEWLINE)
+            if node is not el and node.tail:
+                parts.append(_inline(node.tail, pre_depth))
             continue
         if tag == "pre":
             pre_depth -= 1
@@ -348,7 +367,7 @@ def extract_article(
     headline = meta.title or shown_title
 
     article = find_article(root, headline)  # changes root: everything about the page is read above
-    body_text = html_to_text(article)
+    body_text = html_to_text(article, captions=False)
     sanitize(article, base)
     return Article(
         title=shown_title,

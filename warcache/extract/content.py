@@ -2,24 +2,29 @@
 
 readability-lxml (`readability.Document`) scores the page's paragraphs and returns the block it believes is
 the article. Alone it loses parts of real articles: an intro that sits outside the block it chose, captions,
-lists and sections its conditional clean-up drops, and on some pages it settles on a small fragment
-(scripts/bench_extract.py measures this on the mozilla/readability test pages). It also keeps bylines,
-author bios and "related" boxes that sit inside the chosen block. So this module wraps it:
+lists and sections its conditional clean-up drops, and on some pages it settles on a small fragment, a
+teaser list or a consent dialog (scripts/bench_extract.py measures this on two corpora). It also keeps
+bylines, author bios, "related" boxes and calls to action that sit inside the chosen block. So this module
+wraps it:
 
-1. `strip_clutter` removes, before the library sees the page, what is never article text whatever its
-   score: scripts and form controls, hidden elements, navigation and other landmark regions outside the
-   article, interactive widgets (by ARIA role), cookie/consent banners, comment threads, share bars.
+1. `strip_clutter` (`warcache.extract.clutter`) removes, before the library sees the page, what is never
+   article text whatever its score.
 2. Every element gets a numbered attribute. The library copies the tree, re-tags and wraps elements, but
    keeps their attributes, so the numbers in its answer name the elements of our tree it chose.
 3. `_widen` climbs from the chosen block to ancestors while what they add is prose, then to the enclosing
-   article root (<article>, itemprop=articleBody, <main>) when it holds a single article.
-4. `_Recovery` walks what the library dropped inside that container and takes back what reads like the
-   article: paragraphs, captions, list items with few links, headings over recovered text. Blocks before
-   the first or after the last chosen block must also look like the chosen blocks (same tag and class),
-   so that teasers, author boxes and calls to action around the article stay out. When the library chose
-   a mere fragment of an article root, the whole root counts as the article.
-5. The container is pruned to the chosen and recovered elements; boxes named as bylines, bios, ads or tag
-   lists are dropped, and so is a heading that repeats the headline (the headline is a field of its own).
+   article root (<article>, itemprop=articleBody, <main>) when it holds a single article. When the choice
+   lies outside the article the markup names (the <article> carrying the headline, or the page's only
+   one) and that article has enough prose, the library chose a teaser list, a gate or the next article of
+   an endless page: that article is the container (`_misplaced_choice`).
+4. Calls to action and teaser cards in the container are removed (`drop_promotions`); then `_Recovery`
+   walks what the library dropped inside the container and takes back what reads like the article:
+   paragraphs (a sentence may be mostly a link), captions, list items with few links, headings over
+   recovered text. Blocks before the first or after the last chosen block must also look like the chosen
+   blocks (same tag and class), so that teasers, author boxes and calls to action around the article stay
+   out. When the library chose a mere fragment of an article root, the whole root counts as the article.
+5. The container is pruned to the chosen and recovered elements; `post_clean` drops the boxes named as
+   bylines, bios, ads or players and "read more" paragraphs, and so go headings left with nothing after
+   them and a heading that repeats the headline (the headline is a field of its own).
 
 The rules are written for pages in general: nothing here knows a site. Entry point:
 `find_article(root, headline)`; it changes `root` and returns a new <div> holding the article.
@@ -29,61 +34,37 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import lxml.html
-from lxml import etree
 from lxml.html import HtmlElement
 from readability import Document
 from readability.readability import Unparseable
 
-__all__ = ["find_article", "inner_text", "strip_clutter", "tag_of", "word_count"]
+from warcache.extract.clutter import BOX_WORDS, WIDGET_WORDS, drop_promotions, post_clean, strip_clutter
+from warcache.extract.dom import (
+    HEADINGS,
+    MIN_WORDS,
+    TextSizes,
+    drop,
+    inner_text,
+    is_article_root,
+    is_sentence,
+    tag_of,
+    tags,
+    word_count,
+)
+
+__all__ = ["find_article"]
 
 _MARK = "data-warcache-n"  # our element numbers, carried through the library's copy of the tree
-
-
-def _tags(names: str) -> frozenset[str]:
-    """A set of names written as one space-separated string (easier to read than a long literal)."""
-    return frozenset(names.split())
-
-
-# Elements whose text is never part of an article: code, styling, form controls, menus, and embedded
-# documents (an <iframe>'s text is only the fallback shown when frames are off).
-_NEVER_TEXT = _tags(
-    "script style noscript template link meta canvas button input select option textarea "
-    "nav dialog menu iframe frame frameset object embed"
-)
-# ARIA roles that mark site furniture (landmarks other than the main content) or interactive controls.
-_FURNITURE_ROLES = _tags(
-    "navigation banner contentinfo search complementary dialog alertdialog menu menubar toolbar tablist "
-    "tooltip button slider progressbar scrollbar switch checkbox"
-)
-_HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
-_WORD_RE = re.compile(r"[A-Za-z0-9]+")
-_CAMEL_RE = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-_SPACES_RE = re.compile(r"\s+")
-# An id longer than this many words is a slug made from a heading ("sharing-with-a-single-developer"),
-# not a name for a part of the page.
-_MAX_ID_WORDS = 3
-_MIN_PREFIX = 5  # vocabulary words this long also match as the start of a compound ("relatedposts")
-# Clutter rules never remove an element holding this share of the page's text or more: a wrapper whose
-# class merely mentions a banner ("has-cookie-notice") is still the page.
-_MAX_CLUTTER_SHARE = 0.3
-
-_BLOCKS = _tags(
-    "address article aside blockquote dd details div dl dt fieldset figcaption figure footer form "
-    "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section table tbody thead tfoot tr td th ul"
-)
-_HEADINGS = _tags("h1 h2 h3 h4 h5 h6")
 _MEDIA = ("img", "picture", "video", "audio", "figure")
-_CAPTIONS = _tags("figure figcaption caption")
+_CAPTIONS = tags("figure figcaption caption")
 
-# Recovery thresholds (measured on scripts/bench_extract.py; see the report of the change).
+# Recovery thresholds (measured with scripts/bench_extract.py on both of its corpora).
 _MAX_LINK_SHARE = 0.35  # a block whose text is more links than this is navigation, not prose
+_MAX_SENTENCE_LINK_SHARE = 0.8  # same, for a sentence between the article's paragraphs
 _MAX_MIXED_LINK_SHARE = 0.5  # same, for a container of several blocks: beyond it, none is looked at
-_MIN_WORDS = 4  # shorter lines are labels ("Share", "Advertisement", "Photo"), not prose
 _RECOVERY_SHARE = 0.5  # one recovered block may add at most this share of the library's text
 # A choice with less text than both of these is a fragment (a caption, a pull quote) of the article root.
 _FRAGMENT_CHARS = 500
@@ -92,191 +73,9 @@ _WIDEN_LEVELS = 3
 _WIDEN_PROSE_SHARE = 0.6  # an ancestor is taken when this share of what it adds is prose
 _WIDEN_MIN_PROSE = 200  # ... and that prose is at least this many characters
 _WIDEN_NOISE = 50  # an ancestor adding no more than a "Read more" label is the same block
+_TITLED_ROOT_SHARE = 0.5  # the article carrying the headline wins over a choice outside it with this share
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------- small DOM helpers
-
-
-def tag_of(el: object) -> str:
-    """Lower-case tag name, or "" for comments and processing instructions."""
-    tag = getattr(el, "tag", None)
-    return tag.lower() if isinstance(tag, str) else ""
-
-
-def inner_text(el: HtmlElement) -> str:
-    """The element's text with whitespace runs collapsed."""
-    return _SPACES_RE.sub(" ", el.text_content()).strip()
-
-
-def _class_words(el: HtmlElement) -> set[str]:
-    """The words of the class and id attributes: "relatedPosts sharedaddy" -> related, posts, sharedaddy."""
-    words = _WORD_RE.findall(_CAMEL_RE.sub(" ", el.get("class") or ""))
-    id_words = _WORD_RE.findall(_CAMEL_RE.sub(" ", el.get("id") or ""))
-    if len(id_words) <= _MAX_ID_WORDS:
-        words += id_words
-    return {w.lower() for w in words}
-
-
-class _Vocabulary:
-    """Words to look for in class and id attributes.
-
-    A class/id word matches a vocabulary word when equal to it or, for the longer vocabulary words, when
-    it starts with it: compounds are common ("sharedaddy", "cookiebanner", "relatedposts"), but "ad" must
-    not match "address".
-    """
-
-    def __init__(self, words: str) -> None:
-        self.words = frozenset(words.split())
-        self.stems = tuple(w for w in self.words if len(w) >= _MIN_PREFIX)
-
-    def names(self, el: HtmlElement) -> bool:
-        if not el.get("class") and not el.get("id"):
-            return False
-        return any(w in self.words or w.startswith(self.stems) for w in _class_words(el))
-
-
-# Words in class or id that name things which are never the article: consent banners, comment threads,
-# breadcrumb trails, share bars, newsletter sign-ups, "related stories" boxes.
-_CLUTTER_WORDS = _Vocabulary(
-    "cookie consent gdpr comments commentlist disqus breadcrumb share sharing newsletter related"
-)
-# Words in class or id of boxes that sit inside an article but are not its text: the byline and the
-# author's bio (the byline is a field of its own), advertising, promotions, tag lists. Dropped from the
-# result whoever chose them, and never recovered.
-_BOX_WORDS = _Vocabulary("author byline bio promo teaser ad ads advert sponsored tags recommended")
-# Media widgets: their text is captions mixed with player and pager controls ("1 of 24", "Autoplay").
-# The library drops them more often than not; recovery leaves them out.
-_WIDGET_WORDS = _Vocabulary("gallery slideshow carousel slider")
-
-
-def _is_article_root(el: HtmlElement) -> bool:
-    """Markup that says "this is the article" (or the page's main content)."""
-    return (
-        tag_of(el) in ("article", "main")
-        or "articleBody" in (el.get("itemprop") or "").split()
-        or (el.get("role") or "").strip().lower() == "main"
-    )
-
-
-def _is_hidden(el: HtmlElement) -> bool:
-    if el.get("hidden") is not None or (el.get("aria-hidden") or "").strip().lower() == "true":
-        return True
-    style = el.get("style")
-    return bool(style) and bool(_HIDDEN_STYLE_RE.search(style))
-
-
-def _drop(elements: Iterable[HtmlElement]) -> None:
-    """Remove elements with their subtree, keeping the text that follows each (it belongs to the parent)."""
-    for el in elements:
-        if el.getparent() is not None:
-            el.drop_tree()
-
-
-def word_count(text: str) -> int:
-    """Word count; two CJK characters count as a word (those scripts have no spaces)."""
-    return len(text.split()) + len(_CJK_RE.findall(text)) // 2
-
-
-# ---------------------------------------------------------------- 1. clutter
-
-
-def strip_clutter(body: HtmlElement) -> None:
-    """Remove from the page what is never article text, whatever a scorer would think of it.
-
-    Landmarks and clutter-named blocks are spared when they hold an article root or a large share of the
-    page's text: then the markup is wrong about them, and removing them would remove the article.
-    """
-    page_chars = max(len(inner_text(body)), 1)
-    doomed: list[HtmlElement] = []
-    walker = etree.iterwalk(body, events=("start",))
-    for _, el in walker:
-        tag = tag_of(el)
-        if el is body:
-            continue
-        if not tag or tag in _NEVER_TEXT or _is_hidden(el):
-            doomed.append(el)
-            walker.skip_subtree()
-            continue
-        furniture = (
-            (el.get("role") or "").strip().lower() in _FURNITURE_ROLES
-            or tag in ("header", "footer", "aside")
-            and not _inside_article_root(el)
-            or _CLUTTER_WORDS.names(el)
-        )
-        if (
-            furniture
-            and not _holds_article_root(el)
-            and len(inner_text(el)) < page_chars * _MAX_CLUTTER_SHARE
-        ):
-            doomed.append(el)
-            walker.skip_subtree()
-    _drop(doomed)
-
-
-def _inside_article_root(el: HtmlElement) -> bool:
-    return any(_is_article_root(a) for a in el.iterancestors())
-
-
-def _holds_article_root(el: HtmlElement) -> bool:
-    return any(_is_article_root(d) for d in el.iter())
-
-
-# ---------------------------------------------------------------- text measurements
-
-
-class _TextSizes:
-    """Characters of text and of link text per element, and whether it holds blocks, in one walk.
-
-    Counting with text_content() at every node of every decision would be quadratic in the page's depth.
-    In-page links (href="#...") do not count as links: headings that link to themselves and footnote
-    markers are still text.
-    """
-
-    def __init__(self, root: HtmlElement) -> None:
-        self._chars: dict[HtmlElement, int] = {}
-        self._links: dict[HtmlElement, int] = {}
-        self._blocky: set[HtmlElement] = set()  # elements with a block element below them
-        stack: list[list[int]] = [[0, 0, 0]]
-        for event, el in etree.iterwalk(root, events=("start", "end")):
-            if event == "start":
-                stack.append([_text_chars(el.text), 0, 0])
-                continue
-            chars, links, blocks = stack.pop()
-            if tag_of(el) == "a" and not (el.get("href") or "").startswith("#"):
-                links = chars
-            self._chars[el] = chars
-            self._links[el] = links
-            if blocks:
-                self._blocky.add(el)
-            parent = stack[-1]
-            parent[0] += chars + (_text_chars(el.tail) if el is not root else 0)
-            parent[1] += links
-            parent[2] += blocks + (tag_of(el) in _BLOCKS)
-
-    def __len__(self) -> int:
-        return len(self._chars)
-
-    def chars(self, el: HtmlElement) -> int:
-        return self._chars.get(el, 0)
-
-    def link_share(self, el: HtmlElement) -> float:
-        chars = self._chars.get(el, 0)
-        return self._links.get(el, 0) / chars if chars else 0.0
-
-    def holds_blocks(self, el: HtmlElement) -> bool:
-        return el in self._blocky
-
-    def leaf_blocks(self, el: HtmlElement) -> list[HtmlElement]:
-        """The innermost block elements under `el` (or `el` itself when it holds no block)."""
-        if el not in self._blocky:
-            return [el]
-        return [d for d in el.iterdescendants() if tag_of(d) in _BLOCKS and d not in self._blocky]
-
-
-def _text_chars(text: str | None) -> int:
-    return len(" ".join(text.split())) if text else 0
 
 
 # ---------------------------------------------------------------- 2. the library's choice
@@ -317,7 +116,7 @@ def _common_ancestor(elements: list[HtmlElement]) -> HtmlElement:
 # ---------------------------------------------------------------- 3. widening
 
 
-def _widen(anchor: HtmlElement, body: HtmlElement, sizes: _TextSizes) -> HtmlElement:
+def _widen(anchor: HtmlElement, body: HtmlElement, sizes: TextSizes) -> HtmlElement:
     """Climb to ancestors that add prose (an intro outside the chosen block), then to the article root."""
     container = anchor
     for _ in range(_WIDEN_LEVELS):
@@ -328,14 +127,14 @@ def _widen(anchor: HtmlElement, body: HtmlElement, sizes: _TextSizes) -> HtmlEle
             break
         container = parent
     for el in [container, *container.iterancestors()]:
-        if _is_article_root(el):
+        if is_article_root(el):
             if sum(1 for _ in el.iter("article")) <= 1:
                 return el
             break
     return container
 
 
-def _adds_prose(parent: HtmlElement, child: HtmlElement, sizes: _TextSizes) -> bool:
+def _adds_prose(parent: HtmlElement, child: HtmlElement, sizes: TextSizes) -> bool:
     added = sizes.chars(parent) - sizes.chars(child)
     if added <= _WIDEN_NOISE:
         return True
@@ -347,11 +146,11 @@ def _adds_prose(parent: HtmlElement, child: HtmlElement, sizes: _TextSizes) -> b
     return prose >= _WIDEN_MIN_PROSE and prose >= added * _WIDEN_PROSE_SHARE
 
 
-def _is_prose(block: HtmlElement, sizes: _TextSizes) -> bool:
+def _is_prose(block: HtmlElement, sizes: TextSizes) -> bool:
     if sizes.link_share(block) > _MAX_LINK_SHARE:
         return False
     text = inner_text(block)
-    return word_count(text) >= 2 * _MIN_WORDS and bool(re.search(r"[.!?。！？]", text))
+    return word_count(text) >= 2 * MIN_WORDS and bool(re.search(r"[.!?。！？]", text))
 
 
 # ---------------------------------------------------------------- 4. recovery
@@ -361,28 +160,34 @@ def _is_prose(block: HtmlElement, sizes: _TextSizes) -> bool:
 class _Recovery:
     """Decides, for what the library dropped inside the container, what to take back."""
 
-    sizes: _TextSizes
+    sizes: TextSizes
     keep: set[int]
     budget: float  # most characters one recovered subtree may bring
+    in_article: bool = False  # the container is what the markup calls the article
+    trusted: bool = False  # ... and the library chose a mere fragment of it: all of it is the article
     shapes: set[tuple[str, str]] = field(default_factory=set)
     headings: list[HtmlElement] = field(default_factory=list)  # decided once the text after them is
 
     def consider(self, el: HtmlElement, inside: bool) -> bool:
         """Take back what reads like the article in `el`'s subtree; True when anything was taken."""
         tag = tag_of(el)
-        if (not inside and tag in ("header", "h1")) or _BOX_WORDS.names(el) or _WIDGET_WORDS.names(el):
+        if (not inside and tag in ("header", "h1")) or BOX_WORDS.names(el) or WIDGET_WORDS.names(el):
             return False
         chars = self.sizes.chars(el)
         if chars == 0:
             if tag in _MEDIA or next(el.iter(*_MEDIA), None) is not None:
                 self._take(el)  # pictures: no text, but part of the reading copy
             return False
-        if chars > self.budget:
+        if chars > self.budget and not ((inside or self.in_article) and self.sizes.holds_blocks(el)):
+            # Too much at once. Between the library's blocks, or within what the markup calls the article,
+            # each block inside is judged on its own (live-blog entries, long runs of sections).
             return False
         if not self.sizes.holds_blocks(el):
-            if not (inside or _shape(el) in self.shapes) or self.sizes.link_share(el) > _MAX_LINK_SHARE:
+            if not (inside or _shape(el) in self.shapes) or self.sizes.link_share(el) > self._link_limit(
+                el, inside
+            ):
                 return False
-            if tag in _HEADINGS:
+            if tag in HEADINGS:
                 if tag != "h1":
                     self.headings.append(el)
                 return False
@@ -390,8 +195,12 @@ class _Recovery:
                 self._take(el)
                 return True
             return False
-        if self.sizes.link_share(el) > _MAX_MIXED_LINK_SHARE:
-            return False
+        if (
+            not self.trusted
+            and self.sizes.link_share(el) > _MAX_MIXED_LINK_SHARE
+            and len(self.sizes.leaf_blocks(el)) > 1
+        ):
+            return False  # a list of links (a wrapper around one block is judged by that block)
         taken = False
         for child in el:
             if isinstance(child.tag, str) and self.consider(child, inside):
@@ -406,16 +215,25 @@ class _Recovery:
             if following is not None and any(_number_of(d) in self.keep for d in following.iter()):
                 self._take(heading)
 
+    def _link_limit(self, el: HtmlElement, inside: bool) -> float:
+        """Most link text a block may have. A sentence between the article's paragraphs may link most of
+        its words ("It also <a>co-ordinates military plans</a>.") and still be the article's."""
+        if self.trusted and tag_of(el) in ("li", "dd", "dt", "td"):
+            return 1.0  # the article's own lists of links (contributors, references)
+        if (inside or self.in_article) and tag_of(el) == "p" and is_sentence(inner_text(el)):
+            return _MAX_SENTENCE_LINK_SHARE
+        return _MAX_LINK_SHARE
+
     def _reads_like_article(self, el: HtmlElement, inside: bool) -> bool:
         if inside and any(tag_of(a) in _CAPTIONS for a in (el, *el.iterancestors())):
             return True
-        return word_count(inner_text(el)) >= _MIN_WORDS
+        return word_count(inner_text(el)) >= MIN_WORDS
 
     def _take(self, el: HtmlElement) -> None:
         self.keep.update(_number_of(d) for d in el.iter() if isinstance(d.tag, str))
 
 
-def _next_with_text(el: HtmlElement, container: HtmlElement, sizes: _TextSizes) -> HtmlElement | None:
+def _next_with_text(el: HtmlElement, container: HtmlElement, sizes: TextSizes) -> HtmlElement | None:
     """The first element after `el`'s subtree, in document order, that has text (within `container`)."""
     node: HtmlElement | None = el
     while node is not None and node is not container:
@@ -448,21 +266,64 @@ def find_article(root: HtmlElement, headline: str) -> HtmlElement:
     chosen_elements = [elements[n] for n in sorted(chosen) if 0 <= n < len(elements)]
     if not chosen_elements:
         return _wrap(body)
-    sizes = _TextSizes(body)
+    sizes = TextSizes(body)
     anchor = _common_ancestor(chosen_elements)
     container = _widen(anchor, body, sizes)
+    article = _misplaced_choice(body, anchor, headline, sizes, chosen_chars)
+    if article is not None:
+        # The library chose something beside the article the markup names (a consent dialog, a teaser
+        # list, the next article of an endless page): start again from that article's prose.
+        chosen_elements = [b for b in sizes.leaf_blocks(article) if _is_prose(b, sizes)]
+        chosen = {_number_of(d) for b in chosen_elements for d in b.iter() if isinstance(d.tag, str)}
+        chosen_chars = sum(sizes.chars(b) for b in chosen_elements)
+        container = article
+    drop_promotions(container, sizes, chosen_chars)
     keep = set(chosen)
     _close_upwards(container, keep)
     _recover(container, chosen_elements, keep, sizes, chosen_chars)
     _close_upwards(container, keep)
     _prune(container, keep)
-    _post_clean(container)
+    post_clean(container)
+    _drop_last_headings(container)
     _drop_headline(container, headline)
     return _wrap(container)
 
 
+def _misplaced_choice(
+    body: HtmlElement, anchor: HtmlElement, headline: str, sizes: TextSizes, chosen_chars: int
+) -> HtmlElement | None:
+    """The article root the library should have chosen from, when its choice lies outside it.
+
+    That root is the <article> (or itemprop=articleBody) whose heading is the headline, else the page's
+    only one. It wins when it holds more prose than the library chose, or, when it carries the headline,
+    a good share of that.
+    """
+    roots = [el for el in body.iter() if isinstance(el.tag, str) and _is_named_article(el)]
+    if not roots:
+        return None
+    wanted = _comparable(headline)
+    titled = [
+        r for r in roots if wanted and any(_comparable(inner_text(h)) == wanted for h in r.iter("h1", "h2"))
+    ]
+    outermost = [r for r in roots if not any(_is_named_article(a) for a in r.iterancestors())]
+    if titled:
+        target, needed = titled[-1], chosen_chars * _TITLED_ROOT_SHARE
+    elif len(outermost) == 1:
+        target, needed = outermost[0], chosen_chars
+    else:
+        return None
+    if anchor is target or any(a is target for a in anchor.iterancestors()):
+        return None
+    prose = sum(sizes.chars(b) for b in sizes.leaf_blocks(target) if _is_prose(b, sizes))
+    return target if prose > max(needed, _WIDEN_MIN_PROSE) else None
+
+
+def _is_named_article(el: HtmlElement) -> bool:
+    return tag_of(el) == "article" or "articleBody" in (el.get("itemprop") or "").split()
+
+
 def _recover(
-    container: HtmlElement, chosen: list[HtmlElement], keep: set[int], sizes: _TextSizes, chosen_chars: int
+    container: HtmlElement, chosen: list[HtmlElement], keep: set[int], sizes: TextSizes, chosen_chars: int
 ) -> None:
     with_text = [_number_of(el) for el in chosen if _has_own_text(el)]
     if not with_text:
@@ -470,11 +331,15 @@ def _recover(
     first, last = min(with_text), max(with_text)
     budget = max(chosen_chars, 1) * _RECOVERY_SHARE
     fragment = min(_FRAGMENT_CHARS, sizes.chars(container) * _FRAGMENT_SHARE)
-    if _is_article_root(container) and chosen_chars < fragment:
+    if is_article_root(container) and chosen_chars < fragment:
         # The library settled on a fragment of what the markup calls the article: trust the markup.
         first, last, budget = -1, len(sizes), sizes.chars(container)
+        trusted = True
+    else:
+        trusted = False
     dropped = _dropped_roots(container, keep)
-    recovery = _Recovery(sizes, keep, budget)
+    in_article = is_article_root(container) and tag_of(container) != "main"
+    recovery = _Recovery(sizes, keep, budget, in_article, trusted)
     for el in dropped:
         if first < _number_of(el) < last:
             recovery.consider(el, inside=True)
@@ -514,20 +379,27 @@ def _dropped_roots(container: HtmlElement, keep: set[int]) -> list[HtmlElement]:
 
 
 def _prune(container: HtmlElement, keep: set[int]) -> None:
-    _drop(_dropped_roots(container, keep))
+    drop(_dropped_roots(container, keep))
 
 
-def _post_clean(container: HtmlElement) -> None:
-    """Drop the boxes that the library kept but that are not the article's text (bylines, bios, ads)."""
-    total = max(len(inner_text(container)), 1)
-    doomed = [
-        el
-        for el in container.iterdescendants()
-        if isinstance(el.tag, str)
-        and _BOX_WORDS.names(el)
-        and len(inner_text(el)) < total * _MAX_CLUTTER_SHARE
-    ]
-    _drop(doomed)
+def _drop_last_headings(container: HtmlElement) -> None:
+    """A heading with no text after it titled something that is no longer there ("More on this story")."""
+    for heading in reversed(list(container.iter(*HEADINGS))):
+        if _text_follows(heading, container):
+            return
+        heading.drop_tree()
+
+
+def _text_follows(el: HtmlElement, container: HtmlElement) -> bool:
+    """Whether any text comes after `el`'s subtree, in document order, within `container`."""
+    node: HtmlElement | None = el
+    while node is not None and node is not container:
+        if (node.tail or "").strip():
+            return True
+        if any(isinstance(s.tag, str) and s.text_content().strip() for s in node.itersiblings()):
+            return True
+        node = node.getparent()
+    return False
 
 
 def _drop_headline(container: HtmlElement, headline: str) -> None:
@@ -535,7 +407,7 @@ def _drop_headline(container: HtmlElement, headline: str) -> None:
     wanted = _comparable(headline)
     if not wanted:
         return
-    for heading in container.iter(*_HEADINGS):
+    for heading in container.iter(*HEADINGS):
         if _comparable(inner_text(heading)) == wanted:
             heading.drop_tree()
             return

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from lxml.html import HtmlElement
 
-from warcache.extract.content import inner_text, word_count
+from warcache.extract.dom import inner_text, word_count
 
 __all__ = ["Metadata", "document_title", "headline_from_title", "page_language", "page_metadata"]
 

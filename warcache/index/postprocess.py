@@ -3,32 +3,61 @@
 Everything here is derived from the WARCs alone, so `rebuild_collection` can throw every index
 away and make it again. For captures made by warcache, the text is extracted from the rendered DOM
 record (`urn:warcache:dom:`), which holds what JavaScript put on the page, and the page record
-(`urn:warcache:page:`) gives the title as the page showed it. For WARCs made by other tools, pages
-are their `text/html` 200 responses that were loaded as documents (not assets, frames, redirects
-or error pages), or the pages a page list names when the file has one.
+(`urn:warcache:page:`) gives the title as the page showed it. A page record is a page only if the
+capture worked (`is_page_record`): one written for a failed capture whose exchanges were kept (a
+redirect loop, a page whose last navigation failed) is not listed and not searchable, at capture
+time and in a rebuild alike. For WARCs made by other tools, pages are their `text/html` 200
+responses that were loaded as documents (not assets, frames, redirects or error pages), or the
+pages a page list names when the file has one.
+
+A page whose text cannot be indexed (its extraction fails, the full-text index is busy) is named in
+a warning with the reason, and stays listed; `warcache index` indexes every listed page the
+full-text index lacks (`complete_fulltext`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from warcache import contenttype, timestamps
 from warcache.collection import Collection
-from warcache.errors import ArchiveError
+from warcache.errors import ArchiveError, WarcacheError
 from warcache.extract.captured import PageHtml, article_of
 from warcache.index.cdxj import CdxjIndex, CdxjLine, index_warc
 from warcache.index.dedup import DedupIndex, Original
 from warcache.pagelist import PageEntry
 from warcache.search.index import PageDoc, fulltext_index
 from warcache.urls import hash_url, host_of
-from warcache.warc.reader import ReadStop, RecordAt, WarcReader
-from warcache.warc.writer import DOM_URN, PAGE_URN, SCREENSHOT_URN
+from warcache.warc.reader import ReadStop, RecordAt, WarcReader, read_record_at
+from warcache.warc.writer import DOM_URN, MEDIA_URN, PAGE_URN, PDF_URN, SCREENSHOT_URN
 
 MAX_HTML_BYTES = 20 * 1024 * 1024  # a bigger "page" is not an article worth extracting
 PAGE_INFO_URN = "urn:pageinfo:"  # browsertrix-crawler's per-page record
+#: How Chromium renders the plain-text error response of warcache's recording proxy. Captures made
+#: before page records said `ok` took it for the page when a navigation after load failed.
+_PROXY_ERROR_DOM = re.compile(
+    rb'<html><head>(?:<meta name="color-scheme" content="light dark">)?</head><body>'
+    rb'<pre[^>]*>warcache: [^<]*</pre></body></html>\s*\Z')
+
+
+def is_page_record(info: dict, dom: bytes | None) -> bool:
+    """Whether a warcache page record stands for a page that was captured (listed, searchable,
+    exported), from what the WARC holds: the record says `ok` (written since it did), or, in an
+    older record without that flag, the rendered DOM is not warcache's own proxy error text."""
+    if "ok" in info:
+        return info["ok"] is True
+    return dom is None or _PROXY_ERROR_DOM.match(dom) is None
+
+
+def indexing_failed(url: str, exc: BaseException) -> str:
+    """The warning for a page whose text could not go into the full-text index, naming both."""
+    reason = str(exc) if isinstance(exc, WarcacheError) else f"{type(exc).__name__}: {exc}"
+    reason = " ".join(reason.split())[:300]
+    return f"full-text indexing of {url} failed ({reason})"
 
 
 def page_doc(collection: str, entry: PageEntry, html: PageHtml) -> PageDoc:
@@ -51,12 +80,14 @@ class FileIndexResult:
     pages: list[PageEntry] = field(default_factory=list)
     originals: list[tuple[str, Original]] = field(default_factory=list)
     stopped: ReadStop | None = None
+    problems: list[str] = field(default_factory=list)  # pages whose text could not be indexed, and why
 
-    def warning(self) -> str | None:
-        if self.stopped is None:
-            return None
-        return (f"{self.path.name}: reading stopped at offset {self.stopped.offset} "
-                f"({self.stopped.reason}); the {len(self.lines)} records before it are indexed")
+    def warnings(self) -> list[str]:
+        out = list(self.problems)
+        if self.stopped is not None:
+            out.append(f"{self.path.name}: reading stopped at offset {self.stopped.offset} "
+                       f"({self.stopped.reason}); the {len(self.lines)} records before it are indexed")
+        return out
 
 
 @dataclass
@@ -113,6 +144,13 @@ def index_file(coll: Collection, path: Path, filename: str | None = None) -> Fil
         elif rtype == "resource" and uri.startswith(SCREENSHOT_URN):
             page = pending.setdefault(uri[len(SCREENSHOT_URN):], _WarcachePage(uri[len(SCREENSHOT_URN):]))
             page.records["screenshot"] = (item.offset, item.length)
+        elif rtype == "resource" and uri.startswith((PDF_URN, MEDIA_URN)):
+            kind, prefix = ("pdf", PDF_URN) if uri.startswith(PDF_URN) else ("media", MEDIA_URN)
+            url = uri[len(prefix):]
+            if kind == "media" and "#" in url:  # the second file and on: the first is the page's span
+                url = url.rsplit("#", 1)[0]
+            page = pending.setdefault(url, _WarcachePage(url))
+            page.records.setdefault(kind, (item.offset, item.length))
         elif rtype == "resource" and uri.startswith(PAGE_INFO_URN):
             page_list.add(uri[len(PAGE_INFO_URN):])
         elif rtype == "request" and record.http_headers is not None:
@@ -165,12 +203,17 @@ def page_entry(info: dict, *, warc: str, records: dict[str, tuple[int, int]], si
 def _warcache_docs(coll: Collection, filename: str, pages: list[_WarcachePage],
                    result: FileIndexResult) -> None:
     for page in pages:
+        if not is_page_record(page.info, page.dom):
+            continue
         entry = page_entry(page.info, warc=filename, records=page.records, size=page.bytes)
         if entry is None:
             continue
         result.pages.append(entry)
         if page.dom is not None:
-            result.docs.append(page_doc(coll.name, entry, PageHtml(page.dom, "utf-8")))
+            try:
+                result.docs.append(page_doc(coll.name, entry, PageHtml(page.dom, "utf-8")))
+            except Exception as exc:  # noqa: BLE001 - one page's text; the others, and the listing, go on
+                result.problems.append(indexing_failed(entry.url, exc))
 
 
 def _other_docs(coll: Collection, filename: str, responses: list[_Response], page_list: set[str],
@@ -182,9 +225,13 @@ def _other_docs(coll: Collection, filename: str, responses: list[_Response], pag
             continue
         entry = PageEntry(url=r.url, timestamp=r.timestamp, warc=filename, offset=r.offset,
                           final_url=r.url, status=r.status, mime=r.mime)
-        doc = page_doc(coll.name, entry, r.html)
-        entry.title = doc.title
-        result.docs.append(doc)
+        try:
+            doc = page_doc(coll.name, entry, r.html)
+        except Exception as exc:  # noqa: BLE001 - as above
+            result.problems.append(indexing_failed(entry.url, exc))
+        else:
+            entry.title = doc.title
+            result.docs.append(doc)
         result.pages.append(entry)
 
 
@@ -293,8 +340,7 @@ def index_missing(coll: Collection, path: Path, filename: str) -> CollectionInde
     """
     report = CollectionIndexReport(files=1)
     result = index_file(coll, path, filename)
-    if result.warning():
-        report.warnings.append(result.warning() or "")
+    report.warnings.extend(result.warnings())
     listed = {e.offset for e in coll.pages() if e.warc == filename}
     new_pages = [p for p in result.pages if p.offset not in listed]
     cdxj = CdxjIndex(coll.indexes_dir)
@@ -329,9 +375,7 @@ def _index_files(coll: Collection, paths: list[Path],
         except ArchiveError as exc:
             report.warnings.append(str(exc))
             continue
-        warning = result.warning()
-        if warning:
-            report.warnings.append(warning)
+        report.warnings.extend(result.warnings())
         yield result
 
 
@@ -345,8 +389,62 @@ def indexed_filenames(coll: Collection) -> set[str]:
 
 
 def index_collection(coll: Collection, *, rebuild: bool = False) -> CollectionIndexReport:
-    """`warcache index`: everything again with `rebuild`, else only WARC files not yet indexed."""
+    """`warcache index`: everything again with `rebuild`; else the WARC files not yet indexed, and
+    the full-text documents of listed pages that the full-text index lacks."""
     if rebuild:
         return rebuild_collection(coll)
     done = indexed_filenames(coll)
-    return add_files(coll, [p for p in coll.warc_files() if p.name not in done])
+    report = add_files(coll, [p for p in coll.warc_files() if p.name not in done])
+    completed = complete_fulltext(coll)
+    report.docs += completed.docs
+    report.warnings.extend(completed.warnings)
+    return report
+
+
+def complete_fulltext(coll: Collection) -> CollectionIndexReport:
+    """Index the text of every listed page the full-text index does not hold.
+
+    Why: a capture is listed once its records are on disk, and only then indexed for search; when
+    that last step fails (the index busy for longer than its lock timeout, an extraction error),
+    the page is archived and listed but not searchable, and the capture said so. This finds such
+    pages by comparing the page list with the captures the full-text index holds, and indexes each
+    from its own records (the rendered DOM of a warcache capture, the response of another tool's).
+    A page that fails again is named in a warning with the reason.
+    """
+    report = CollectionIndexReport()
+    index = fulltext_index(coll)
+    try:
+        have = index.captures()
+        docs = []
+        for entry in coll.pages():
+            if f"{entry.timestamp} {entry.url}" in have:
+                continue
+            try:
+                html = _page_html(coll, entry)
+                if html is not None:
+                    docs.append(page_doc(coll.name, entry, html))
+            except Exception as exc:  # noqa: BLE001 - named in a warning; the other pages go on
+                report.warnings.append(indexing_failed(entry.url, exc))
+        if docs:
+            report.docs = index.add(docs)
+    finally:
+        index.close()
+    return report
+
+
+def _page_html(coll: Collection, entry: PageEntry) -> PageHtml | None:
+    """The HTML a listed page's text comes from (None for a page that has none: a PDF, a capture
+    without a DOM)."""
+    if entry.records:
+        span = entry.records.get("dom")
+        if span is None:
+            return None
+        record = read_record_at(coll.warc_path(entry.warc), span[0])
+        return PageHtml(record.raw_stream.read(MAX_HTML_BYTES), "utf-8")
+    record = read_record_at(coll.warc_path(entry.warc), entry.offset)
+    headers = record.http_headers
+    if headers is None or not contenttype.is_html(headers.get_header("Content-Type")):
+        return None
+    content_type = headers.get_header("Content-Type")
+    return PageHtml(record.content_stream().read(MAX_HTML_BYTES), contenttype.charset(content_type),
+                    headers.get_header("Content-Language"))

@@ -71,7 +71,7 @@ def _details(coll: Collection, entry: PageEntry) -> dict:
             headline, chars = article.headline, len(article.body_text)
         except Exception:  # noqa: BLE001 - details are best effort; `warcache verify` checks records
             pass
-    shot = entry.span("screenshot")
+    shot, pdf, media = entry.span("screenshot"), entry.span("pdf"), entry.span("media")
     return {
         "url": entry.url, "collection": coll.name, "timestamp": entry.timestamp,
         "status": entry.status, "final_url": entry.page_url,
@@ -79,4 +79,6 @@ def _details(coll: Collection, entry: PageEntry) -> dict:
         "resources": entry.resources, "revisits": entry.revisits, "bytes": entry.bytes,
         "warc": entry.warc, "warc_path": str(path), "offset": entry.offset,
         "screenshot": f"{path} at byte {shot[0]}" if shot else None, "hash_url": hash_url(entry.url),
+        "pdf": f"{path} at byte {pdf[0]}" if pdf else None,
+        "media": f"{path} at byte {media[0]}" if media else None,
     }

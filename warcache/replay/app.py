@@ -12,20 +12,28 @@ to their parent and every fetch becomes a CORS request that the server would hav
 for any origin, which would let any web site read the archive.  A separate origin keeps the
 pages working as they did live, and keeps the archive unreadable to other sites.
 
-Every replayed response carries a Content-Security-Policy allowing the replay origin only
-(plus data: and blob:), so a URL the rewriting misses is blocked, never fetched live; the
-server also refuses service-worker scripts and requests whose Host header is not one of
-its own names (DNS rebinding).
+A replayed page runs on a *session host* of its collection, named for its original origin
+and capture time, with its original path (`origins`): so it sees its own URL, and its other
+origins stay other origins (`sessions`).  Every replayed response carries a
+Content-Security-Policy allowing the collection's hosts only (plus data: and blob:), so a
+URL the rewriting misses is blocked, never fetched live; the server also refuses requests
+whose Host header is not one of its own names (DNS rebinding).
 
 Routes, listing port: the server's own pages (see `listing`), and replay URLs
 (/<coll>/<ts><mod>/<url>) redirected to the replay origin.
-Routes, replay port (host <coll>.localhost):
-    /<coll>/<ts><mod>/<url>, /<coll>/<url>  the archived response (pywb's URL scheme); on
-                                        another host: a navigation is redirected to the
-                                        collection's host, a subresource refused
+Routes, replay port, collection host (<coll>.localhost):
+    /<coll>/<ts><mod>/<url>, /<coll>/<url>  pywb's URL scheme: a navigation is redirected to
+                                        the session host of the capture nearest that time;
+                                        anything else (curl, `id_`) gets the archived
+                                        response; on another host: a navigation is
+                                        redirected to the collection's host, the rest refused
+Routes, replay port, session host (<orig host>.<ts><s|h>[port].<coll>.localhost):
     /_warcache/static/client.js         the injected client script (see `client`)
-    anything else                       routed by its Referer (root-relative URLs that
-                                        scripts built at run time), else 404
+    anything else                       the original path: the archived response nearest
+                                        the session's time (preflights answered here)
+With one shared origin (`--shared-origin`, or a public address without a domain) there are
+no session hosts: pages are replayed at pywb's URLs, and root-relative URLs that scripts
+built at run time are routed by their Referer.
 
 The application is a plain WSGI callable built with werkzeug's request/response objects;
 `server` runs it with waitress on both ports, tests drive it in-process too.
@@ -58,12 +66,14 @@ from warcache.replay.headers import (
     replay_headers,
     text_response,
 )
+from warcache.replay.jsrewrite import JsRewriter
 from warcache.replay.listing import Listing
 from warcache.replay.matching import Found, Matcher
-from warcache.replay.origins import LOOPBACK_NAMES, Origins, foreign_subresource
+from warcache.replay.origins import LOOPBACK_NAMES, HostNames, Origins, foreign_subresource, original_origin
 from warcache.replay.resolve import Capture, Resolver, header
 from warcache.replay.rewrite import UrlRewriter, rewrite_bytes
 from warcache.replay.rules import RulesFiles, rule_files
+from warcache.replay.sessions import Session, is_worker_destination
 from warcache.replay.wburl import (
     DOC_MODIFIERS,
     IDENTITY,
@@ -74,6 +84,7 @@ from warcache.replay.wburl import (
 )
 
 MAX_REWRITE = 64 * 1024 * 1024  # bigger HTML/CSS bodies are served as they are
+MAX_JS_REWRITE = 8 * 1024 * 1024  # bigger scripts too (see jsrewrite.MAX_SOURCE)
 MAX_REQUEST_BODY = 4 * 1024 * 1024
 SMALL_BODY = 4 * 1024 * 1024  # chunked bodies up to this size are de-chunked in memory
 _DOC_DESTS = frozenset({"document", "iframe", "frame", "embed", "object"})
@@ -90,6 +101,7 @@ class _Where:
     hostname: str
     scheme: str
     coll: str | None = None  # the collection whose host name this is (replay port only)
+    session: Session | None = None  # a session host's (see `origins`)
 
 
 class ReplayApp:
@@ -120,7 +132,7 @@ class ReplayApp:
             open_collection(self.root, self.collection)  # must exist
         self.ui_port = ui_port
         self.replay_port = replay_port
-        self.origins = Origins(None) if self.collection else (origins or Origins())
+        self.origins = origins or Origins()
         self.allowed_hosts = (
             None if allowed_hosts is None else frozenset(h.lower().strip("[]") for h in allowed_hosts)
         )
@@ -133,6 +145,9 @@ class ReplayApp:
         self._pages_cache: dict[str, tuple[tuple[int, int], list[PageEntry]]] = {}
         self.client = ClientScript()
         self.listing = Listing(self, self.client)
+        self.hostnames = HostNames()
+        self.js = JsRewriter()
+        self._learned: dict[str, float] = {}
 
     # -- WSGI ------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response):  # noqa: ANN204 - the WSGI signature
@@ -170,11 +185,35 @@ class ReplayApp:
         port = str(request.environ.get("SERVER_PORT", ""))
         replay = port == str(self.replay_port)
         coll = self.origins.collection_of(hostname, self.collections()) if replay else None
+        session = self._session(request, hostname) if replay and coll is None else None
+        if session is not None:
+            coll = session.host.coll
         if coll is None and self.origins.is_collection_host(hostname):
             return None  # a collection host name on the listing port, or of no collection
         if coll is None and self.allowed_hosts is not None and hostname.lower() not in self.allowed_hosts:
             return None
-        return _Where(replay, hostname, request.scheme, coll)
+        return _Where(replay, hostname, request.scheme, coll, session)
+
+    def _session(self, request: Request, hostname: str) -> Session | None:
+        if not self.origins.isolated:
+            return None
+        colls = self.collections()
+        host = self.origins.session_of(hostname, colls, self.hostnames)
+        if host is None and ".x--" in "." + hostname.lower():
+            self._learn_hashed_hosts(colls)  # a hashed label a client made: look in the indexes
+            host = self.origins.session_of(hostname, colls, self.hostnames)
+        if host is None:
+            return None
+        return Session(host, self.origins, self.hostnames, request.scheme, self.replay_port)
+
+    def _learn_hashed_hosts(self, colls: frozenset[str]) -> None:
+        """Teach `hostnames` every host of the collections' indexes (at most once a minute each)."""
+        for name in colls:
+            if time.monotonic() - self._learned.get(name, -1e9) < 60:
+                continue
+            self._learned[name] = time.monotonic()
+            hosts = {parts[1] for url in self.resolver(name).urls() if (parts := original_origin(url))}
+            self.hostnames.learn(hosts)
 
     def _origin(self, where: _Where, *, replay: bool, coll: str | None = None) -> str:
         """The listing origin, or the replay origin of `coll` (its own host when isolated)."""
@@ -244,6 +283,8 @@ class ReplayApp:
 
     # -- replay origin ---------------------------------------------------------------------
     def _replay_origin(self, request: Request, where: _Where, target: str) -> Response:
+        if where.session is not None:
+            return self._session_request(request, where, where.session, target)
         if foreign_subresource(request.headers.get("Sec-Fetch-Site"), request.headers.get("Sec-Fetch-Mode")):
             return text_response("Forbidden: replayed resources are served only to pages of their own "
                                  "collection's origin.\n", 403)
@@ -255,6 +296,8 @@ class ReplayApp:
         wb = parse_archival_path(target, colls)
         if wb is not None and self.origins.isolated and wb.coll != where.coll:
             return self._elsewhere(request, where, wb, target)
+        if wb is not None and self.origins.isolated and _enters(request, wb):
+            return self._enter(request, where, wb)
         if wb is not None and urlsplit(wb.url).netloc.lower() == (request.host or "").lower():
             # A URL the page made from `location.origin` and that slipped past the client: it
             # means a path on the page's original origin, which the Referer tells.
@@ -271,6 +314,37 @@ class ReplayApp:
         if fallback is not None:
             return fallback
         return text_response("Not archived: this address is not a replay URL.\n", 404)
+
+    def _enter(self, request: Request, where: _Where, wb: ArchivalUrl) -> Response:
+        """A navigation to a pywb-style URL on the collection's host: on to the session host of
+        the capture nearest the time asked, where the page sees its own URL (see `origins`)."""
+        capture = self.resolver(wb.coll).find(wb.url, timestamp=wb.timestamp or None)
+        if capture is None:
+            return self._not_archived(request, where, wb)
+        url, stamp = capture.url, capture.timestamp
+        capture.close()
+        host = self.origins.session_host(wb.coll, url, stamp, self.hostnames)
+        if host is None:
+            return self.replay(request, where, wb)
+        parts = urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        port = "" if self.replay_port == (443 if where.scheme == "https" else 80) else f":{self.replay_port}"
+        return redirect(f"{where.scheme}://{host}{port}{target}")
+
+    def _session_request(self, request: Request, where: _Where, session: Session, target: str) -> Response:
+        """A request to a session host: its path is the original path, nothing else."""
+        if not session.allows(request.headers, self.origins.site_is_collection):
+            return text_response("Forbidden: replayed resources are served only to pages of their own "
+                                 "collection.\n", 403)
+        if target.startswith("/_warcache/static/"):
+            return self.client.response(target.split("/")[3])
+        if request.method.upper() == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            return session.preflight(request.headers)
+        worker = is_worker_destination(request.headers.get("Sec-Fetch-Dest")) or bool(
+            request.headers.get("Service-Worker"))
+        host = session.host
+        wb = ArchivalUrl(host.coll, host.timestamp, WORKER if worker else "", session.url_of(target))
+        return self.replay(request, where, wb)
 
     def _elsewhere(self, request: Request, where: _Where, wb: ArchivalUrl, target: str) -> Response:
         """A replay URL of one collection asked on another host (see `origins`).
@@ -322,7 +396,7 @@ class ReplayApp:
             content_type=request.headers.get("Content-Type"),
             body=body,
             image=_wants_image(request, wb),
-            referrers=lambda: self._referrers(request, wb),
+            referrers=lambda: self._referrers(request, where, wb),
         )
         if found is None:
             return self._not_archived(request, where, wb)
@@ -331,7 +405,8 @@ class ReplayApp:
             log.info(note)
         capture = found.capture
         if (
-            capture is not None
+            where.session is None
+            and capture is not None
             and (capture.timestamp != wb.timestamp or found.fuzzy)
             and _is_navigation(request, wb)
         ):
@@ -340,30 +415,41 @@ class ReplayApp:
             return redirect(wb.path(timestamp=capture.timestamp, url=ui.url_path_quote(url)))
         try:
             if capture is None or _range_of(request, wb, capture) is not None:
-                response = self._partial(request, wb, found)
+                response = self._partial(request, wb, found, where.session)
                 if response is not None:
                     return response
                 if capture is None:
                     return self._not_archived(request, where, wb)
-            return self._respond(request, wb, capture, found)
+            return self._respond(request, wb, capture, found, session=where.session)
         except BaseException:
             found.close()
             raise
 
-    def _referrers(self, request: Request, wb: ArchivalUrl) -> list[tuple[str, str | None]]:
-        """The archived URL and timestamp of the page (or style sheet) that made a request."""
+    def _referrers(self, request: Request, where: _Where, wb: ArchivalUrl) -> list[tuple[str, str | None]]:
+        """The archived URL and timestamp of the page (or style sheet) that made a request: on a
+        session host, the original URL its Referer stands for; else the Referer's replay URL."""
         try:
             ref = urlsplit(request.headers.get("Referer") or "")
-            if ref.port != self.replay_port or ref.hostname != urlsplit("//" + (request.host or "")).hostname:
+            if ref.port != self.replay_port:
+                return []
+            target = (ref.path or "/") + (f"?{ref.query}" if ref.query else "")
+            if where.session is not None:
+                session = self._session(request, ref.hostname or "")
+                if session is None or session.host.coll != wb.coll:
+                    return []
+                return [(session.url_of(target), session.host.timestamp)]
+            if ref.hostname != urlsplit("//" + (request.host or "")).hostname:
                 return []
         except ValueError:
             return []
-        page = parse_archival_path(ref.path + (f"?{ref.query}" if ref.query else ""), self.collections())
+        page = parse_archival_path(target, self.collections())
         if page is None or page.coll != wb.coll:
             return []
         return [(page.url, page.timestamp or None)]
 
-    def _partial(self, request: Request, wb: ArchivalUrl, found: Found) -> Response | None:
+    def _partial(
+        self, request: Request, wb: ArchivalUrl, found: Found, session: Session | None = None
+    ) -> Response | None:
         """A Range request, or a response archived only in pieces (see `ranges`); None to
         answer with the whole archived response (or "not archived" when there is none)."""
         asked = ranges.parse_range(request.headers.get("Range"))
@@ -376,22 +462,24 @@ class ReplayApp:
         if partial is None:
             return None
         try:
-            return self._respond(request, wb, partial.template, found, partial)
+            return self._respond(request, wb, partial.template, found, partial, session)
         except BaseException:
             partial.close()
             raise
 
     def _respond(
         self, request: Request, wb: ArchivalUrl, capture: Capture, found: Found,
-        partial: ranges.Ranged | None = None,
+        partial: ranges.Ranged | None = None, session: Session | None = None,
     ) -> Response:
         """The archived response; `partial`: a range of it, or its pieces put together
         (`capture` is then the piece whose headers describe it)."""
         stamp = wb.timestamp or capture.timestamp
-        rw = UrlRewriter(wb.coll, stamp, wb.url)
+        rw = session.rewriter(wb.url) if session else UrlRewriter(wb.coll, stamp, wb.url)
         mime = contenttype.media_type(header(capture.headers, "Content-Type"))
         kind = self._kind(wb, mime) if partial is None else None
-        callback = found.callback() if kind is None and partial is None and not wb.is_identity else None
+        callback = (
+            found.callback() if kind in (None, "js") and partial is None and not wb.is_identity else None
+        )
         if callback is not None:
             kind = "jsonp"
         status = partial.status if partial is not None else capture.status
@@ -410,7 +498,7 @@ class ReplayApp:
         elif no_body:
             capture.close()
         elif kind is not None:
-            payload = self._rewritten(request, wb, capture, kind, rw, stamp, callback)
+            payload = self._rewritten(request, wb, capture, kind, rw, stamp, session, callback)
             if payload is not None:
                 keep_encoding = False
                 length = len(payload)
@@ -430,9 +518,16 @@ class ReplayApp:
             rewrite=lambda u: rw.rewrite(u, wb.modifier if wb.modifier != WORKER else ""),
             cookie_path=f"/{wb.coll}/",
             identity=wb.is_identity,
+            keep=session.kept_header if session else None,
+            set_cookie=session.set_cookie if session else None,
+        )
+        headers += added_headers(
+            capture.timestamp,
+            identity=wb.is_identity,
+            csp=session.csp() if session else None,
+            session=session is not None,
         )
         headers += partial.headers if partial is not None else []
-        headers += added_headers(capture.timestamp, identity=wb.is_identity)
         out = Headers([(k, v) for k, v in headers if is_safe_header(k, v)])
         if length is not None:
             out["Content-Length"] = str(length)
@@ -458,6 +553,8 @@ class ReplayApp:
             return "html"
         if mime == "text/css":
             return "css"
+        if "javascript" in mime or "ecmascript" in mime:
+            return "js"
         return None
 
     def _rewritten(
@@ -468,11 +565,13 @@ class ReplayApp:
         kind: str,
         rw: UrlRewriter,
         stamp: str,
+        session: Session | None = None,
         callback: str | None = None,
     ) -> bytes | None:
         """The rewritten body, or None to serve the archived one (too big or undecodable)."""
         length = capture.raw_length
-        if length is not None and length > MAX_REWRITE:
+        limit = MAX_JS_REWRITE if kind == "js" else MAX_REWRITE  # a worker gets its shim regardless
+        if length is not None and length > limit:
             return None
         try:
             data = capture.content()
@@ -480,27 +579,58 @@ class ReplayApp:
             return None  # unknown coding: the body goes out as archived, the policy still holds
         finally:
             capture.close()
-        if kind == "worker":
-            return self.client.worker(wb.coll, stamp, wb.url, data)
-        if kind == "jsonp":
-            return jsonp.rename_callback(data, callback or "") or data
+        map_url = session.map_url if session else (lambda u: rw.rewrite(u, "js_"))
+        suffix = self.origins.host(wb.coll) if session else None
+        if kind in ("js", "worker", "jsonp"):
+            key = f"{capture.line.digest}:{len(data)}" if capture.line.digest else None
+            if kind == "jsonp":  # the name the page asked for; then the same rewriting as any script
+                data = jsonp.rename_callback(data, callback or "") or data
+                key = f"{key}:{callback}" if key else None
+            script = self.js.rewrite(data, key=key, map_url=map_url)
+            data = data if script is None else script
+            if kind == "worker":
+                csp = session.csp() if session else None
+                return self.client.worker(wb.coll, stamp, wb.url, data, suffix, csp)
+            return data
         charset = contenttype.charset(header(capture.headers, "Content-Type"))
-        head = self._head(request, wb, stamp) if kind == "html" else None
+        head = self._head(request, wb, stamp, suffix) if kind == "html" else None
+        inline = lambda text: self.js.rewrite_text(text, map_url)  # noqa: E731
+        keeps = lambda url: self._script_kept(wb, url)  # noqa: E731
+        return rewrite_bytes(data, kind, rw, charset=charset, head=head, keeps_bytes=keeps, script=inline)
+
+    def _script_kept(self, wb: ArchivalUrl, url: str) -> bool:
+        """True when the script at `url` is served byte for byte: the archive holds its exact URL
+        (not another capture `matching` would answer with) and the JS rewriting leaves it as it is
+        (it does not read its own address, see `jsrewrite`).  Otherwise a page's `integrity` for
+        it would block it."""
         resolver = self.resolver(wb.coll)
+        if not resolver.candidates(url, timestamp=wb.timestamp or None, limit=1):
+            return False
+        capture = resolver.find(url, timestamp=wb.timestamp or None)
+        if capture is None:
+            return False
+        try:
+            mime = contenttype.media_type(header(capture.headers, "Content-Type"))
+            length = capture.raw_length
+            if "javascript" not in mime and "ecmascript" not in mime or (length or 0) > MAX_JS_REWRITE:
+                return True
+            data = capture.content()
+        except ArchiveError:
+            return True
+        finally:
+            capture.close()
+        key = f"{capture.line.digest}:{len(data)}" if capture.line.digest else None
+        plan = self.js.plan(data, key=key)
+        return plan is None or not plan.edits
 
-        def keeps_bytes(url: str) -> bool:  # an exact capture is served as archived
-            return bool(resolver.candidates(url, timestamp=stamp, limit=1))
-
-        return rewrite_bytes(data, kind, rw, charset=charset, head=head, keeps_bytes=keeps_bytes)
-
-    def _head(self, request: Request, wb: ArchivalUrl, stamp: str) -> str | None:
+    def _head(self, request: Request, wb: ArchivalUrl, stamp: str, suffix: str | None = None) -> str | None:
         """What goes at the top of a replayed document (None for HTML fetched as data)."""
         dest = request.headers.get("Sec-Fetch-Dest")
         if dest is not None and dest not in _DOC_DESTS:
             return None
         if dest is None and wb.modifier not in DOC_MODIFIERS:
             return None
-        return self.client.head(wb.coll, stamp, wb.url)
+        return self.client.head(wb.coll, stamp, wb.url, suffix)
 
     def _not_archived(self, request: Request, where: _Where, wb: ArchivalUrl) -> Response:
         dest = request.headers.get("Sec-Fetch-Dest")
@@ -508,12 +638,14 @@ class ReplayApp:
         if not is_doc:
             return text_response("Not archived\n", 404)
         near = self.resolver(wb.coll).host_captures(wb.url, timestamp=wb.timestamp or None)
+        # Absolute links to the collection's host: a session host's paths are the original ones.
+        home = self._origin(where, replay=True, coll=wb.coll) if where.session else ""
         rows = [
             ui.CaptureRow(
                 ln.timestamp,
                 ln.status,
                 ln.mime,
-                replay_path(wb.coll, ln.timestamp, "", ui.url_path_quote(ln.url)),
+                home + replay_path(wb.coll, ln.timestamp, "", ui.url_path_quote(ln.url)),
                 ln.url,
             )
             for ln in near
@@ -542,7 +674,8 @@ def _range_of(request: Request, wb: ArchivalUrl, capture: Capture) -> ranges.Byt
     if capture.status != 200 or "Range" not in request.headers:
         return None
     mime = contenttype.media_type(header(capture.headers, "Content-Type"))
-    if not wb.is_identity and (mime in contenttype.HTML_TYPES or mime == "text/css" or wb.modifier == WORKER):
+    rewritten = mime in contenttype.HTML_TYPES or mime == "text/css" or "javascript" in mime
+    if not wb.is_identity and (rewritten or "ecmascript" in mime or wb.modifier == WORKER):
         return None
     return ranges.parse_range(request.headers.get("Range"))
 
@@ -552,6 +685,16 @@ def _closing(partial: ranges.Ranged) -> Iterator[bytes]:
         yield from partial.body
     finally:
         partial.close()
+
+
+def _enters(request: Request, wb: ArchivalUrl) -> bool:
+    """A browser navigation to a pywb-style URL (or, without fetch metadata, a document GET)."""
+    if request.method.upper() not in ("GET", "HEAD") or wb.is_identity:
+        return False
+    mode = request.headers.get("Sec-Fetch-Mode")
+    if mode is not None:
+        return mode == "navigate"
+    return wb.modifier in ("", "mp_", "if_", "fr_")
 
 
 def _is_navigation(request: Request, wb: ArchivalUrl) -> bool:

@@ -3,9 +3,10 @@
 The bundle (pin.js, core.js, client.js) pins Date and Math.random to the capture and maps the
 URLs a page builds at run time into the archive; it is served at `/_warcache/static/client.js`
 under a version derived from its content, so browsers may cache it for good.  A replayed
-document gets an import map and the script tag at its top (`ClientScript.head`); a replayed
-worker gets the same code prepended, with worker.js instead of client.js.  `warcache open`
-needs only the clock pinning (`pin_script`).
+document gets the script tag at its top (`ClientScript.head`), and on a shared origin an import
+map too (root-relative module specifiers would leave the archive there; on a session host they
+resolve natively); a replayed worker gets the same code prepended, with worker.js instead of
+client.js.  `warcache open` needs only the clock pinning (`pin_script`).
 """
 
 from __future__ import annotations
@@ -62,20 +63,31 @@ class ClientScript:
         return response
 
     @staticmethod
-    def config(coll: str, stamp: str, url: str) -> str:
-        """The client's settings for a replayed `url` of `coll` at `stamp`, as JSON."""
-        cfg = {
+    def config(coll: str, stamp: str, url: str, suffix: str | None = None, csp: str | None = None) -> str:
+        """The client's settings for a replayed `url` of `coll` at `stamp`, as JSON.  `suffix`
+        (`<collection label>.<domain>`) says the page is on a session host (see `origins`)."""
+        cfg: dict[str, object] = {
             "coll": coll,
             "ts": stamp,
             "url": url,
             "time": timestamps.to_ms(stamp),
             "seed": seed_for(url, stamp),
+            "mode": "host" if suffix else "path",
         }
+        if suffix:
+            cfg["suffix"] = suffix
+        if csp:
+            cfg["csp"] = csp
         return json.dumps(cfg, ensure_ascii=True)
 
-    def head(self, coll: str, stamp: str, url: str) -> str:
-        """What goes at the top of a replayed document: the import map (root-relative and
-        absolute module specifiers into the archive) and the client's script tag."""
+    def head(self, coll: str, stamp: str, url: str, suffix: str | None = None) -> str:
+        """What goes at the top of a replayed document: the client's script tag and, on a
+        shared origin, the import map (root-relative and absolute module specifiers into the
+        archive)."""
+        cfg = self.config(coll, stamp, url, suffix)
+        tag = f'<script src="/_warcache/static/client.js?v={self.version}" data-wc="{ui.h(cfg)}"></script>'
+        if suffix:
+            return tag
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         prefix = f"/{coll}/{stamp}"
@@ -87,14 +99,11 @@ class ClientScript:
             "https://": f"{prefix}/https://",
         }
         importmap = json.dumps({"imports": imports}, ensure_ascii=True).replace("</", "<\\/")
-        cfg = self.config(coll, stamp, url)
-        return (
-            f'<script type="importmap" data-warcache="">{importmap}</script>'
-            f'<script src="/_warcache/static/client.js?v={self.version}" '
-            f'data-wc="{ui.h(cfg)}"></script>'
-        )
+        return f'<script type="importmap" data-warcache="">{importmap}</script>{tag}'
 
-    def worker(self, coll: str, stamp: str, url: str, body: bytes) -> bytes:
-        """An archived worker script with the client in front of it."""
-        cfg = self.config(coll, stamp, url)
+    def worker(self, coll: str, stamp: str, url: str, body: bytes, suffix: str | None = None,
+               csp: str | None = None) -> bytes:
+        """An archived worker script with the client in front of it (`csp`: the policy a
+        service worker gives the pages it makes up, see worker.js)."""
+        cfg = self.config(coll, stamp, url, suffix, csp)
         return (f"self.__warcacheCfg = {cfg};\n{self.worker_prefix}\n").encode() + body

@@ -9,7 +9,9 @@ would be wrong in three ways, so each header falls in one of these groups:
 * state of the replay origin (`Set-Cookie`, `Strict-Transport-Security`, `Clear-Site-Data`,
   CORS grants, reporting endpoints, ...) would act on the replay server's origin, where all
   archived sites share one: renamed `X-Archive-Orig-<name>` (pywb's convention) so they stay
-  visible, and cookies are re-scoped to the collection instead;
+  visible, and cookies are re-scoped to the collection instead.  On a session host, which
+  replays one original origin (see `origins`), cookies, CORS grants and a few others mean
+  what they meant live again: `sessions` maps them (the `keep` and `set_cookie` hooks);
 * URLs (`Location`, `Content-Location`, `Link`, `Refresh`) point into the archive.
 
 Every replayed response gets a Content-Security-Policy that allows loading from the replay
@@ -156,12 +158,16 @@ def replay_headers(
     rewrite: Callable[[str], str],
     cookie_path: str,
     identity: bool = False,
+    keep: Callable[[str, str], str | None] | None = None,
+    set_cookie: Callable[[str], str | None] | None = None,
 ) -> list[tuple[str, str]]:
     """The archived headers as replay sends them (without the ones replay adds itself).
 
     `keep_encoding`: the body goes out still content-encoded, so Content-Encoding stays.
     `rewrite`: maps a URL from a header to its replay URL.  `identity` (the `id_` modifier)
-    keeps every header that is safe to send as archived, URLs included.
+    keeps every header that is safe to send as archived, URLs included.  `keep(name, value)`
+    gives the value to send an origin-state header with (None: rename it as usual), and
+    `set_cookie(value)` a cookie's (None: drop it); a session host passes both.
     """
     dropped = HOP_BY_HOP | _connection_tokens(archived) | {"content-length"}
     out: list[tuple[str, str]] = []
@@ -172,7 +178,13 @@ def replay_headers(
         if lname == "content-encoding" and not keep_encoding:
             continue
         if lname in ("set-cookie", "set-cookie2") and not identity:
-            out.append(("Set-Cookie", rewrite_set_cookie(value, cookie_path)))
+            cookie = set_cookie(value) if set_cookie else rewrite_set_cookie(value, cookie_path)
+            if cookie is not None:
+                out.append(("Set-Cookie", cookie))
+            continue
+        kept = keep(lname, value) if keep is not None and lname in ORIGIN_STATE and not identity else None
+        if kept is not None:
+            out.append((name, kept))
             continue
         if lname in ORIGIN_STATE:
             if identity and lname in ("cache-control", "expires", "pragma", "age", "referrer-policy"):
@@ -193,19 +205,23 @@ def replay_headers(
     return out
 
 
-def added_headers(timestamp: str, *, identity: bool = False) -> list[tuple[str, str]]:
-    """What replay adds to every archived response."""
-    # CORP: a replayed resource is for pages of its own collection's origin only; `<script
-    # src>` or `<img>` pointed at another collection is refused by the browser.
+def added_headers(
+    timestamp: str, *, identity: bool = False, csp: str | None = None, session: bool = False
+) -> list[tuple[str, str]]:
+    """What replay adds to every archived response (`csp` and `session`: on a session host)."""
+    # CORP: a replayed resource is for pages of its own collection's origin only (of its own
+    # collection's session hosts, one site); `<script src>` or `<img>` pointed at another
+    # collection is refused by the browser.
     out = [
-        ("Content-Security-Policy", REPLAY_CSP),
-        ("Cross-Origin-Resource-Policy", "same-origin"),
+        ("Content-Security-Policy", csp or REPLAY_CSP),
+        ("Cross-Origin-Resource-Policy", "same-site" if session else "same-origin"),
         ("X-DNS-Prefetch-Control", "off"),
     ]
     if not identity:
         # Replayed URLs are re-resolved against the archive at each request (a new capture
-        # may be nearer), and root-relative requests are routed by their Referer.
-        out += [("Referrer-Policy", "same-origin"), ("Cache-Control", "no-cache")]
+        # may be nearer); on a shared origin, root-relative requests are routed by their Referer.
+        out += [("Cache-Control", "no-cache")] if session else [
+            ("Referrer-Policy", "same-origin"), ("Cache-Control", "no-cache")]
     memento = memento_datetime(timestamp)
     if memento:
         out.append(("Memento-Datetime", memento))

@@ -6,6 +6,7 @@ Routes (on the listing port; see `app` for how a request gets here):
     /<coll>/*/<url>                     every capture of a URL
     /_warcache/reader/<coll>/<ts>/<url> reader view (extracted article)
     /_warcache/screenshot/<coll>/<file>/<offset>   a capture's screenshot
+    /_warcache/pdf/<coll>/<file>/<offset>          a capture's PDF (--pdf), as a download
     /_warcache/image/<coll>/<ts>/<url>  an archived image, for the reader view
     /_warcache/static/client.js         the client script (as on the replay port)
     /<coll>/<ts><mod>/<url>             redirected to the replay origin
@@ -34,7 +35,7 @@ from warcache.replay.headers import IMAGE_CSP, page_response, redirect, text_res
 from warcache.replay.resolve import Resolver, header
 from warcache.replay.wburl import parse_archival_path, replay_path
 from warcache.warc.reader import read_record_at
-from warcache.warc.writer import SCREENSHOT_URN
+from warcache.warc.writer import PDF_URN, SCREENSHOT_URN
 
 PAGE_SIZE = 50
 MAX_IMAGE = 16 * 1024 * 1024  # reader-view images bigger than this are not shown
@@ -94,6 +95,8 @@ class Listing:
         kind = parts[2] if len(parts) > 2 else ""
         if kind == "screenshot" and len(parts) == 6:
             return self._screenshot(parts[3], unquote(parts[4]), parts[5])
+        if kind == "pdf" and len(parts) == 6:
+            return self._pdf(parts[3], unquote(parts[4]), parts[5])
         if kind == "reader" and len(parts) >= 6:
             prefix = "/".join(parts[:5]) + "/"
             return self._reader(parts[3], parts[4], target[len(prefix) :], replay_origin)
@@ -177,20 +180,40 @@ class Listing:
         return page_response(ui.captures_page(name, wb.url, rows), 200 if rows else 404)
 
     def _screenshot(self, name: str, filename: str, offset_text: str) -> Response:
-        if name not in self.archive.collections() or not offset_text.isdigit():
+        data = self._own_record(name, filename, offset_text, SCREENSHOT_URN)
+        if data is None:
             return text_response("not found\n", 404)
-        try:
-            record = read_record_at(self.archive.get_collection(name).warc_path(filename), int(offset_text))
-        except ArchiveError:
-            return text_response("not found\n", 404)
-        uri = record.rec_headers.get_header("WARC-Target-URI") or ""
-        if record.rec_type != "resource" or not uri.startswith(SCREENSHOT_URN):
-            return text_response("not found\n", 404)
-        data = record.raw_stream.read()
         response = Response(data, 200, content_type="image/png")
         response.headers["Cache-Control"] = "private, max-age=86400, immutable"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+    def _pdf(self, name: str, filename: str, offset_text: str) -> Response:
+        """The page as printed at capture time. A download, never shown on this origin: a PDF is
+        the archived page's content, and the browser's viewer would run on the listing origin."""
+        data = self._own_record(name, filename, offset_text, PDF_URN)
+        if data is None:
+            return text_response("not found\n", 404)
+        response = Response(data, 200, content_type="application/pdf")
+        response.headers["Content-Disposition"] = f'attachment; filename="warcache-{offset_text}.pdf"'
+        response.headers["Content-Security-Policy"] = IMAGE_CSP
+        response.headers["Cache-Control"] = "private, max-age=86400, immutable"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    def _own_record(self, name: str, filename: str, offset_text: str, urn: str) -> bytes | None:
+        """The payload of one of warcache's own resource records of a page (`urn` says which
+        kind), or None when the address points at anything else."""
+        if name not in self.archive.collections() or not offset_text.isdigit():
+            return None
+        try:
+            record = read_record_at(self.archive.get_collection(name).warc_path(filename), int(offset_text))
+        except ArchiveError:
+            return None
+        uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+        if record.rec_type != "resource" or not uri.startswith(urn):
+            return None
+        return record.raw_stream.read()
 
     def _reader(self, name: str, ts: str, url_text: str, replay_origin: Callable[[str], str]) -> Response:
         from warcache.replay.reader_view import load_article  # lxml and the extractor: only when asked
@@ -238,7 +261,7 @@ class Listing:
 def _row(replay: str, name: str, entry: PageEntry, counts: dict[str, int]) -> ui.PageRow:
     """One captured page in the list; `replay` is the origin replaying collection `name`."""
     url, ts = entry.url, entry.timestamp
-    shot = entry.span("screenshot")
+    shot, pdf = entry.span("screenshot"), entry.span("pdf")
     thumb = None
     if shot is not None:
         thumb = f"/_warcache/screenshot/{name}/{quote(entry.warc, safe='')}/{shot[0]}"
@@ -252,4 +275,5 @@ def _row(replay: str, name: str, entry: PageEntry, counts: dict[str, int]) -> ui
         captures=counts.get(url, 1),
         thumb_href=thumb,
         status=entry.status,
+        pdf_href=f"/_warcache/pdf/{name}/{quote(entry.warc, safe='')}/{pdf[0]}" if pdf else None,
     )

@@ -213,6 +213,12 @@ class Resolver:
                 limit=limit,
             )
 
+    def urls(self) -> Iterator[str]:
+        """Every URL the index holds (the lock is held while they are read)."""
+        with self._lock:
+            for line in self.index:
+                yield line.url
+
     def lookup_key(self, urlkey: str, timestamp: str | None) -> list[CdxjLine]:
         with self._lock:
             return self.index.lookup_key(urlkey, timestamp=timestamp)

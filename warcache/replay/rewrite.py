@@ -15,9 +15,12 @@ Design choices:
   in any encoding come back unchanged.  Only UTF-16/32 (recognised by their BOM) are decoded.
 * A URL attribute is rewritten in its raw form (entities left as they are): the browser
   decodes them after us, so `?a=1&amp;b=2` keeps meaning what it meant.
-* JavaScript is not rewritten: the injected client script routes what scripts do at run time
-  (see client.js), and an import map sends `import()` of root-relative and absolute URLs into
-  the archive, which no run-time hook can.
+* JavaScript is rewritten only where it reads its own address (`jsrewrite`, handed in as
+  `script`: inline scripts and event handler attributes); the injected client script routes
+  what scripts do at run time (see client.js), and on a shared origin an import map sends
+  `import()` of root-relative and absolute URLs into the archive, which no run-time hook can.
+* On a session host (`sessions.OriginRewriter`) only absolute URLs change: relative ones
+  resolve against the session host, which keeps the original path.
 """
 
 from __future__ import annotations
@@ -277,15 +280,27 @@ class _Edit:
     text: str
 
 
+#: `type` values of a <script> whose text is JavaScript ("" is no type attribute).
+_JS_TYPES = frozenset({
+    "", "module", "text/javascript", "application/javascript", "text/ecmascript", "application/ecmascript",
+    "application/x-javascript", "text/x-javascript", "text/jscript", "text/livescript",
+})
+
+
 class HtmlRewriter:
     """Rewrites one HTML document (see the module docstring)."""
 
     def __init__(
-        self, rw: UrlRewriter, head: str | None = None, keeps_bytes: Callable[[str], bool] | None = None
+        self,
+        rw: UrlRewriter,
+        head: str | None = None,
+        keeps_bytes: Callable[[str], bool] | None = None,
+        script: Callable[[str], str] | None = None,
     ) -> None:
         self.rw = rw
         self.head = head  # markup to insert at the start of <head>, or None
         self.keeps_bytes = keeps_bytes  # False for a URL whose replayed bytes differ (see _integrity)
+        self.script = script  # rewrites JavaScript source (inline scripts, on* attributes)
         self._edits: list[_Edit] = []
         self._first_base: StartTag | None = None
         self._head_at: int | None = None
@@ -390,15 +405,20 @@ class HtmlRewriter:
         if name == "style":
             return attr_escape(rewrite_css(attr_unescape(raw), rw), attr.quote or '"')
         if name == "srcdoc" and tag.name == "iframe":
-            inner = HtmlRewriter(rw, self.head, self.keeps_bytes).rewrite(attr_unescape(raw))
+            inner = HtmlRewriter(rw, self.head, self.keeps_bytes, self.script).rewrite(attr_unescape(raw))
             return attr_escape(inner, attr.quote or '"')
+        if self.script is not None and name.startswith("on") and len(name) > 2:
+            code = attr_unescape(raw)
+            new = self.script(code)
+            return None if new == code else attr_escape(new, attr.quote or '"')
         return None
 
     def _integrity(self, tag: StartTag) -> None:
         """Subresource integrity: a script or style sheet whose bytes replay changes would be
         blocked, so its `integrity` goes (renamed, value kept).  Style sheets are rewritten;
-        scripts are served as archived, unless the archive does not hold their exact URL
-        (another capture answers, see `matching`): `keeps_bytes` says."""
+        scripts are served as archived unless they read their own address (see `jsrewrite`) or
+        the archive does not hold their exact URL (another capture answers, see `matching`):
+        `keeps_bytes` says."""
         modifier = _link_modifier(tag) if tag.name == "link" else "js_" if tag.name == "script" else None
         if modifier == "cs_":
             self._rename(tag, "integrity")
@@ -462,6 +482,8 @@ class HtmlRewriter:
             new = rewrite_css(body, self.rw)
         elif tag.name == "script" and (tag.get("type") or "").strip().lower() == "importmap":
             new = rewrite_importmap(body, self.rw)
+        elif tag.name == "script" and self.script is not None and _is_js(tag):
+            new = self.script(body)
         else:
             return
         if new != body:
@@ -487,6 +509,11 @@ class HtmlRewriter:
         for attr in tag.attrs:
             if attr.name == name:
                 self._edits.append(_Edit(attr.name_start, attr.name_end, "data-archived-" + name))
+
+
+def _is_js(tag: StartTag) -> bool:
+    kind = (tag.get("type") or "").strip().lower().split(";")[0].strip()
+    return kind in _JS_TYPES and tag.get("src") is None
 
 
 def _rewrite_refresh(content: str, rewrite: Callable[[str], str]) -> str:
@@ -521,11 +548,16 @@ def rewrite_importmap(body: str, rw: UrlRewriter) -> str:
 
 
 def rewrite_html(
-    text: str, rw: UrlRewriter, head: str | None = None, keeps_bytes: Callable[[str], bool] | None = None
+    text: str,
+    rw: UrlRewriter,
+    head: str | None = None,
+    keeps_bytes: Callable[[str], bool] | None = None,
+    script: Callable[[str], str] | None = None,
 ) -> str:
     """Rewrite a whole document; `head` is inserted where <head> starts (documents only);
-    `keeps_bytes(url)` is False for scripts replay cannot serve byte for byte."""
-    return HtmlRewriter(rw, head, keeps_bytes).rewrite(text)
+    `keeps_bytes(url)` is False for scripts replay cannot serve byte for byte; `script`
+    rewrites inline JavaScript."""
+    return HtmlRewriter(rw, head, keeps_bytes, script).rewrite(text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -559,6 +591,7 @@ def rewrite_bytes(
     charset: str | None = None,
     head: str | None = None,
     keeps_bytes: Callable[[str], bool] | None = None,
+    script: Callable[[str], str] | None = None,
 ) -> bytes:
     """Rewrite an HTML (`kind="html"`) or CSS (`kind="css"`) body, keeping its encoding."""
     codec = text_codec(body, charset)
@@ -567,5 +600,5 @@ def rewrite_bytes(
     except UnicodeDecodeError:
         codec = "latin-1"
         text = body.decode(codec)
-    out = rewrite_html(text, rw, head, keeps_bytes) if kind == "html" else rewrite_css(text, rw)
+    out = rewrite_html(text, rw, head, keeps_bytes, script) if kind == "html" else rewrite_css(text, rw)
     return out.encode(codec, "xmlcharrefreplace" if kind == "html" else "backslashreplace")

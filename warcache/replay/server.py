@@ -200,7 +200,8 @@ def serve(
     log_to_stderr()
     if app.origins.isolated:
         rport = urlsplit(replay_url).port
-        where = f"http://<collection>.{app.origins.domain}:{rport}/, one host name per collection"
+        where = (f"http://<collection>.{app.origins.domain}:{rport}/, and each page from its original "
+                 f"origin's session host, <host>.<timestamp>.<collection>.{app.origins.domain}")
     else:
         where = replay_url
     print(f"warcache replay: {ui_url} (replayed pages are served from {where})", file=sys.stderr)

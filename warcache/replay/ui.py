@@ -116,6 +116,7 @@ class PageRow:
     captures: int = 1
     thumb_href: str | None = None
     status: int | None = None
+    pdf_href: str | None = None  # the page printed at capture time (--pdf)
     snippet: str = ""
     highlights: list[tuple[int, int]] = field(default_factory=list)
 
@@ -144,6 +145,8 @@ def _row(row: PageRow) -> str:
     links = [f'<a href="{h(row.replay_href)}">replay</a>']
     if row.reader_href:
         links.append(f'<a href="{h(row.reader_href)}">reader</a>')
+    if row.pdf_href:
+        links.append(f'<a href="{h(row.pdf_href)}" download>PDF</a>')
     if row.captures_href:
         label = f"{row.captures} captures" if row.captures > 1 else "all captures"
         links.append(f'<a href="{h(row.captures_href)}">{h(label)}</a>')

@@ -2,22 +2,47 @@
 
 Everything here decides what is written into the index: changing it (the tokenizer, the common
 words, the weights of the parts of a page, the fields) requires `warcache index --rebuild`.
+The rest of the search package asks this module how text becomes terms (`fold`, `indexed_words`,
+`common_gram`, `stem`...) instead of repeating it.
+
+Whoosh: only its public schema and analysis API (fields, formats and the byte layout of their
+values, tokenizers, stop lists, the accent map, the Porter2 stemmer).  The schema's classes are
+pickled into every index's table of contents under this module's name (and, for indexes written
+before the search package existed, warcache.fulltext and warcache.fulltext_analysis: see
+warcache.search.store), so WordTokenizer, _Positions and _GramPositions keep their names here.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 from whoosh import fields as wf
 from whoosh import formats
 from whoosh.analysis import Token, Tokenizer
+from whoosh.lang import porter2
 from whoosh.lang.stopwords import stoplists
 from whoosh.support.charset import accent_map
 from whoosh.system import pack_uint
 
-__all__ = ["COMMON_WORDS", "SCHEMA", "TEXT_PARTS", "WordTokenizer", "fold", "text_analyzer"]
+__all__ = [
+    "COMMON_WORDS",
+    "EXPANSIONS",
+    "MAX_TOKEN",
+    "SCHEMA",
+    "TEXT_PARTS",
+    "Parts",
+    "WordTokenizer",
+    "common_gram",
+    "fold",
+    "fold_lowered",
+    "indexed_words",
+    "is_cjk",
+    "stem",
+    "text_analyzer",
+]
 
 # How much one occurrence of a word counts in each part of a page.  All parts go into one indexed
 # field, "text", with these weights on each word (BM25F's weighted term frequency): the extracted
@@ -47,23 +72,32 @@ _FOLD: dict[int, str] = {
 _FOLD_CHARS = {chr(k): v for k, v in _FOLD.items()}
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
+EXPANSIONS: dict[str, str] = {char: folded for char, folded in _FOLD_CHARS.items() if len(folded) > 1}
+"""The characters that fold to more than one character ("ß" → "ss"), and what they fold to:
+folding them moves every later offset (snippets map highlight spans back through them)."""
+
 
 def _fold_char(match: re.Match[str]) -> str:
     char = match.group()
     return _FOLD_CHARS.get(char, char)
 
 
-def fold(text: str) -> str:
-    """Lower-case and accent-fold text the way the index does ("Straße Café" → "strasse cafe").
+def fold_lowered(lowered: str) -> str:
+    """Accent-fold text that is already lower-cased ("straße café" → "strasse cafe").
 
     Why not str.translate: with a 700-entry map it is ~40 times slower than this on text that is
     mostly ASCII, and folding runs over every page indexed and every snippet shown.
     """
-    lowered = text.lower()
     return lowered if lowered.isascii() else _NON_ASCII.sub(_fold_char, lowered)
 
 
-_MAX_TOKEN = 64  # longer "words" are base64, hashes or minified code: not worth indexing
+def fold(text: str) -> str:
+    """Lower-case and accent-fold text the way the index does ("Straße Café" → "strasse cafe")."""
+    return fold_lowered(text.lower())
+
+
+MAX_TOKEN = 64
+"""Longer "words" are base64, hashes or minified code: not indexed (they still take a position)."""
 
 # Han, kana and CJK compatibility ideographs have no spaces between words: index each character
 # on its own and let a multi-character query word become a phrase (what Lucene's standard
@@ -73,6 +107,13 @@ _TOKEN_PATTERN = rf"[{_CJK}]|[^\W{_CJK}]+(?:\.[^\W{_CJK}]+)*"
 
 
 _WORD_RE = re.compile(_TOKEN_PATTERN)
+_ONE_CJK = re.compile(f"[{_CJK}]")
+
+
+def is_cjk(word: str) -> bool:
+    """Whether `word` is one Han or kana character (such text is indexed a character at a time,
+    so snippets highlight it with no word boundaries)."""
+    return _ONE_CJK.fullmatch(word) is not None
 
 
 class WordTokenizer(Tokenizer):
@@ -80,7 +121,7 @@ class WordTokenizer(Tokenizer):
 
     No stemming and no stop words: both would make quoted phrases inexact (and stemming is wrong
     for non-English pages).  English plurals and tenses are matched at query time instead, from
-    the index's own lexicon (see _Compiler.variants), which leaves phrases exact.
+    the index's own lexicon (see warcache.search.compile), which leaves phrases exact.
 
     Why one class instead of RegexTokenizer | LowercaseFilter | CharsetFilter | StopFilter: the
     chain costs four generator frames per word; folding the whole text first and matching words
@@ -120,7 +161,7 @@ class WordTokenizer(Tokenizer):
         else:  # folding changed offsets ("ß" → "ss"): find words in the original, fold each
             spans = ((fold(m.group()), m.start(), m.end()) for m in _WORD_RE.finditer(value))
         for pos, (word, start, end) in enumerate(spans, start_pos):
-            if len(word) > _MAX_TOKEN:  # base64, hashes, minified code: not words anyone searches
+            if len(word) > MAX_TOKEN:  # base64, hashes, minified code: not words anyone searches
                 continue
             t.text = word
             t.boost = 1.0
@@ -140,6 +181,20 @@ def text_analyzer() -> WordTokenizer:
     return WordTokenizer()
 
 
+def indexed_words(text: str) -> list[str]:
+    """The terms the index holds for `text` (a query's words), in order; over-long tokens left out."""
+    return [w for w in WordTokenizer.words(text) if len(w) <= MAX_TOKEN]
+
+
+@lru_cache(maxsize=100_000)
+def stem(word: str) -> str:
+    """The Porter2 stem of a folded word: what English variants of a searched word share.
+
+    Not applied at indexing time (see WordTokenizer): the query side looks variants up in the
+    index's lexicon."""
+    return porter2.stem(word)
+
+
 _Posting = tuple[str, int, float, bytes]  # word, frequency, weight, encoded positions
 
 
@@ -155,14 +210,15 @@ COMMON_WORDS: frozenset[str] = frozenset(
 )
 
 
-def _gram(first: str, second: str) -> str | None:
-    """The pair term for two adjacent common words (a space never occurs inside a word)."""
+def common_gram(first: str, second: str) -> str | None:
+    """The term indexed for two adjacent common words, or None when they are not both common
+    (a space never occurs inside a word, so a pair term cannot be mistaken for a word)."""
     if first in COMMON_WORDS and second in COMMON_WORDS:
         return f"{first} {second}"
     return None
 
 
-class _Parts(tuple):
+class Parts(tuple):
     """The value of the text fields: ((text, weight), ...) for the parts of a page, in order.
 
     It remembers each part's words, so that "grams" and "text" tokenize the page only once.
@@ -184,7 +240,7 @@ class _Positions(formats.Positions):
 
     `word_values` takes the words straight from WordTokenizer.words() instead of a Token stream,
     which halves the Python work per word at indexing time, and indexes a page's weighted parts
-    (_Parts) as one field.  The bytes are Whoosh's own layout (a 4-byte count, then the gaps
+    (Parts) as one field.  The bytes are Whoosh's own layout (a 4-byte count, then the gaps
     between positions as 7-bit varints).
     """
 
@@ -192,8 +248,8 @@ class _Positions(formats.Positions):
 
     def word_values(self, value: Any, analyzer: Any, **kwargs: Any) -> Iterator[_Posting]:
         if isinstance(value, str):
-            value = _Parts([(value, 1.0)])
-        if not isinstance(value, _Parts) or not isinstance(analyzer, WordTokenizer):
+            value = Parts([(value, 1.0)])
+        if not isinstance(value, Parts) or not isinstance(analyzer, WordTokenizer):
             yield from super().word_values(value, analyzer, **kwargs)
             return
         poses: dict[str, list[int]] = {}
@@ -213,7 +269,7 @@ class _Positions(formats.Positions):
     @staticmethod
     def terms(words: list[str]) -> list[str | None]:
         """The term at each position (None: not indexed)."""
-        return [word if len(word) <= _MAX_TOKEN else None for word in words]
+        return [word if len(word) <= MAX_TOKEN else None for word in words]
 
     def encode(self, poslist: list[int]) -> bytes:
         out = bytearray(pack_uint(len(poslist)))
@@ -235,7 +291,7 @@ class _GramPositions(_Positions):
 
     @staticmethod
     def terms(words: list[str]) -> list[str | None]:
-        return [_gram(a, b) for a, b in zip(words, words[1:], strict=False)]
+        return [common_gram(a, b) for a, b in zip(words, words[1:], strict=False)]
 
 
 def _text(analyzer: Any, *, stored: bool, grams: bool = False) -> wf.TEXT:
@@ -256,7 +312,7 @@ def _schema() -> wf.Schema:
         title=_text(ana, stored=True),  # also on its own, for title:
         headline=wf.STORED(),
         body=wf.STORED(),
-        full_text=wf.STORED(),  # only what is outside the body (see _outside_body)
+        full_text=wf.STORED(),  # only what is outside the body (see documents.outside_body)
         domain=wf.KEYWORD(stored=True),  # indexed: the host and each parent domain
         timestamp=wf.NUMERIC(int, bits=64, stored=True, sortable=True),  # signed: unsigned open ranges fail
         collection=wf.ID(stored=True),

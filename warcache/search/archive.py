@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import asdict
 from pathlib import Path
 
 from warcache.collection import list_collections, open_collection
-from warcache.search.index import FullTextIndex, Hit, check_query, fulltext_index, search_collections
+from warcache.search.compile import check_query
+from warcache.search.index import FullTextIndex, Hit, fulltext_index
+
+__all__ = ["archive_indexes", "group_hits", "hit_json", "search_archive", "search_collections"]
 
 
 def archive_indexes(root: Path, collection: str | None = None) -> list[FullTextIndex]:
@@ -38,6 +42,17 @@ def search_archive(
     if not indexes:
         return []
     return search_collections(indexes, query, limit=limit)
+
+
+def search_collections(indexes: list[FullTextIndex], query: str, *, limit: int = 20) -> list[Hit]:
+    """Search several collections and merge their hits: by score, then newest first.
+
+    Scores from different indexes are BM25 against each index's own statistics, so they compare
+    well enough for a merged list but not exactly.
+    """
+    check_query(query)  # a malformed query is an error even with no index
+    hits = [hit for ix in indexes for hit in ix.search(query, limit=limit)]
+    return heapq.nsmallest(limit, hits, key=lambda h: (-h.score, -int(h.timestamp)))
 
 
 def group_hits(hits: list[Hit]) -> list[list[Hit]]:

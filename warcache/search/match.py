@@ -1,48 +1,58 @@
-"""Scoring and matching for the full-text index: BM25F with cached lengths, and the top-k search.
+"""Ranked pages out of the full-text index: Whoosh's readers, matchers and scorers, behind `Reader`.
 
-Most queries are conjunctions: every word (or phrase) required, perhaps with filters (site:,
-lang:, url:, dates) and exclusions (-word).  `top_docs` answers those without Whoosh's matcher
-tree and collector, which cost several Python calls per posting (two common words took ~25 ms
-at 100k pages).  It reads warcache's posting lists (warcache.search.postings) a chunk of 128
-postings at a time and finds the best pages first (see _search_segment):
+A Reader is an open index: index.py compiles a query against its lexicon (warcache.search.compile)
+and gets back (score, stored fields) for the best captures of the plan (`Reader.search`):
 
-* the rarest required part drives; a queue orders its chunks by their exact best score (read
-  from each chunk's frontier, without decoding the chunk) plus the other parts' best scores;
-* an opened chunk's postings are sifted in bulk through the other parts most pages lack
-  (filters such as site: among them) and through the segment's excluded pages (-word, computed
-  once per segment), then queued by score; each is looked up in the remaining parts only when it
-  comes out of the queue;
-* positions (phrases), dates and deletions are checked last, for pages that would enter the
-  results, best first, so the threshold rises as fast as it can and the search stops as soon as
-  nothing left can enter.
+* a conjunction (every word or phrase required, with filters and exclusions) goes to the top-k
+  search (warcache.search.topk), which reads warcache's posting lists (warcache.search.postings)
+  through one Source per segment of the index, made here from Whoosh's segment readers;
+* other shapes (an OR of parts, NOT inside an OR, ...) run on Whoosh's own matchers and
+  collector, with the fixes and the exact phrase matcher below;
+* queries without words (only site:, after:, -word...) list captures newest first.
 
-The results are exactly those of scoring every matching page: the same pages, the same scores
-(from the same BM25F scorer objects as Whoosh's), ties broken by document number as Whoosh
-does.  tests/test_fulltext.py checks this against Whoosh's own matchers and collector scoring
-every page.  Prefixes (comp*) take part as the sum over the words they expand to; queries
-of other shapes (an OR of several parts, ...) go through Whoosh's own search.
+Scores are BM25F, Whoosh's, with its per-document length lookups replaced by a table
+(Weighting): the same numbers, bit for bit, whichever of the two paths scores a page.
+
+This module and warcache.search.postings are the two that use Whoosh's internals (see the import
+contracts in pyproject.toml).
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
+import bisect
 import weakref
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from array import array
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from whoosh import index as wi
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN as _LENGTHS_COLUMN
-from whoosh.matching import Matcher, NullMatcher, ReadTooFar
+from whoosh.idsets import DocIdSet
+from whoosh.matching import AndNotMatcher, ListMatcher, Matcher, NullMatcher, ReadTooFar
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.scoring import BM25F, BaseScorer, BM25FScorer
 from whoosh.util.numeric import byte_to_length
 
-from warcache.search.postings import CHUNK, decode_positions, posting_list
+from warcache.search.compile import (
+    AllOf,
+    AndNot,
+    AnyOf,
+    Clause,
+    Dates,
+    Everything,
+    Filter,
+    Negated,
+    Node,
+    Plan,
+    conjunction,
+)
+from warcache.search.postings import decode_positions, own_layout, posting_list
+from warcache.search.topk import Fallback, in_sequence, top_docs
 
-__all__ = ["Clause", "Conjunction", "PhraseMatcher", "Weighting", "decode_positions", "top_docs"]
+__all__ = ["Reader", "SegmentInfo", "TableScorer", "Weighting", "whoosh_query"]
 
 # --------------------------------------------------------------------------- scoring
 
@@ -133,17 +143,7 @@ class Weighting(BM25F):
         return base if table is None else TableScorer(base, *table)
 
 
-# --------------------------------------------------------------------------- positions
-
-
-def in_sequence(postings: list[list[int]]) -> bool:
-    """Whether some position p has word i of the phrase at p + i for every i."""
-    starts = set(postings[0])
-    for i, positions in enumerate(postings[1:], 1):
-        starts.intersection_update([p - i for p in positions])
-        if not starts:
-            return False
-    return True
+# ------------------------------------------------------------------ Whoosh's matchers, for other shapes
 
 
 class PhraseMatcher(Matcher):
@@ -245,211 +245,135 @@ class PhraseMatcher(Matcher):
             driver.next()
 
 
-# --------------------------------------------------------------------------- the top-k search
+class _Filter(wq.ConstantScoreQuery):
+    """A restriction (site:, url:, …): it selects pages but adds nothing to their score.
 
-
-@dataclass
-class Clause:
-    """One required part of a conjunction: a word, a word or its variants, a phrase, a prefix.
-
-    `alternatives` are term tuples: one term each for a word and its variants (a document scores
-    the sum over the forms it has), several terms in order for a phrase (only one alternative).
-    A `prefix` (comp*) stands for every term of the segment starting with it, as alternatives.
+    Why not wq.ConstantScoreQuery(q, score=0.0) as it is: whoosh-ng 5.4 hands the 0.0 to a
+    ListMatcher that reads a zero weight as "none given" and scores every page 1.0 (and when
+    the context asks for current matchers it returns the child's own, BM25-scored matcher).
     """
 
-    fieldname: str
-    alternatives: list[tuple[str, ...]]
-    prefix: str | None = None
+    def __init__(self, child: wq.Query):
+        super().__init__(child, score=0.0)
+
+    def _rewrap(self, child: wq.Query) -> _Filter:
+        return _Filter(child)
+
+    def __str__(self) -> str:
+        return f"filter({self.child})"
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        m = self.child.matcher(searcher, searcher.boolean_context())
+        if not m.is_active():
+            return NullMatcher()
+        ids = array("I", m.all_ids())
+        return ListMatcher(ids, weights=array("f", bytes(4 * len(ids))), term=m.term())
 
 
-@dataclass
-class Conjunction:
-    """Documents with every clause, in every filter, in no exclusion; scored by the clauses."""
+class _ExactPhrase(wq.Phrase):
+    """wq.Phrase (same terms, size estimates, normalisation) with PhraseMatcher, which is exact."""
 
-    clauses: list[Clause]
-    filters: list[wq.Query] = field(default_factory=list)  # unscored restrictions (site:, lang:, url:)
-    exclusions: list[wq.Query] = field(default_factory=list)  # -word, -"phrase", -site:...
-
-
-_EPS = 1e-9  # slack on every "cannot beat" test: bounds are sums in another order than scores
-
-
-class _Unit:
-    """A required list of postings in one segment: its documents and each one's score."""
-
-    size: int
-    bound: float  # no posting of it scores more
-
-    def span(self, low: int, high: int) -> list[int]:
-        """Its document numbers from low to high (and maybe a few beyond: whole chunks)."""
-        raise NotImplementedError
-
-    def find(self, docnum: int) -> int:
-        """The index of docnum's posting, or -1."""
-        raise NotImplementedError
-
-    def score_at(self, g: int, docnum: int) -> float:
-        """The score of posting g (of document docnum)."""
-        raise NotImplementedError
-
-    def chunk_count(self) -> int:
-        raise NotImplementedError
-
-    def chunk_bounds(self) -> list[float]:
-        """The highest score in each chunk of CHUNK postings."""
-        raise NotImplementedError
-
-    def chunk(self, c: int) -> tuple[list[int], list[float]]:
-        """The document numbers and scores of chunk c's postings."""
-        raise NotImplementedError
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        if self.fieldname not in searcher.schema:
+            return NullMatcher()
+        reader = searcher.reader()
+        leaves, sizes = [], []
+        for word in self.words:
+            m = wq.Term(self.fieldname, word).matcher(searcher, context)
+            if not m.is_active():
+                return NullMatcher()
+            leaves.append(m)
+            sizes.append(int(reader.doc_frequency(self.fieldname, word)))
+        return PhraseMatcher(leaves, sizes)
 
 
-class _TermUnit(_Unit):
-    """One term's postings, scored with its BM25F scorer (a TableScorer)."""
+class _AndNotMatcher(AndNotMatcher):
+    """Whoosh's AndNotMatcher, with its first document checked against the excluded ones.
 
-    def __init__(self, plist: Any, scorer: TableScorer):
-        self.plist = plist
-        self.size = len(plist)
-        self.idf = scorer.idf
-        self.k1p1 = scorer.k1p1
-        self.norms = scorer.norms
-        self.by_byte = scorer.by_byte
-        self._bounds: list[float] | None = None
-        self.bound = self._best(plist.chunks)
+    whoosh-ng 5.4 checks the first document only when both lists start on the same document:
+    "his -government" returned a page with "government" whenever that page was the first with
+    "his" and another page with "government" came before it.
+    """
 
-    def chunk_count(self) -> int:
-        return int(self.plist.chunks)
-
-    def _best(self, c: int) -> float:
-        """The highest score in chunk c (c = chunks: in the term), from its frontier."""
-        idf, k1p1, by_byte = self.idf, self.k1p1, self.by_byte
-        return max((idf * ((w * k1p1) / (w + by_byte[lb])) for w, lb in self.plist.frontier(c)), default=0.0)
-
-    def chunk_bounds(self) -> list[float]:
-        """The highest score in each chunk (from the chunk's frontier: see fulltext_postings)."""
-        if self._bounds is None:
-            self._bounds = [self._best(c) for c in range(self.plist.chunks)]
-        return self._bounds
-
-    def chunk(self, c: int) -> tuple[list[int], list[float]]:
-        ids = self.plist.ids(c)
-        idf, k1p1, norms = self.idf, self.k1p1, self.norms
-        scores = [
-            idf * ((w * k1p1) / (w + norms[d])) for d, w in zip(ids, self.plist.weights(c), strict=True)
-        ]
-        return ids, scores
-
-    def span(self, low: int, high: int) -> list[int]:
-        plist = self.plist
-        first = bisect_left(plist.last_ids, low)
-        stop = bisect_right(plist.first_ids, high, first)
-        if stop - first == 1:
-            return plist.ids(first)  # type: ignore[no-any-return]
-        ids: list[int] = []
-        for c in range(first, stop):
-            ids += plist.ids(c)
-        return ids
-
-    def find(self, docnum: int) -> int:
-        return int(self.plist.find(docnum))
-
-    def score_at(self, g: int, docnum: int) -> float:
-        w = self.plist.weight(g)
-        return self.idf * ((w * self.k1p1) / (w + self.norms[docnum]))
-
-    def positions(self, g: int) -> list[int]:
-        return self.plist.positions(g)  # type: ignore[no-any-return]
+    def _find_first(self) -> None:
+        if self.a.is_active() and self.b.is_active():
+            self._find_next()
 
 
-class _ListUnit(_Unit):
-    """Documents with precomputed scores: a word's variants (summed per document), or a filter (0)."""
+class _AndNot(wq.AndNot):
+    """wq.AndNot with _AndNotMatcher."""
 
-    def __init__(self, ids: list[int], scores: list[float]):
-        self.ids = ids
-        self.scores = scores
-        self.size = len(ids)
-        self.bound = max(scores, default=0.0)
-
-    def chunk_count(self) -> int:
-        return (self.size + CHUNK - 1) // CHUNK
-
-    def chunk_bounds(self) -> list[float]:
-        return [max(self.scores[s : s + CHUNK]) for s in range(0, self.size, CHUNK)]
-
-    def chunk(self, c: int) -> tuple[list[int], list[float]]:
-        s = c * CHUNK
-        return self.ids[s : s + CHUNK], self.scores[s : s + CHUNK]
-
-    def span(self, low: int, high: int) -> list[int]:
-        first = bisect_left(self.ids, low)
-        return self.ids[first : bisect_right(self.ids, high, first)]
-
-    def find(self, docnum: int) -> int:
-        g = bisect_left(self.ids, docnum)
-        return g if g < self.size and self.ids[g] == docnum else -1
-
-    def score_at(self, g: int, docnum: int) -> float:
-        return self.scores[g]
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        return _AndNotMatcher(
+            self.a.matcher(searcher, context), self.b.matcher(searcher, searcher.boolean_context())
+        )
 
 
-class _NoMatch(Exception):
-    """A required part has no posting in this segment: nothing here can match."""
+class _TimeFilter(DocIdSet):
+    """Documents whose capture time is within bounds, checked one by one in the timestamp column.
+
+    Why not a NumericRange query: for a wide range it is a union of dozens of long posting lists,
+    which costs more than the text query it restricts; a column lookup per candidate is cheap.
+    """
+
+    def __init__(self, within: Callable[[int], bool]):
+        self.within = within
+
+    def __contains__(self, docnum: object) -> bool:
+        return self.within(docnum)  # type: ignore[arg-type]
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __len__(self) -> int:  # unknown without a scan; only truthiness is used
+        return 1
+
+    def __iter__(self) -> Iterator[int]:
+        raise NotImplementedError("a _TimeFilter only answers membership")
 
 
-class _Fallback(Exception):
-    """The query is not for top_docs after all (an unusual scorer): use Whoosh's search."""
+def _within(reader: Any, dates: Dates) -> Callable[[int], bool]:
+    """Whether document d of `reader` was captured within `dates` (from its timestamp column):
+    the one date check, for the top-k search, Whoosh's collector and the newest-first listing."""
+    column = reader.column_reader("timestamp")
+    low, high = dates.low, dates.high
+    return lambda docnum: low <= column[docnum] <= high
 
 
-@dataclass
-class _Segment:
-    """The units of one segment and what the checks need."""
-
-    units: list[_Unit]  # the clauses' units (they score), then the filters' (they do not)
-    scoring: int  # how many units come from clauses
-    phrases: list[list[int]]  # unit indices of each phrase, in phrase order
-    reader: Any
-    exclusions: list[wq.Query]
-    searcher: Any
-    _excluded: set[int] | None = None
-
-    def excluded(self) -> set[int]:
-        """The documents of this segment that an exclusion (-word, ...) removes."""
-        if self._excluded is None:
-            self._excluded = set()
-            for q in self.exclusions:
-                self._excluded.update(doc_ids(self.searcher, q))
-        return self._excluded
-
-    def driver(self) -> int:
-        """The unit whose postings are walked: the rarest scoring one, unless a filter is far rarer.
-
-        A filter scores nothing, so walking it gives no order (every page of a site:com would be
-        looked at); a scoring part walked best first finds the best pages first, and is sifted
-        through the filter in bulk.  A filter on a few pages (a small site) is still cheaper.
-        """
-        units = self.units
-        best = min(range(self.scoring), key=lambda i: (units[i].size, i))
-        rarest_filter = min(range(self.scoring, len(units)), key=lambda i: (units[i].size, i), default=None)
-        if rarest_filter is not None and units[rarest_filter].size * _FILTER_DRIVES < units[best].size:
-            return rarest_filter
-        return best
+def _filter_query(f: Filter) -> wq.Query:
+    if f.term is not None:
+        return wq.Term(f.fieldname, f.term)
+    if f.prefix is not None:
+        return wq.Prefix(f.fieldname, f.prefix)
+    return wq.NumericRange(f.fieldname, f.low, f.high)
 
 
-def _leaf(searcher: Any, fieldname: str, text: str) -> tuple[Any, Any]:
-    """(postings, scorer) of a term in one segment; _NoMatch if the segment lacks it."""
-    reader = searcher.reader()
-    if fieldname not in searcher.schema:
-        raise _NoMatch
-    btext = searcher.schema[fieldname].to_bytes(text)
-    if (fieldname, btext) not in reader:
-        raise _NoMatch
-    scorer = searcher.weighting.scorer(searcher, fieldname, btext)
-    if not isinstance(scorer, TableScorer):
-        raise _Fallback
-    plist = _postings(searcher, fieldname, btext)
-    if not len(plist):
-        raise _NoMatch
-    return plist, scorer
+def whoosh_query(node: Node) -> wq.Query:
+    """The Whoosh query for a compiled query (what Whoosh's own search runs)."""
+    if isinstance(node, Clause):
+        if node.prefix is not None:
+            return wq.Prefix(node.fieldname, node.prefix)
+        if len(node.alternatives) > 1:  # a word and its variants: a page scores the sum of the forms
+            return wq.Or([wq.Term(node.fieldname, form) for (form,) in node.alternatives])
+        terms = node.alternatives[0]
+        if len(terms) == 1:
+            return wq.Term(node.fieldname, terms[0])
+        return _ExactPhrase(node.fieldname, list(terms))
+    if isinstance(node, Filter):
+        return _Filter(_filter_query(node))
+    if isinstance(node, AllOf):
+        return wq.And([whoosh_query(item) for item in node.items])
+    if isinstance(node, AnyOf):
+        return wq.Or([whoosh_query(item) for item in node.items])
+    if isinstance(node, AndNot):
+        return _AndNot(whoosh_query(node.positive), whoosh_query(node.negative))
+    if isinstance(node, Negated):
+        return wq.Not(whoosh_query(node.item))
+    assert isinstance(node, Everything)
+    return wq.Every()
+
+
+# --------------------------------------------------------------------------- segments, for the top-k search
 
 
 def _postings(searcher: Any, fieldname: str, text: Any) -> Any:
@@ -461,7 +385,7 @@ def _postings(searcher: Any, fieldname: str, text: Any) -> Any:
     return posting_list(m)
 
 
-def doc_ids(searcher: Any, q: wq.Query) -> list[int]:
+def _doc_ids(searcher: Any, q: wq.Query) -> list[int]:
     """The documents of one segment matching q (unscored), in order.
 
     Terms and ORs of terms (site:, lang:, -word) read the posting lists a chunk at a time; other
@@ -477,218 +401,167 @@ def doc_ids(searcher: Any, q: wq.Query) -> list[int]:
     if isinstance(q, wq.Or):
         found: set[int] = set()
         for part in q.subqueries:
-            found.update(doc_ids(searcher, part))
+            found.update(_doc_ids(searcher, part))
         return sorted(found)
     return list(q.matcher(searcher, searcher.boolean_context()).all_ids())
 
 
-def _filter_unit(searcher: Any, q: wq.Query) -> _ListUnit:
-    ids = doc_ids(searcher, q)
-    if not ids:
-        raise _NoMatch
-    return _ListUnit(ids, [0.0] * len(ids))
+class _Source:
+    """One segment of the index as the top-k search reads it (topk.Source), from Whoosh's reader."""
+
+    def __init__(self, searcher: Any, offset: int, dates: Dates):
+        self.searcher = searcher
+        self.reader = searcher.reader()
+        self.offset = offset
+        self.size = self.reader.doc_count_all()
+        self.deleted = self.reader.is_deleted if self.reader.has_deletions() else None
+        self._dates = dates
+
+    @cached_property
+    def allowed(self) -> Callable[[int], bool] | None:
+        return _within(self.reader, self._dates) if self._dates.bounded else None
+
+    def term(self, fieldname: str, text: str) -> tuple[Any, TableScorer] | None:
+        searcher = self.searcher
+        if fieldname not in searcher.schema:
+            return None
+        btext = searcher.schema[fieldname].to_bytes(text)
+        if (fieldname, btext) not in self.reader:
+            return None
+        scorer = searcher.weighting.scorer(searcher, fieldname, btext)
+        if not isinstance(scorer, TableScorer):
+            raise Fallback
+        plist = _postings(searcher, fieldname, btext)
+        return (plist, scorer) if len(plist) else None
+
+    def words(self, fieldname: str, prefix: str) -> list[str]:
+        words = self.reader.expand_prefix(fieldname, prefix)
+        return [w.decode("utf-8") if isinstance(w, bytes) else w for w in words]
+
+    def doc_ids(self, node: Node) -> list[int]:
+        query = _filter_query(node) if isinstance(node, Filter) else whoosh_query(node)
+        return _doc_ids(self.searcher, query)
 
 
-def _variants_unit(searcher: Any, fieldname: str, forms: list[tuple[str, ...]]) -> _Unit:
-    """A word and its variants (or a prefix's words): a document scores the sum over the forms it
-    has, as with Whoosh's OR of them; read in bulk, where Whoosh's OR of 100 words ("comp*") costs
-    tens of microseconds per posting."""
-    found: list[_TermUnit] = []
-    for (text,) in forms:
+# --------------------------------------------------------------------------- the reader
+
+
+@dataclass
+class SegmentInfo:
+    """One segment of an index: its documents, how many are deleted, and whether it is in
+    warcache's posting layout (a segment written by an earlier warcache is not: slower)."""
+
+    documents: int
+    deleted: int
+    own_layout: bool
+
+
+class Reader:
+    """An open index (from warcache.search.store): its lexicon, its segments, and the search.
+
+    It keeps Whoosh's searcher open; `up_to_date()` says whether a commit has happened since.
+    """
+
+    def __init__(self, ix: Any):
         try:
-            found.append(_TermUnit(*_leaf(searcher, fieldname, text)))
-        except _NoMatch:
-            continue
-    if not found:
-        raise _NoMatch
-    if len(found) == 1:
-        return found[0]
-    totals: dict[int, float] = {}
-    for unit in found:
-        for c in range(unit.chunk_count()):
-            ids, scores = unit.chunk(c)
-            for d, s in zip(ids, scores, strict=True):
-                totals[d] = totals.get(d, 0.0) + s
-    ids = sorted(totals)
-    return _ListUnit(ids, [totals[d] for d in ids])
+            self.searcher = ix.searcher(weighting=Weighting())  # Whoosh's (tests read the layout with it)
+        except wi.EmptyIndexError as exc:  # its files went away since it was opened
+            raise FileNotFoundError(str(exc)) from exc
+        self._order: tuple[list[int], list[int]] | None = None
 
+    def close(self) -> None:
+        self.searcher.close()
 
-def _segment(searcher: Any, conj: Conjunction) -> _Segment:
-    units: list[_Unit] = []
-    phrases: list[list[int]] = []
-    for clause in conj.clauses:
-        if clause.prefix is not None:
-            words = searcher.reader().expand_prefix(clause.fieldname, clause.prefix)
-            forms = [(w.decode("utf-8") if isinstance(w, bytes) else w,) for w in words]
-            units.append(_variants_unit(searcher, clause.fieldname, forms))
-            continue
-        if len(clause.alternatives) > 1:
-            units.append(_variants_unit(searcher, clause.fieldname, clause.alternatives))
-            continue
-        terms = clause.alternatives[0]
-        cache: dict[str, tuple[Any, Any]] = {}
-        first = len(units)
-        for text in terms:
-            if text not in cache:
-                cache[text] = _leaf(searcher, clause.fieldname, text)
-            units.append(_TermUnit(*cache[text]))
-        if len(terms) > 1:
-            phrases.append(list(range(first, len(units))))
-    scoring = len(units)
-    units += [_filter_unit(searcher, q) for q in conj.filters]
-    return _Segment(units, scoring, phrases, searcher.reader(), conj.exclusions, searcher)
+    def up_to_date(self) -> bool:
+        return bool(self.searcher.up_to_date())
 
+    def count(self) -> int:
+        """Live documents (captures)."""
+        return int(self.searcher.doc_count())
 
-class _TopK:
-    """The best `limit` (score, -global docnum) pairs seen, as Whoosh's TopCollector keeps them."""
+    # ------------------------------------------------------------- the lexicon (compile.Lexicon)
 
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.heap: list[tuple[float, int]] = []
+    def doc_count(self) -> int:
+        """Documents, deleted ones included."""
+        return int(self.searcher.doc_count_all())
 
-    def full(self) -> bool:
-        return len(self.heap) >= self.limit
+    def doc_frequency(self, fieldname: str, text: str) -> int:
+        return int(self.searcher.reader().doc_frequency(fieldname, text))
 
-    def threshold(self) -> float:
-        """What a score must reach to enter (minus infinity until the heap is full)."""
-        return self.heap[0][0] if len(self.heap) >= self.limit else float("-inf")
+    def expand_prefix(self, fieldname: str, prefix: str) -> Iterator[str]:
+        # Whoosh gives terms as UTF-8 bytes; map() decodes them without a Python call per term
+        # (compiling scans up to a few hundred for a word's variants).
+        return map(bytes.decode, self.searcher.reader().expand_prefix(fieldname, prefix))
 
-    def offer(self, score: float, docnum: int) -> None:
-        item = (score, -docnum)
-        if len(self.heap) < self.limit:
-            heapq.heappush(self.heap, item)
-        elif item > self.heap[0]:
-            heapq.heapreplace(self.heap, item)
+    def field_terms(self, fieldname: str) -> Iterator[str]:
+        """Every term of a field (deleted documents' too, until a merge drops them)."""
+        return iter(self.searcher.reader().field_terms(fieldname))
 
-    def would_enter(self, score: float, docnum: int) -> bool:
-        return len(self.heap) < self.limit or (score, -docnum) > self.heap[0]
+    # ------------------------------------------------------------- segments
 
-    def results(self) -> list[tuple[float, int]]:
-        return [(score, -neg) for score, neg in sorted(self.heap, reverse=True)]
+    def segments(self) -> list[SegmentInfo]:
+        found = self.searcher.ixreader.segments() or []  # None for an index of no segments
+        return [SegmentInfo(seg.doc_count_all(), seg.deleted_count(), own_layout(seg)) for seg in found]
 
+    def sources(self, dates: Dates | None = None) -> list[_Source]:
+        """The segments as the top-k search reads them (topk.Source), with `dates` checked."""
+        dates = dates or Dates()
+        return [_Source(sub, offset, dates) for sub, offset in self.searcher.leaf_searchers()]
 
-_SIFT_DENSITY = 0.5  # other parts on fewer than this share of the pages are sifted in bulk
-_FILTER_DRIVES = 8  # a filter drives when it has this many times fewer pages than any word
+    # ------------------------------------------------------------- searching
 
+    def search(
+        self, plan: Plan, limit: int, *, exhaustive: bool = False
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """(score, stored fields) of the best `limit` captures for `plan`, best first; newest first
+        when it is not ranked.
 
-def _search_segment(seg: _Segment, offset: int, top: _TopK, allowed: Callable[[int], bool]) -> None:
-    """Add the segment's matches that enter the top to `top`, from the best down.
+        `exhaustive` scores every matching capture with Whoosh's own matchers and collector (no
+        top-k search, no pruning): the same results, slower; the reference tests compare with.
+        The index must hold documents (one rebuilt from none has no columns to read).
+        """
+        searcher = self.searcher
+        if not plan.scored:
+            return [(0.0, searcher.stored_fields(docnum)) for docnum in self._newest(plan, limit)]
+        conj = None if exhaustive else conjunction(plan.query)
+        if conj is not None:
+            best = top_docs(self.sources(plan.dates), conj, limit)
+            if best is not None:
+                return [(score, searcher.stored_fields(docnum)) for score, docnum in best]
+        query = wq.Every() if plan.query is None else whoosh_query(plan.query)
+        dates = _TimeFilter(_within(searcher.reader(), plan.dates)) if plan.dates.bounded else None
+        if not exhaustive:
+            return [(hit.score, hit.fields()) for hit in searcher.search(query, limit=limit, filter=dates)]
+        ranked = sorted(((hit.score, hit.docnum) for hit in searcher.search(query, limit=None, filter=dates)),
+                        key=lambda item: (-item[0], item[1]))
+        return [(score, searcher.stored_fields(docnum)) for score, docnum in ranked[:limit]]
 
-    A queue holds three kinds of entries, each keyed by the best score it can lead to: the
-    driver's chunks (their best score, from the frontier, plus the others' best), cursors over
-    the postings of opened chunks (sorted by score: the next one's score plus the others' best)
-    and documents with every part, keyed by their exact scores.  Taking the best entry each time
-    meets the matches from the best down, so the threshold rises as fast as it can and phrases,
-    filters and exclusions are checked for the fewest pages; the search stops when nothing left
-    in the queue can enter.  When a chunk is opened, its postings are sifted in bulk (a set of
-    document numbers) through the other parts that most pages lack; the parts on most pages
-    ("this", "that") are looked up one posting at a time, only for postings that can still enter:
-    a set of their documents in the chunk's range would cost more than it removes.
-    """
-    units = seg.units
-    reader = seg.reader
-    drv_i = seg.driver()
-    driver = units[drv_i]
-    others = sorted((i for i in range(len(units)) if i != drv_i), key=lambda i: (units[i].size, i))
-    pages = max(1, reader.doc_count_all())
-    sifted = [i for i in others if units[i].size < _SIFT_DENSITY * pages]
-    rest = [0.0] * (len(others) + 1)  # rest[n]: the most the units others[n:] can add
-    for n in range(len(others) - 1, -1, -1):
-        rest[n] = rest[n + 1] + units[others[n]].bound
-    most = rest[0]
-    deletions = reader.has_deletions()
-    phrases = seg.phrases
-    order = itertools.count()  # ties between keys: first queued, first out (no payload comparisons)
-    CHUNK_, CURSOR, MATCH = 0, 1, 2
-    queue: list[tuple[float, int, int, Any]] = [
-        (-(bound + most), CHUNK_, next(order), c) for c, bound in enumerate(driver.chunk_bounds())
-    ]
-    heapq.heapify(queue)
-    push, pop = heapq.heappush, heapq.heappop
+    def _newest(self, plan: Plan, limit: int) -> list[int]:
+        """Document numbers of the newest captures matching an unranked plan."""
+        searcher = self.searcher
+        if plan.query is not None:
+            column = searcher.reader().column_reader("timestamp")
+            within = _within(searcher.reader(), plan.dates)
+            allowed = [d for d in searcher.docs_for_query(whoosh_query(plan.query)) if within(d)]
+            allowed.sort(key=lambda d: (column[d], d), reverse=True)
+            return allowed[:limit]
+        # Only dates: every live document in range, newest first, from a sorted copy of the column.
+        stamps, order = self._time_order()
+        reader = searcher.reader()
+        out: list[int] = []
+        i = bisect.bisect_right(stamps, plan.dates.high) - 1
+        stop = bisect.bisect_left(stamps, plan.dates.low)
+        while i >= stop and len(out) < limit:
+            docnum = order[i]
+            if not reader.is_deleted(docnum):
+                out.append(docnum)
+            i -= 1
+        return out
 
-    def accept(total: float, docnum: int, row: list[int]) -> None:
-        """Offer a page with every part to the top, if it passes the checks left."""
-        gdoc = offset + docnum
-        if not top.would_enter(total, gdoc):
-            return
-        if deletions and reader.is_deleted(docnum):
-            return
-        if not allowed(docnum):
-            return
-        for phrase in phrases:
-            if not in_sequence([units[i].positions(row[i]) for i in phrase]):  # type: ignore[attr-defined]
-                return
-        top.offer(total, gdoc)
-
-    while queue:
-        threshold = top.threshold() - _EPS
-        if -queue[0][0] < threshold:
-            break
-        negkey, kind, _, item = pop(queue)
-        if kind == CHUNK_:
-            ids, scores = driver.chunk(item)
-            need = threshold - most
-            cands = [(-s, k) for k, s in enumerate(scores) if s >= need]
-            if seg.exclusions:
-                excluded = seg.excluded()
-                cands = [(s, k) for s, k in cands if ids[k] not in excluded]
-            for i in sifted:
-                if not cands:
-                    break
-                members = set(units[i].span(ids[cands[0][1]], ids[cands[-1][1]]))
-                cands = [(s, k) for s, k in cands if ids[k] in members]
-            if cands:
-                cands.sort()  # (-score, k): best first
-                cursor = [cands, 0, ids, item * CHUNK]
-                push(queue, (cands[0][0] - most, CURSOR, next(order), cursor))
-        elif kind == CURSOR:
-            cands, at, ids, base = item
-            k = cands[at][1]
-            item[1] = at + 1
-            if at + 1 < len(cands):
-                push(queue, (cands[at + 1][0] - most, CURSOR, next(order), item))
-            docnum = ids[k]
-            row = [0] * len(units)
-            row[drv_i] = base + k
-            partial = -cands[at][0]
-            for n, i in enumerate(others):
-                g = units[i].find(docnum)
-                if g < 0:
-                    break
-                row[i] = g
-                partial += units[i].score_at(g, docnum)
-                if partial + rest[n + 1] < threshold:
-                    break  # even the best of the parts left cannot lift it into the results
-            else:
-                total = sum(unit.score_at(g, docnum) for unit, g in zip(units, row, strict=True))
-                if not top.full():
-                    accept(total, docnum, row)  # order does not matter until the top is full
-                elif total >= threshold:
-                    push(queue, (-total, MATCH, next(order), (docnum, row)))
-        else:
-            accept(-negkey, *item)
-
-
-def top_docs(
-    searcher: Any, conj: Conjunction, limit: int, dates: Callable[[Any], Callable[[int], bool]] | None = None
-) -> list[tuple[float, int]] | None:
-    """The best `limit` (score, global docnum) of a conjunction, best first; None: use Whoosh.
-
-    `dates`, given a segment's reader, returns the per-document date check (or is None).
-    """
-    top = _TopK(limit)
-    try:
-        for sub, offset in searcher.leaf_searchers():
-            try:
-                seg = _segment(sub, conj)
-            except _NoMatch:
-                continue
-            allowed = dates(sub.reader()) if dates is not None else _always
-            _search_segment(seg, offset, top, allowed)
-    except _Fallback:
-        return None
-    return top.results()
-
-
-def _always(docnum: int) -> bool:
-    return True
+    def _time_order(self) -> tuple[list[int], list[int]]:
+        """(timestamps ascending, their document numbers), computed once per open reader."""
+        if self._order is None:
+            values = list(self.searcher.reader().column_reader("timestamp"))
+            order = sorted(range(len(values)), key=values.__getitem__)
+            self._order = ([values[d] for d in order], order)
+        return self._order

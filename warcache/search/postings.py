@@ -1,4 +1,8 @@
-"""warcache's on-disk posting lists: Whoosh's codec with one posting layout replaced.
+"""warcache's full-text index on disk: Whoosh's index files, with one posting layout replaced.
+
+This module and warcache.search.match are the two that use Whoosh's internals (see the import
+contracts in pyproject.toml): the codec here writes and reads posting lists; match.py reads them
+to rank pages.  Indexes are created, opened and written through warcache.search.store.
 
 Whoosh (W3Codec) stores each block of 128 postings as one zlib-compressed pickle of (document
 numbers, weights, positions).  Every query that only needs document numbers and weights (an AND
@@ -49,10 +53,12 @@ from whoosh.util.numeric import byte_to_length, length_to_byte
 
 __all__ = [
     "CHUNK",
+    "ArrayLeaf",
     "DamagedPostings",
     "PostingList",
     "PostingsCodec",
     "decode_positions",
+    "own_layout",
     "posting_list",
     "varint_positions",
 ]
@@ -131,7 +137,7 @@ def varint_positions(raw: bytes) -> list[int]:
 
 def decode_positions(value: bytes) -> list[int]:
     """The positions in a value of Whoosh's layout: a 4-byte count, then varint gaps (then maybe
-    one padding byte, see fulltext_analysis._Positions)."""
+    one padding byte, see analysis._Positions)."""
     count = unpack_uint(value[:_COUNT])[0]
     positions = varint_positions(value[_COUNT:])
     return positions[:count]
@@ -262,6 +268,11 @@ class PostingsCodec(W3Codec):
             if length and dbfile.get(offset, len(_MAGIC)) == _MAGIC:
                 return ArrayLeaf(PostingList(dbfile, offset), format_, term=term, scorer=scorer)
         return super().postings_reader(dbfile, terminfo, format_, term=term, scorer=scorer)
+
+
+def own_layout(segment: Any) -> bool:
+    """Whether a segment of an index was written in this layout (not in Whoosh's own)."""
+    return isinstance(segment.codec(), PostingsCodec)
 
 
 # --------------------------------------------------------------------------- reading

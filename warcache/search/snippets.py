@@ -10,9 +10,10 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from warcache.search.analysis import _FOLD, _NON_ASCII, _fold_char
+from warcache.search.analysis import EXPANSIONS, fold_lowered
 
-__all__ = ["SNIPPET_CHARS", "Highlighter", "find_matches", "make_snippet", "snippet"]
+__all__ = ["CJK", "PREFIX", "SNIPPET_CHARS", "WORD", "Highlighter", "find_matches", "make_snippet",
+           "page_snippet", "snippet"]
 
 SNIPPET_CHARS = 200
 """Length the snippet aims at (it may be a little shorter when cut at word boundaries)."""
@@ -82,19 +83,20 @@ class Highlighter:
         return out
 
 
-_EXPANDING = re.compile("[" + "".join(re.escape(chr(k)) for k, v in _FOLD.items() if len(v) > 1) + "]")
+_EXPANDING = re.compile("[" + "".join(map(re.escape, EXPANSIONS)) + "]")
 
 
 def find_matches(text: str, pattern: Highlighter | re.Pattern[str]) -> list[tuple[int, int, str]]:
     """(start, end, folded word) in `text` of each match of the query's words.
 
-    The words are looked for in a folded copy of the text; when folding made it longer, offsets
-    are mapped back through the characters that expanded.
+    The words are looked for in a folded copy of the text (folded as the index folds it, but
+    lower-cased one character to one, so that offsets only move where folding expanded a
+    character); offsets are then mapped back through the characters that expanded.
     """
     lowered = text.lower()
     if len(lowered) != len(text):  # rare: "İ" lower-cases to two characters
         lowered = "".join(c.lower()[:1] for c in text)
-    folded = lowered if lowered.isascii() else _NON_ASCII.sub(_fold_char, lowered)
+    folded = fold_lowered(lowered)
     if isinstance(pattern, Highlighter):
         matches = pattern.find(folded)
     else:
@@ -106,7 +108,7 @@ def find_matches(text: str, pattern: Highlighter | re.Pattern[str]) -> list[tupl
     sizes: list[int] = []  # ... and how many folded characters it became
     grown = 0
     for m in _EXPANDING.finditer(lowered):
-        size = len(_FOLD[ord(m.group())])
+        size = len(EXPANSIONS[m.group()])
         starts.append(m.start() + grown)
         origins.append(m.start())
         sizes.append(size)
@@ -196,6 +198,18 @@ def make_snippet(
     """
     matches = find_matches(text, pattern) if pattern is not None and text else []
     return snippet(text, matches, width)
+
+
+def page_snippet(body: str, rest: str, pattern: Highlighter | None) -> tuple[str, list[tuple[int, int]]]:
+    """The snippet of a page: from its article (`body`) if the query's words are in it, else from
+    the rest of the page if they are there, else the article's start (the rest's, if no article)."""
+    text = body
+    matches = find_matches(body, pattern) if pattern is not None and body else []
+    if not matches and rest:
+        rest_matches = find_matches(rest, pattern) if pattern is not None else []
+        if rest_matches or not body:
+            text, matches = rest, rest_matches
+    return snippet(text, matches)
 
 
 def snippet(

@@ -36,6 +36,9 @@ DEFAULT_MAX_SIZE = 1 << 30
 PAGE_URN = "urn:warcache:page:"
 SCREENSHOT_URN = "urn:warcache:screenshot:"
 DOM_URN = "urn:warcache:dom:"
+PDF_URN = "urn:warcache:pdf:"  # the page printed to PDF (--pdf)
+MEDIA_URN = "urn:warcache:media:"  # a file yt-dlp downloaded from the page (--media)
+MEDIA_INFO_URN = "urn:warcache:media-info:"  # yt-dlp's description of that file
 
 
 class RawHead(Protocol):

@@ -5,12 +5,16 @@
  * history.pushState, window.open, element properties and attributes (img.src = ...,
  * setAttribute("href", ...)), HTML strings (innerHTML, insertAdjacentHTML, document.write),
  * and link clicks and form submissions as a last line of defence (a navigation is the one
- * thing the Content-Security-Policy cannot stop). Reading a rewritten property gives the
- * original URL back. Service workers are refused: one would outlive the replay and answer
- * later replays from its own cache.
+ * thing the Content-Security-Policy cannot stop; the Navigation API's navigate event catches
+ * the rest: `location.href = "https://original/..."` from any script). Reading a rewritten
+ * property gives the original URL back, and so do document.URL, documentURI, baseURI,
+ * referrer, domain, window.origin, Request.url, Response.url and MessageEvent.origin;
+ * postMessage target origins are mapped, and cookies' domain= attribute. Service workers are
+ * refused on a shared origin (one would answer every collection's replays); on session hosts
+ * (see origins.py) they run, each on its own archived origin and time.
  *
  * Loaded with pin.js and core.js in front of it; configured by the JSON in its data-wc
- * attribute: {coll, ts, url, time, seed}. */
+ * attribute: {coll, ts, url, time, seed, mode, suffix}. */
 (function () {
   "use strict";
   const script = document.currentScript;
@@ -26,14 +30,16 @@
 
   const proto = function (name) { const C = window[name]; return C && C.prototype; };
   const desc = function (obj, prop) { return obj && Object.getOwnPropertyDescriptor(obj, prop); };
+  const requestUrl = desc(Request.prototype, "url").get;  // the real one, before hookCommon
 
   // -- network APIs ------------------------------------------------------------------------
   const realFetch = window.fetch;
   if (realFetch) {
     window.fetch = function fetch(input, init) {
       if (input instanceof Request) {
-        const url = rw(input.url, "");
-        if (url !== input.url) {
+        const real = requestUrl.call(input);
+        const url = rw(real, "");
+        if (url !== real) {
           const mode = input.mode === "navigate" || input.mode === "same-origin" ? "cors" : input.mode;
           input = new Request(url, {method: input.method, headers: input.headers, body: input.body,
             mode: mode, credentials: input.credentials, cache: input.cache, redirect: input.redirect,
@@ -75,7 +81,11 @@
   wrapConstructor("Audio", 0, "oe_");
 
   if (navigator.serviceWorker && window.ServiceWorkerContainer) {
-    ServiceWorkerContainer.prototype.register = function register() {
+    const realRegister = ServiceWorkerContainer.prototype.register;
+    ServiceWorkerContainer.prototype.register = core.hosts ? function register(url, options) {
+      if (options && options.scope) options = Object.assign({}, options, {scope: rw(options.scope, "")});
+      return realRegister.call(this, rw(url, ""), options);
+    } : function register() {
       return Promise.reject(new DOMException("service workers are disabled in warcache replay", "SecurityError"));
     };
   }
@@ -101,6 +111,75 @@
     if (args.length && url) args[0] = rw(url, "");
     return realOpen.apply(this, args);
   };
+
+  // Navigations to original URLs from anywhere (`location.href = "https://original/x"` in a
+  // script no rewriting reached, a link added since): sent to their replay URL instead.
+  if (window.navigation && window.navigation.addEventListener) {
+    window.navigation.addEventListener("navigate", function (event) {
+      if (!event.cancelable || event.hashChange || event.formData || event.downloadRequest) return;
+      const dest = event.destination.url;
+      let mapped;
+      try { mapped = new URL(rw(dest, ""), location.href).href; } catch (e) { return; }
+      if (mapped === dest) return;
+      event.preventDefault();
+      if (mapped === location.href) return;  // the page sent itself to its own original address
+      if (event.navigationType === "replace") location.replace(mapped);
+      else location.assign(mapped);
+    });
+  }
+
+  // -- what the document says about its own address ------------------------------------
+  const unmapGetter = function (p, prop, map) {
+    const d = desc(p, prop);
+    if (!d || !d.get) return;
+    Object.defineProperty(p, prop, {configurable: true, enumerable: d.enumerable, set: d.set,
+      get: function () { return map(d.get.call(this)); }});
+  };
+  unmapGetter(Document.prototype, "URL", unrw);
+  unmapGetter(Document.prototype, "documentURI", unrw);
+  unmapGetter(Document.prototype, "referrer", unrw);
+  unmapGetter(Node.prototype, "baseURI", unrw);
+  const origHost = function () { try { return new URL(unrw(location.href)).hostname; } catch (e) { return ""; } };
+  const domainDesc = desc(Document.prototype, "domain");
+  if (domainDesc && domainDesc.get) {
+    let domain = null;
+    Object.defineProperty(Document.prototype, "domain", {
+      configurable: true, enumerable: domainDesc.enumerable,
+      get: function () { return domain || origHost(); },
+      set: function (value) {
+        const host = origHost(), text = String(value).toLowerCase();
+        if (text !== host && !host.endsWith("." + text)) {
+          throw new DOMException("'" + value + "' is not a suffix of '" + host + "'.", "SecurityError");
+        }
+        domain = text;
+      },
+    });
+  }
+  if (core.hosts) {
+    // document.cookie = "a=b; domain=.example.com": the domain of the session hosts instead.
+    const cookieDesc = desc(Document.prototype, "cookie");
+    if (cookieDesc && cookieDesc.set) {
+      Object.defineProperty(Document.prototype, "cookie", {
+        configurable: true, enumerable: cookieDesc.enumerable, get: cookieDesc.get,
+        set: function (value) {
+          const text = String(value).replace(/;\s*domain\s*=\s*\.?([^;]*)/i, function (all, domain) {
+            const host = origHost(), d = domain.trim().toLowerCase();
+            if (d !== host && !host.endsWith("." + d)) return all;  // refused by the browser, as live
+            const session = location.hostname;
+            return session.startsWith(host + ".") ? "; domain=" + d + session.slice(host.length) : "";
+          });
+          cookieDesc.set.call(this, text);
+        },
+      });
+    }
+  }
+  const realPostMessage = window.postMessage;
+  Object.defineProperty(window, "postMessage", {configurable: true, writable: true, enumerable: true,
+    value: function postMessage(message, target, transfer) {
+      const args = Array.prototype.slice.call(arguments);
+      if (args.length > 1) args[1] = core.mapTargetArg(args[1]);
+      return realPostMessage.apply(this === undefined || this === null ? window : this, args);
+    }});
 
   // -- element URLs ----------------------------------------------------------------------
   const SRC_MODS = {img: "im_", input: "im_", script: "js_", iframe: "if_", frame: "if_", embed: "oe_",
@@ -185,6 +264,33 @@
     ["HTMLButtonElement", "formAction", ""], ["HTMLAnchorElement", "href", ""],
     ["HTMLAreaElement", "href", ""], ["HTMLBaseElement", "href", ""],
   ].forEach(function (row) { hookProp(row[0], row[1], row[2]); });
+
+  // a.hostname, a.origin, ...: the parts of the original URL (href above gives it whole).
+  ["HTMLAnchorElement", "HTMLAreaElement"].forEach(function (name) {
+    const p = proto(name);
+    ["origin", "protocol", "host", "hostname", "port", "pathname", "search", "hash"].forEach(function (part) {
+      const d = desc(p, part);
+      if (!d || !d.get) return;
+      Object.defineProperty(p, part, {
+        configurable: true, enumerable: d.enumerable,
+        get: function () {
+          const href = this.href;
+          if (!href) return d.get.call(this);
+          try { return new URL(href)[part]; } catch (e) { return d.get.call(this); }
+        },
+        set: d.set && function (value) {
+          if (part === "hash" || part === "search" || part === "pathname") { d.set.call(this, value); return; }
+          try {
+            const u = new URL(this.href);
+            u[part] = value;
+            this.href = u.href;
+          } catch (e) {
+            d.set.call(this, value);
+          }
+        },
+      });
+    });
+  });
 
   // -- HTML strings ----------------------------------------------------------------------
   const innerDesc = desc(elProto, "innerHTML");
@@ -297,6 +403,8 @@
     }).observe(document.documentElement, {childList: true, subtree: true, attributes: true,
       attributeFilter: ["href", "action"]});
   });
+
+  core.hookCommon(window);
 
   // The page's own scripts should not find ours in the DOM.
   const importmap = document.querySelector("script[data-warcache]");
