@@ -13,7 +13,7 @@ import json
 import logging
 
 import pytest
-from test_replay_server import DOC, REPLAY, SCRIPT_FETCH, Archive
+from test_replay_server import DOC, REPLAY, SCRIPT_FETCH, Archive, enter, session
 from werkzeug.test import Client
 
 from warcache.errors import UsageError
@@ -302,10 +302,13 @@ def client(tmp_path_factory) -> Client:
         b'<script src="/lib.js" integrity="sha384-A"></script>'
         b'<script src="/app.js?v=2" integrity="sha384-B"></script>'
         b'<link rel="modulepreload" href="/mod.js?v=9" integrity="sha384-C">'
+        b'<script src="/loc.js" integrity="sha384-D"></script>'
     )
     a.response(f"{SITE}/sri.html", "20240601000010", sri, headers=[("Content-Type", "text/html")])
     for name in ("lib.js", "app.js?v=1", "mod.js?v=1"):
         a.response(f"{SITE}/{name}", "20240601000010", b"1;", headers=[("Content-Type", "text/javascript")])
+    a.response(f"{SITE}/loc.js", "20240601000010", b"var h = location.host;",
+               headers=[("Content-Type", "text/javascript")])
     a.finish()
     (root / "collections" / "t" / "rules.toml").write_text('[params]\nignore = ["session"]\n')
     return Client(make_app(root, ui_port=18080, replay_port=18081))
@@ -332,8 +335,20 @@ def test_collection_rules_apply(client):
 
 def test_a_fuzzy_navigation_is_redirected_to_what_answers_it(client):
     r = client.get(f"/t/20240601000003/{SITE}/page.html?utm_source=feed", base_url=REPLAY, headers=DOC)
-    assert r.status_code == 302
-    assert r.headers["Location"] == f"/t/20240601000003/{SITE}/page.html?utm_source=mail"
+    assert r.status_code == 302  # on to the session host, at the URL that answers it
+    assert r.headers["Location"] == f"{session('20240601000003')}/page.html?utm_source=mail"
+
+
+def test_a_session_host_answers_volatile_urls_and_logs_it(client, caplog):
+    with caplog.at_level(logging.INFO, logger="warcache.replay"):
+        r = client.get("/api/items?page=2&rnd=0011223344556677", base_url=session("20240601000000"),
+                       headers=SCRIPT_FETCH)
+    assert r.status_code == 200 and json.loads(r.get_data()) == {"page": 2}
+    assert caplog.messages == [
+        f"fuzzy: {SITE}/api/items?page=2&rnd=0011223344556677 -> {SITE}/api/items?page=2&rnd=e52f9af03ed00bb6"
+    ]
+    r = client.get("/page.html?utm_source=feed", base_url=session("20240601000003"), headers=DOC)
+    assert r.status_code == 200  # a navigation on the page's own host is answered in place
 
 
 def test_jsonp_answers_with_the_name_asked_for(client):
@@ -389,9 +404,20 @@ def test_image_missing_from_its_set_gets_the_nearest_archived_candidate(client, 
 
 
 def test_integrity_goes_only_where_the_bytes_served_would_differ(client):
-    body = client.get(f"/t/20240601000010/{SITE}/sri.html", base_url=REPLAY, headers=DOC).get_data()
-    assert b'src="/t/20240601000010js_/http://site.test/lib.js" integrity="sha384-A"' in body
+    _, r = enter(client, f"/t/20240601000010/{SITE}/sri.html")
+    body = r.get_data()
+    # Archived at that URL and served byte for byte: its hash holds.
+    assert b'<script src="/lib.js" integrity="sha384-A">' in body
     # Not archived at that URL: another version answers, whose hash cannot match.
-    app = b'src="/t/20240601000010js_/http://site.test/app.js?v=2"'
-    assert app + b' data-archived-integrity="sha384-B"' in body
-    assert b'data-archived-integrity="sha384-C"' in body
+    assert b'<script src="/app.js?v=2" data-archived-integrity="sha384-B">' in body
+    assert b'href="/mod.js?v=9" data-archived-integrity="sha384-C"' in body
+    # Archived at that URL, but it reads its own address: rewritten, so its hash cannot match.
+    assert b'<script src="/loc.js" data-archived-integrity="sha384-D">' in body
+    # The same with one shared origin (pywb's URLs).
+    shared = Client(make_app(client.application.root, ui_port=18080, replay_port=18081, shared_origin=True))
+    page = f"/t/20240601000010/{SITE}/sri.html"
+    body = shared.get(page, base_url="http://127.0.0.1:18081", headers=DOC).get_data()
+    js = b'src="/t/20240601000010js_/http://site.test/'
+    assert js + b'lib.js" integrity="sha384-A"' in body
+    assert js + b'app.js?v=2" data-archived-integrity="sha384-B"' in body
+    assert js + b'loc.js" data-archived-integrity="sha384-D"' in body

@@ -317,12 +317,19 @@ class ReplayApp:
 
     def _enter(self, request: Request, where: _Where, wb: ArchivalUrl) -> Response:
         """A navigation to a pywb-style URL on the collection's host: on to the session host of
-        the capture nearest the time asked, where the page sees its own URL (see `origins`)."""
-        capture = self.resolver(wb.coll).find(wb.url, timestamp=wb.timestamp or None)
-        if capture is None:
+        the capture nearest the time asked, where the page sees its own URL (see `origins`).  A
+        URL the archive holds only under other volatile parameters goes to the one that answers
+        it (see `matching`), so the page's URL and what it shows agree."""
+        found = self.matcher(wb.coll).find(wb.url, timestamp=wb.timestamp or None)
+        if found is None or found.capture is None:
+            if found is not None:
+                found.close()
             return self._not_archived(request, where, wb)
-        url, stamp = capture.url, capture.timestamp
-        capture.close()
+        note = found.note()
+        if note:
+            log.info(note)
+        url, stamp = found.capture.url, found.capture.timestamp
+        found.close()
         host = self.origins.session_host(wb.coll, url, stamp, self.hostnames)
         if host is None:
             return self.replay(request, where, wb)
