@@ -130,11 +130,15 @@ def _replay_server(server, coll: str, url: str, dpr: float = 1) -> tuple[str, by
         text, shot = _show(page, f"{server.replay_url_for(coll)}{coll}/{url}")
         violations = page.evaluate("window.__violations")
         browser.close()
-    allowed = {urlsplit(server.replay_url_for(coll)).netloc, urlsplit(server.ui_url).netloc}
+    # The collection's host, its session hosts (`<origin>.<ts>h<port>.<coll>.localhost`), the listing.
+    replay = urlsplit(server.replay_url_for(coll)).netloc
+    allowed = {replay, urlsplit(server.ui_url).netloc}
     strays = [
         u
         for u in requests
-        if urlsplit(u).scheme in ("http", "https", "ws", "wss") and urlsplit(u).netloc not in allowed
+        if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+        and urlsplit(u).netloc not in allowed
+        and not urlsplit(u).netloc.endswith("." + replay)
     ]
     return text, shot, strays, violations
 
