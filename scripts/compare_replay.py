@@ -2,7 +2,8 @@
 """Compare replay with pywb and ReplayWeb.page on the same captures: what each page shows.
 
 The fixture pages of the replay tests (tests/kinds_site.py: volatile URLs, JSONP, responsive
-images, media, subresource integrity; tests/fixture_site.py: the JavaScript app) are visited
+images, media, subresource integrity; tests/fixture_site.py: the JavaScript app;
+tests/replay/real_world_site.py: the 18 pages that look at their own URL) are visited
 live in Chromium, captured once by warcache (`warcache add`; the image and media pages also
 the way warcache captured before it fetched image candidates and whole files, collection
 `old`), and the sites are stopped.  Then the same captures are replayed by
