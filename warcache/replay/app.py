@@ -610,10 +610,7 @@ class ReplayApp:
         (not another capture `matching` would answer with) and the JS rewriting leaves it as it is
         (it does not read its own address, see `jsrewrite`).  Otherwise a page's `integrity` for
         it would block it."""
-        resolver = self.resolver(wb.coll)
-        if not resolver.candidates(url, timestamp=wb.timestamp or None, limit=1):
-            return False
-        capture = resolver.find(url, timestamp=wb.timestamp or None)
+        capture = self.resolver(wb.coll).find(url, timestamp=wb.timestamp or None)  # exact URLs only
         if capture is None:
             return False
         try:
