@@ -19,6 +19,7 @@ from warcache import timestamps
 from warcache.capture.archiver import Archiver, PageResult
 from warcache.capture.batch import Progress, capture_many
 from warcache.capture.page import CaptureOptions
+from warcache.capture.session import PROFILE
 from warcache.chromium import find_browser
 from warcache.collection import Collection
 from warcache.warc.recovery import Recovered
@@ -60,6 +61,12 @@ def run_captures(coll: Collection, opts: CaptureOptions, urls: list[str], *, bro
     browser, a WARC that cannot be written)."""
     events = events or RunEvents()
     choice = find_browser(browser_path)
+    if opts.session is not None:
+        if opts.session.kind == PROFILE:
+            jobs = 1  # one context for all pages: see profile_browser.py
+        for note in (opts.session.summary(), *opts.session.notes):
+            if events.note:
+                events.note(f"note: {note}")
     progress = Progress(urls)
     try:
         asyncio.run(_capture_all(coll, opts, choice, progress, jobs, max_warc_size, events))
