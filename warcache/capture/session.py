@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,6 @@ from urllib.parse import urlsplit
 from playwright.async_api import Browser
 from playwright.async_api import Error as PlaywrightError
 
-from warcache.capture.browser_errors import first_line
 from warcache.errors import UsageError
 
 COOKIES, STORAGE_STATE, PROFILE = "cookies", "storage-state", "profile"
@@ -298,7 +298,7 @@ async def check_in_browser(browser: Browser, session: Session, timeout: float) -
     except PlaywrightError as exc:
         culprit = await _refused(browser, session, timeout)
         raise UsageError(f"{session.option} {session.source}: the browser refused {culprit}: "
-                         f"{_scrub(first_line(exc), session)}") from None
+                         f"{_reason(exc, session)}") from None
     try:
         kept = {_cookie_key(c) for c in await asyncio.wait_for(context.cookies(), timeout)}
     finally:
@@ -333,6 +333,14 @@ def _name(session: Session, index: int) -> str:
     cookie = session.cookies[index]
     where = session.where.get(index, f"cookie {index + 1}")
     return f"the cookie {cookie['name']!r} for {cookie['domain']} ({where})"
+
+
+def _reason(exc: PlaywrightError, session: Session) -> str:
+    """The browser's own reason, last in Playwright's message ("Protocol error (Storage.setCookies):
+    Invalid cookie fields"), without the protocol's words or any value of the session."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    reason = re.sub(r"^Protocol error \([^)]*\):\s*", "", lines[-1] if lines else "")
+    return _scrub(reason, session).rstrip(":") or "no reason given"
 
 
 def _scrub(text: str, session: Session) -> str:
