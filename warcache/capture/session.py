@@ -231,31 +231,34 @@ def load_storage_state(path: str | Path) -> Session:
 def _state_cookie(item: object, where: str) -> dict:
     if not isinstance(item, dict):
         raise UsageError(f"{where}: must be an object")
-    cookie: dict = {}
-    for key in ("name", "value", "domain", "path"):
+    name = item.get("name")
+    if not isinstance(name, str):
+        raise UsageError(f"{where}: \"name\" must be a string")
+    if not name:
+        raise UsageError(f"{where}: a cookie without a name is not supported")
+    where = f"{where} ({name})"
+    cookie: dict = {"name": name}
+    for key in ("value", "domain", "path"):
         value = item.get(key)
         if not isinstance(value, str):
             raise UsageError(f"{where}: \"{key}\" must be a string")
         cookie[key] = value
-    name = cookie["name"]
-    if not name:
-        raise UsageError(f"{where}: a cookie without a name is not supported")
     if not cookie["domain"].strip(".") or any(c.isspace() for c in cookie["domain"]):
-        raise UsageError(f"{where} ({name}): \"domain\" is empty or has spaces")
+        raise UsageError(f"{where}: \"domain\" is empty or has spaces")
     if not cookie["path"].startswith("/"):
-        raise UsageError(f"{where} ({name}): \"path\" must start with /")
+        raise UsageError(f"{where}: \"path\" must start with /")
     expires = item.get("expires", -1)
     if isinstance(expires, bool) or not isinstance(expires, int | float) or (expires < 0 and expires != -1):
-        raise UsageError(f"{where} ({name}): \"expires\" must be -1 (session) or seconds since 1970")
+        raise UsageError(f"{where}: \"expires\" must be -1 (session) or seconds since 1970")
     cookie["expires"] = expires
     for key in ("httpOnly", "secure"):
         value = item.get(key, False)
         if not isinstance(value, bool):
-            raise UsageError(f"{where} ({name}): \"{key}\" must be true or false")
+            raise UsageError(f"{where}: \"{key}\" must be true or false")
         cookie[key] = value
     if "sameSite" in item:
         if item["sameSite"] not in SAME_SITE:
-            raise UsageError(f"{where} ({name}): \"sameSite\" must be Strict, Lax or None")
+            raise UsageError(f"{where}: \"sameSite\" must be Strict, Lax or None")
         cookie["sameSite"] = item["sameSite"]
     return cookie
 

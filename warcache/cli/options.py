@@ -194,11 +194,12 @@ def _session(kw: dict):
     """The session of --cookies, --storage-state or --profile, read and checked now (before anything
     is captured), or None."""
     from warcache.capture.session import COOKIES, PROFILE, STORAGE_STATE, load_session
+    from warcache.errors import UsageError
 
     given = [(kind, kw.pop(key)) for kind, key in ((COOKIES, "cookies_file"),
                                                    (STORAGE_STATE, "storage_state_file"),
                                                    (PROFILE, "profile_dir"))]
     given = [(kind, value) for kind, value in given if value]
     if len(given) > 1:
-        raise click.UsageError("use one of --cookies, --storage-state and --profile, not several")
+        raise UsageError("use one of --cookies, --storage-state and --profile, not several")
     return load_session(*given[0]) if given else None
