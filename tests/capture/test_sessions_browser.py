@@ -15,7 +15,11 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import shutil
 import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -282,9 +286,6 @@ def test_a_profile_in_use_is_refused(login_site, tmp_path):
 
 
 def _validator() -> list[str] | None:
-    import os
-    import shutil
-
     explicit = os.environ.get("WARCACHE_WACZ_BIN")
     for candidate in (explicit, "/tmp/waczvenv/bin/wacz", shutil.which("wacz")):
         if candidate and Path(candidate).is_file():
@@ -350,3 +351,57 @@ def test_export_cache_holds_nothing_of_the_session(state_capture, tmp_path):
         written = b"".join(p.read_bytes() for p in dest.rglob("*") if p.is_file())
         assert ARTICLE_MARKER.encode() in written
         assert not any(s.encode() in written for s in secrets)
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                    reason="needs Xvfb and xdotool (apt-get install xvfb xdotool) for a real window")
+def test_login_in_a_real_window(login_site, tmp_path):
+    """`warcache login` as a user runs it: a window (on a virtual display), the form typed in, the
+    window closed; then a capture with the profile is logged in."""
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    profile = tmp_path / "profile"
+    try:
+        display = ":" + xvfb.stdout.readline().strip()
+        env = {"DISPLAY": display, "WAYLAND_DISPLAY": ""}
+
+        def xdo(*args: str) -> str:
+            return subprocess.run(["xdotool", *args], env={**os.environ, **env}, capture_output=True,
+                                  text=True, timeout=30).stdout.strip()
+
+        login = subprocess.Popen([sys.executable, "-m", "warcache", "login", login_site.url("/login"),
+                                  "--profile", str(profile)], env={**os.environ, **env}, text=True,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        window = ""
+        deadline = time.monotonic() + 60
+        while not window and time.monotonic() < deadline:
+            window = xdo("search", "--onlyvisible", "--class", "chromium").split("\n")[-1]
+            time.sleep(0.5)
+        assert window, "no browser window appeared"
+        deadline = time.monotonic() + 30
+        while not login_site.hits("/login") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+        xdo("windowfocus", "--sync", window)
+        xdo("mousemove", "--window", window, "400", "500", "click", "1")  # into the page
+        time.sleep(0.5)
+        for keys in (("key", "Tab"), ("type", "--delay", "20", USER), ("key", "Tab"),
+                     ("type", "--delay", "20", PASSWORD), ("key", "Return")):
+            xdo(*keys)
+        deadline = time.monotonic() + 30
+        while not login_site.hits("/welcome") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2.0)  # the user reads the welcome page
+        xdo("key", "--window", window, "ctrl+shift+w")  # and closes the window
+        _out, err = login.communicate(timeout=90)
+    finally:
+        xvfb.kill()
+        xvfb.wait()
+    assert login.returncode == 0, err
+    assert "saved the session in" in err and "1 session cookie kept for later runs" in err
+    assert login_site.session_token not in err
+    root = tmp_path / "root"
+    run = _add(root, "--profile", str(profile), login_site.url("/article"))
+    assert run.code == 0, run.stderr
+    [dom] = _doms(root)
+    assert ARTICLE_MARKER in dom and EXTRA_MARKER in dom
