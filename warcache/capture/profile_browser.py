@@ -10,14 +10,16 @@ starts, for all its pages, workers and the browser's own requests. Three ways we
 * one recording proxy for the run, routing exchanges to pages: a proxy cannot tell which page a
   request is for (connections are shared, workers and service workers have no page), so pages
   captured at once would get each other's exchanges;
-* a new browser per page, with that page's proxy: ~1.5 s more per page (a launch, the profile read
-  again), and the profile would be closed and reopened each time;
+* a new browser per page, with that page's proxy: launching a browser on the profile and closing
+  it again takes 1.4-4.1 s (median, scripts/bench_sessions.py), added to every page;
 * a **switchboard** (chosen): the browser's proxy address is a listener of warcache's for the whole
   run, which hands each connection the browser opens to the recording proxy of the capture under way
   (`RecordingProxy.adopt`). Between captures nothing is served: the browser's connections are
   refused, so nothing goes out unrecorded and nothing lands in the wrong page. Ending a capture
   closes its proxy, which closes every connection handed to it, so the next capture starts on
-  connections of its own. It costs nothing measurable per page (scripts/bench_sessions.py).
+  connections of its own. Measured (scripts/bench_sessions.py, 20 pages): 1.2 s per page on a
+  profile against 2.0-2.1 s in fresh contexts with the same session, which each cost a context
+  and Playwright's filling of its localStorage.
 
 So pages are captured one at a time (`-j 1`): two pages at once in one context cannot be told
 apart on the wire.
