@@ -9,7 +9,9 @@ How a reader gets in, as on real sites:
   (LOGGED_OUT_MARKER) without it; it sends the session cookie again (`Set-Cookie`, as sites that
   refresh their sessions do), and its script fetches `/api/extra` with `Authorization: Bearer
   <token from localStorage>`, which answers with a paragraph (EXTRA_MARKER) that the script adds;
-* `/static/style.css` may be cached for an hour (to see whether a capture takes it from a cache).
+* `/static/style.css` may be cached for an hour (to see whether a capture takes it from a cache);
+* `/live` (members only) fetches `/tick` every 100 ms for as long as it is open: a capture under way
+  to break the browser in.
 
 `session_token` and `api_token` are random per site: tests search what warcache wrote for them. The
 site never shows either of them in a page a capture loads. `log` keeps, per request, the method,
@@ -148,7 +150,13 @@ class _Handler(BaseHTTPRequestHandler):
             head = '<link rel=stylesheet href="/static/style.css">'
             self._send(200, html_type, _page("The heron census", body, head),
                        [("Set-Cookie", self.site.session_cookie()), ("Cache-Control", "no-store")])
-        elif path in ("/article", "/welcome"):
+        elif path == "/live" and self._logged_in():  # a members' page that keeps fetching (a live blog)
+            script = "<script>setInterval(() => fetch('/tick?' + Date.now()), 100);</script>"
+            self._send(200, html_type, _page("Live", f"<p>{ARTICLE_MARKER} live</p>{script}"),
+                       [("Cache-Control", "no-store")])
+        elif path == "/tick":
+            self._send(200, "text/plain", b"tick", [("Cache-Control", "no-store")])
+        elif path in ("/article", "/welcome", "/live"):
             body = f"<p>{LOGGED_OUT_MARKER}: please log in to read this article.</p>"
             self._send(200, html_type, _page("Please log in", body), [("Cache-Control", "no-store")])
         elif path == "/static/extra.js":

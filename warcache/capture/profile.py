@@ -198,14 +198,14 @@ class LoginReport:
 LoginScript = Callable[[Page], Awaitable[None]]
 
 
-async def login(pw: Playwright, choice: BrowserChoice, url: str, profile: Path, *, headless: bool = False,
-                script: LoginScript | None = None, on_ready: Callable[[], None] | None = None,
-                poll: float = 1.0) -> LoginReport:
+async def login(pw: Playwright, choice: BrowserChoice, url: str, profile: str | os.PathLike[str], *,
+                headless: bool = False, script: LoginScript | None = None,
+                on_ready: Callable[[], None] | None = None, poll: float = 1.0) -> LoginReport:
     """Open `url` in a browser on `profile` and wait until the user closes the window (or presses
     Enter in the terminal, when it is one), or until `script` has run. The cookies are watched
     while the window is open, so that session cookies can be kept once it is closed: the browser
     drops them as it closes, and a window the user closes cannot be asked anything any more."""
-    profile = check_profile(profile, create=True)
+    profile = check_profile(Path(profile).expanduser(), create=True)
     with ProfileLock(profile):
         args, user_agent = launch_args(), None
         version = browser_version(choice.executable) if choice.executable else None
