@@ -316,13 +316,16 @@ async def check_in_browser(browser: Browser, session: Session, timeout: float) -
 
 
 async def _refused(browser: Browser, session: Session, timeout: float) -> str:
-    """Which part of the session the browser refuses: a cookie (tried one at a time), or the storage."""
-    for i, cookie in enumerate(session.cookies):
-        try:
-            context = await asyncio.wait_for(
-                browser.new_context(storage_state={"cookies": [cookie], "origins": []}), timeout)
-        except PlaywrightError:
-            return _name(session, i)
+    """Which part of the session the browser refuses: a cookie (given to it one at a time, in one
+    context: a browser's export holds hundreds), or else the storage."""
+    context = await asyncio.wait_for(browser.new_context(), timeout)
+    try:
+        for i, cookie in enumerate(session.cookies):
+            try:
+                await asyncio.wait_for(context.add_cookies([cookie]), timeout)  # type: ignore[list-item]
+            except PlaywrightError:
+                return _name(session, i)
+    finally:
         with contextlib.suppress(PlaywrightError, TimeoutError):
             await asyncio.wait_for(context.close(), timeout)
     return "the storage of its origins"
