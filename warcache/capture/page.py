@@ -90,11 +90,11 @@ class CaptureOptions:
     media_timeout: float = 300.0
     block_rules: tuple[str, ...] = ()  # adblock-syntax rules (blocklist.py)
     block_sources: tuple[str, ...] = ()  # where they came from, for the warcinfo record
+    session: Session | None = None  # a logged-in session (session.py); its values are never shown
 
     def behaviours(self) -> int:
         """How many behaviours bounded by behavior_timeout run on each page."""
         return sum((self.dismiss_consent, self.expand, self.play_media, bool(self.behavior_script)))
-    session: Session | None = None  # a logged-in session (session.py); its values are never shown
 
     def budget(self) -> float:
         """The most a capture may take before it is cut short, whatever the page does (the page's

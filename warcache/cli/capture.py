@@ -113,12 +113,12 @@ def login(url: str, profile_dir: str, browser_path: str | None) -> None:
         click.echo("log in in the browser window, then close it (or press Enter here) to keep the session",
                    err=True)
 
-    report = login_profile(url, profile_dir, browser_path=browser_path, on_ready=ready)
-    if report.warning:
-        say(f"warning: {report.warning}", err=True)
     def count(n: int, noun: str) -> str:
         return f"{n} {noun}{'' if n == 1 else 's'}"
 
+    report = login_profile(url, profile_dir, browser_path=browser_path, on_ready=ready)
+    if report.warning:
+        say(f"warning: {report.warning}", err=True)
     kept = f" ({count(report.kept, 'session cookie')} kept for later runs)" if report.kept else ""
     say(f"saved the session in {report.profile}: {count(report.cookies, 'cookie')}{kept}", err=True)
     say(f"capture with it: warcache add --profile {report.profile} URL", err=True)
