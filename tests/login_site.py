@@ -4,11 +4,13 @@ How a reader gets in, as on real sites:
 
 * `POST /login` (user `reader`, password `letmein`) sets the session cookie `sid` (HttpOnly; a
   session cookie unless `remember` is set, as many logins are) and sends the reader to `/welcome`;
-* `/welcome` stores an API token in localStorage by script;
+* `/welcome` stores an API token in localStorage by script (`/welcome?store=idb`: in IndexedDB,
+  database `members`, store `tokens`, key `api`, as sites that keep more than strings do);
 * `/article` is the article (ARTICLE_MARKER) with the cookie, and a "please log in" page
   (LOGGED_OUT_MARKER) without it; it sends the session cookie again (`Set-Cookie`, as sites that
   refresh their sessions do), and its script fetches `/api/extra` with `Authorization: Bearer
-  <token from localStorage>`, which answers with a paragraph (EXTRA_MARKER) that the script adds;
+  <token from localStorage, else from IndexedDB>`, which answers with a paragraph (EXTRA_MARKER)
+  that the script adds;
 * `/static/style.css` may be cached for an hour (to see whether a capture takes it from a cache);
 * `/live` (members only) fetches `/tick` every 100 ms for as long as it is open: a capture under way
   to break the browser in.
@@ -141,7 +143,16 @@ class _Handler(BaseHTTPRequestHandler):
                     '<button type=submit>Log in</button></form>')
             self._send(200, html_type, _page("Log in", form))
         elif path == "/welcome" and self._logged_in():
-            script = f"<script>localStorage.setItem('api_token', {json.dumps(self.site.api_token)});</script>"
+            token = json.dumps(self.site.api_token)
+            script = f"<script>localStorage.setItem('api_token', {token});</script>"
+            if "store=idb" in self.path:
+                script = ("<script>const open = indexedDB.open('members', 1);"
+                          "open.onupgradeneeded = () => open.result.createObjectStore('tokens');"
+                          "open.onsuccess = () => {"
+                          " const tx = open.result.transaction('tokens', 'readwrite');"
+                          f"tx.objectStore('tokens').put({token}, 'api');"
+                          "tx.oncomplete = () => document.body.insertAdjacentHTML('beforeend',"
+                          " '<p id=stored>Stored.</p>'); };</script>")
             self._send(200, html_type, _page("Welcome", "<p id=welcome>Welcome, reader.</p>", script))
         elif path == "/article" and self._logged_in():
             paragraphs = "".join(f"<p>{_ARTICLE_TEXT.format(m=ARTICLE_MARKER, n=n)}</p>" for n in range(4))
@@ -160,9 +171,19 @@ class _Handler(BaseHTTPRequestHandler):
             body = f"<p>{LOGGED_OUT_MARKER}: please log in to read this article.</p>"
             self._send(200, html_type, _page("Please log in", body), [("Cache-Control", "no-store")])
         elif path == "/static/extra.js":
-            script = ("const t = localStorage.getItem('api_token');"
-                      "if (t) fetch('/api/extra', {headers: {Authorization: 'Bearer ' + t}})"
-                      ".then(r => r.ok ? r.json() : null)"
+            script = ("const fromIdb = () => new Promise(resolve => {"
+                      " const open = indexedDB.open('members');"
+                      " open.onupgradeneeded = () => open.transaction.abort();"  # no such database
+                      " open.onerror = () => resolve(null);"
+                      " open.onsuccess = () => { const db = open.result;"
+                      "  if (!db.objectStoreNames.contains('tokens')) return resolve(null);"
+                      "  const get = db.transaction('tokens').objectStore('tokens').get('api');"
+                      "  get.onsuccess = () => resolve(get.result || null);"
+                      "  get.onerror = () => resolve(null); };"
+                      "});"
+                      "Promise.resolve(localStorage.getItem('api_token') || fromIdb())"
+                      ".then(t => t ? fetch('/api/extra', {headers: {Authorization: 'Bearer ' + t}}) : null)"
+                      ".then(r => r && r.ok ? r.json() : null)"
                       ".then(j => { if (j) document.getElementById('extra').textContent = j.text; });")
             self._send(200, "text/javascript", script.encode())
         elif path == "/static/style.css":

@@ -168,6 +168,20 @@ def test_what_is_written_about_a_session_is_its_kind_and_file_name_only(tmp_path
     assert session.summary() == "capturing with 1 cookie and the storage of 1 origin from state.json"
 
 
+def test_a_browsers_message_is_shown_without_any_value_of_the_session(tmp_path):
+    """What the browser says when it refuses a session may quote it: every cookie, localStorage and
+    IndexedDB value is taken out of the message before it is shown."""
+    from warcache.capture.session import _scrub
+
+    record = {"key": "api", "value": {"token": SECRET[::-1], "scopes": ["read", SECRET.upper()]}}
+    state = _state()
+    state["origins"][0]["indexedDB"] = [{"name": "members", "version": 1,
+                                         "stores": [{"name": "tokens", "records": [record]}]}]
+    session = load_storage_state(_write(tmp_path, json.dumps(state), "state.json"))
+    message = f"Invalid value {SECRET} in {SECRET[::-1]}, {SECRET.upper()} and {SECRET}x"
+    assert _scrub(message, session) == "Invalid value [value] in [value], [value] and [value]x"
+
+
 def test_profile_directories(tmp_path):
     with pytest.raises(UsageError, match="no such directory: make one with `warcache login"):
         check_profile(tmp_path / "missing")

@@ -166,6 +166,43 @@ def test_storage_state(login_site, state_capture):
     assert paths == ["/api/extra", "/article", "/favicon.ico", "/static/extra.js", "/static/style.css"]
 
 
+def _save_state_with_indexeddb(site: LoginSite, path: Path) -> None:
+    """What a user does to bring a site that keeps its token in IndexedDB: log in with Playwright,
+    then `context.storage_state(path=..., indexed_db=True)`."""
+    from playwright.async_api import async_playwright
+
+    from warcache.chromium import find_browser, launch_args
+
+    async def run() -> None:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=find_browser().executable, args=launch_args())
+            try:
+                context = await browser.new_context()
+                await context.add_cookies([{"name": "sid", "value": site.session_token, "url": site.base}])
+                page = await context.new_page()
+                await page.goto(site.url("/welcome?store=idb"))
+                await page.wait_for_selector("#stored")
+                await context.storage_state(path=path, indexed_db=True)
+            finally:
+                await browser.close()
+
+    asyncio.run(run())
+
+
+def test_storage_state_with_indexeddb(login_site, tmp_path):
+    state = tmp_path / "idb-state.json"
+    _save_state_with_indexeddb(login_site, state)
+    [origin] = json.loads(state.read_text())["origins"]
+    assert origin["localStorage"] == [] and origin["indexedDB"]  # the token is in IndexedDB only
+    root = tmp_path / "root"
+    run = _add(root, "--storage-state", str(state), login_site.url("/article"))
+    assert run.code == 0, run.stderr
+    [dom] = _doms(root)
+    assert ARTICLE_MARKER in dom and EXTRA_MARKER in dom  # the script found the token in IndexedDB
+    assert _sent(root, login_site.api_token)
+    assert _leaks(root, [login_site.session_token, login_site.api_token], [run.stdout, run.stderr]) == []
+
+
 def _scripted_login(site: LoginSite, profile: Path):
     """`warcache login`'s own code, headless, with a script for the user's part: log in, look at the
     welcome page, close the window."""

@@ -354,6 +354,21 @@ def _scrub(text: str, session: Session) -> str:
     values = [c["value"] for c in session.cookies]
     for origin in (session.state or {}).get("origins", []):
         values += [e["value"] for e in origin.get("localStorage", [])]
+        for database in origin.get("indexedDB", []):  # every string stored in it, however nested
+            for store in database.get("stores", []) if isinstance(database, dict) else ():
+                for record in store.get("records", []) if isinstance(store, dict) else ():
+                    values += _strings(record)
     for value in sorted((v for v in values if len(v) >= 3), key=len, reverse=True):
         text = text.replace(value, "[value]")
     return text
+
+
+def _strings(item: object) -> list[str]:
+    """Every string in a JSON value (an IndexedDB record as Playwright writes it)."""
+    if isinstance(item, str):
+        return [item]
+    if isinstance(item, dict):
+        return [s for value in item.values() for s in _strings(value)]
+    if isinstance(item, list):
+        return [s for value in item for s in _strings(value)]
+    return []
