@@ -5,8 +5,10 @@ each URL it captures the page (page.py), turns what was recorded into WARC recor
 pairs, revisits for payloads the collection already has, the screenshot, the rendered DOM and a page
 record), writes them durably, and only then reports the page captured. A capture interrupted
 because the browser it shared with another page was replaced is captured again, alone (see
-browsers.py). A capture that failed but whose exchanges are kept (a redirect loop, a page whose last
-navigation failed) is written to the WARC but is not a page: not listed, not searchable, not
+browsers.py). With a session (session.py), every page is captured with it: cookies and storage in
+each fresh context, or all pages in the one context of a browser profile (profile_browser.py). A
+capture that failed but whose exchanges are kept (a redirect loop, a page whose last navigation
+failed) is written to the WARC but is not a page: not listed, not searchable, not
 exported, and its URL goes to `failures.jsonl` for `warcache retry`.
 """
 
@@ -21,8 +23,10 @@ from playwright.async_api import Playwright, async_playwright
 
 from warcache import timestamps
 from warcache.capture.browsers import HUNG, BrowserKeeper
-from warcache.capture.page import CaptureOptions, PageCapture, capture_page
+from warcache.capture.page import BROWSER_ANSWER_TIMEOUT, CaptureOptions, PageCapture
+from warcache.capture.profile_browser import ProfileKeeper
 from warcache.capture.records import build_page_records, cdxj_lines
+from warcache.capture.session import PROFILE, check_in_browser
 from warcache.chromium import BrowserChoice
 from warcache.collection import Collection
 from warcache.extract.captured import PageHtml
@@ -102,11 +106,16 @@ class Archiver:
         self._cdxj = CdxjIndex(self.coll.indexes_dir)
         self._fulltext = fulltext_index(self.coll)
         self._pw = await async_playwright().start()
-        self._browsers = BrowserKeeper(self._pw, self.choice, headless=self.headless,
-                                       user_agent=self.opts.user_agent)
+        self._browsers = self._keeper(self._pw)
         try:
             await self._browsers.start()
+            if self.opts.session is not None and self._browsers.browser is not None:
+                # The whole session, or nothing captured (session.py).
+                await check_in_browser(self._browsers.browser, self.opts.session, BROWSER_ANSWER_TIMEOUT)
         except BaseException:
+            with contextlib.suppress(Exception):
+                await self._browsers.close()
+            self._browsers = None
             await self._pw.stop()
             raise
         info = default_warcinfo(browser=f"Chromium {self.browser_version}", user_agent=self.user_agent,
@@ -114,6 +123,13 @@ class Archiver:
         info["isPartOf"] = self.coll.name
         self._writer = WarcFileWriter(self.coll.archive_dir, info=info, max_size=self.max_warc_size)
         return self
+
+    def _keeper(self, pw: Playwright) -> BrowserKeeper:
+        session = self.opts.session
+        if session is not None and session.kind == PROFILE:
+            return ProfileKeeper(pw, self.choice, session.source, self.opts, headless=self.headless,
+                                 user_agent=self.opts.user_agent)
+        return BrowserKeeper(pw, self.choice, headless=self.headless, user_agent=self.opts.user_agent)
 
     @property
     def user_agent(self) -> str:
@@ -164,8 +180,8 @@ class Archiver:
         shared with other captures and that was replaced meanwhile: see browsers.py)."""
         assert self._browsers is not None
         async with self._browsers.lease(alone=alone) as lease:
-            capture = await capture_page(lease.browser, url, self.opts, user_agent=self.user_agent)
-            if capture.browser_crashed or not lease.browser.is_connected():
+            capture = await self._browsers.capture(lease, url, self.opts)
+            if capture.browser_crashed or not lease.connected:
                 await self._browsers.replace(lease)
             if lease.hung and capture.error is not None:
                 # What a hung browser left says nothing about the page: nothing of it is kept.

@@ -19,6 +19,7 @@ from warcache import timestamps
 from warcache.capture.archiver import Archiver, PageResult
 from warcache.capture.batch import Progress, capture_many
 from warcache.capture.page import CaptureOptions
+from warcache.capture.session import PROFILE
 from warcache.chromium import find_browser
 from warcache.collection import Collection
 from warcache.warc.recovery import Recovered
@@ -60,6 +61,8 @@ def run_captures(coll: Collection, opts: CaptureOptions, urls: list[str], *, bro
     browser, a WARC that cannot be written)."""
     events = events or RunEvents()
     choice = find_browser(browser_path)
+    if opts.session is not None and opts.session.kind == PROFILE:
+        jobs = 1  # one context for all pages: see profile_browser.py
     progress = Progress(urls)
     try:
         asyncio.run(_capture_all(coll, opts, choice, progress, jobs, max_warc_size, events))
@@ -106,4 +109,7 @@ async def _capture_all(coll: Collection, opts: CaptureOptions, choice, progress:
         loop.add_signal_handler(signal.SIGINT, interrupt)
     loop.set_exception_handler(quiet_when_interrupted)
     async with Archiver(coll, opts, choice, max_warc_size=max_warc_size, on_recovered=recovered) as archiver:
+        if opts.session is not None:  # (said once the browser has taken the session whole)
+            for line in (opts.session.summary(), *opts.session.notes):
+                note(f"note: {line}")
         await capture_many(archiver, progress, jobs=jobs, on_start=events.started, on_result=events.landed)

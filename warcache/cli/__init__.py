@@ -49,8 +49,9 @@ def install() -> None:
                          "(Debian/Ubuntu: sudo apt-get install chromium) or pass --browser PATH")
 
 
-for command in (capture.add, capture.retry, archive.import_, archive.index, archive.search, archive.list_,
-                archive.show, archive.export, archive.verify, replay.replay, replay.open_, install):
+for command in (capture.add, capture.retry, capture.login, archive.import_, archive.index, archive.search,
+                archive.list_, archive.show, archive.export, archive.verify, replay.replay, replay.open_,
+                install):
     cli.add_command(command)
 
 

@@ -88,6 +88,42 @@ def retry(ctx: click.Context, collection: str, **kw) -> None:
     ctx.exit(1 if any(not r.ok for r in results) else 0)
 
 
+@click.command()
+@click.argument("url")
+@click.option("--profile", "profile_dir", required=True, metavar="DIR",
+              help="The profile to keep the session in: a new directory, or one made before.")
+@click.option("--browser", "browser_path", metavar="PATH", envvar="WARCACHE_CHROMIUM",
+              help="Chromium or Chrome to open [env WARCACHE_CHROMIUM].")
+def login(url: str, profile_dir: str, browser_path: str | None) -> None:
+    """Log in to a site once, in a browser window, and keep the session in a profile.
+
+    A Chromium window opens on URL with the profile DIR (nothing is recorded). Log in as usual,
+    then close the window (or press Enter here). Then capture with the session:
+
+    \b
+        warcache login https://news.example/login --profile ~/.warcache-profile
+        warcache add --profile ~/.warcache-profile https://news.example/paywalled-article
+
+    Needs a display (a desktop session). Elsewhere, export the cookies of a browser that is logged
+    in and use `warcache add --cookies FILE` or `--storage-state FILE`.
+    """
+    from warcache.capture.profile import login_profile
+
+    def ready() -> None:
+        click.echo("log in in the browser window, then close it (or press Enter here) to keep the session",
+                   err=True)
+
+    def count(n: int, noun: str) -> str:
+        return f"{n} {noun}{'' if n == 1 else 's'}"
+
+    report = login_profile(url, profile_dir, browser_path=browser_path, on_ready=ready)
+    if report.warning:
+        say(f"warning: {report.warning}", err=True)
+    kept = f" ({count(report.kept, 'session cookie')} kept for later runs)" if report.kept else ""
+    say(f"saved the session in {report.profile}: {count(report.cookies, 'cookie')}{kept}", err=True)
+    say(f"capture with it: warcache add --profile {report.profile} URL", err=True)
+
+
 def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str | None, jobs: int,
                    max_warc_size: int, as_json: bool) -> list:
     """Capture `urls`, printing a line per URL as it lands and a summary; exits 130 when interrupted."""
