@@ -12,6 +12,19 @@ from warcache.cli.output import describe, human_bytes, say
 from warcache.collection import Collection, open_collection, root_path, validate_name
 
 
+def _age(ctx, param, value: str | None) -> tuple[str, float] | None:
+    """--recapture-older-than: (as typed, seconds)."""
+    if value is None:
+        return None
+    from warcache.errors import UsageError
+    from warcache.timestamps import parse_age
+
+    try:
+        return value.strip(), parse_age(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @click.argument("urls", nargs=-1)
 @collection_option
@@ -25,12 +38,15 @@ from warcache.collection import Collection, open_collection, root_path, validate
               help="Leave out links matching (like --include).")
 @click.option("--recapture", is_flag=True,
               help="Capture links already in the collection again (a new capture).")
+@click.option("--recapture-older-than", "older_than", metavar="AGE", callback=_age,
+              help="Also capture again each page of the collection whose newest capture is older than "
+                   "AGE: 30d, 12h, 2w (with no URLs, only these: fit for cron).")
 @click.option("--dry-run", is_flag=True, help="List what would be captured, capture nothing.")
 @capture_options
 @click.pass_context
 def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: tuple[str, ...],
         base_url: str | None, include: tuple[str, ...], exclude: tuple[str, ...], recapture: bool,
-        dry_run: bool, **kw) -> None:
+        older_than: tuple[str, float] | None, dry_run: bool, **kw) -> None:
     """Capture URLs with a real browser into WARC files.
 
     Each page is loaded in a fresh browser context, left to run its JavaScript, scrolled so lazy
@@ -42,18 +58,25 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
         warcache add https://example.com/ https://example.org/post
         warcache add --links-from post.md --base-url https://myblog.example/post/
         warcache add --links-from https://myblog.example/feed.xml -j 4
+        warcache add --recapture-older-than 30d -c blog
     """
     from warcache.capture.batch import plan
 
-    if not urls and not links_from:
-        raise click.UsageError("give URLs to capture, or --links-from SOURCE")
+    if not urls and not links_from and older_than is None:
+        raise click.UsageError("give URLs to capture, or --links-from SOURCE, or --recapture-older-than AGE")
+    age = older_than[1] if older_than is not None else None
     root = root_path(ctx.obj["root"])
-    coll = (open_collection(root, collection, create=True) if not dry_run
-            else Collection(root, validate_name(collection)))
+    if dry_run:
+        coll = Collection(root, validate_name(collection))
+    else:  # only pages to capture again: the collection must be there already
+        coll = open_collection(root, collection, create=bool(urls or links_from))
     todo = plan(coll, list(urls), links_from=list(links_from), base_url=base_url, include=list(include),
-                exclude=list(exclude), recapture=recapture)
+                exclude=list(exclude), recapture=recapture, older_than=age)
     for message in todo.messages:
         say(message, err=True)
+    if older_than is not None:
+        click.echo(f"{len(todo.stale)} pages of collection {coll.name!r} were last captured more than "
+                   f"{older_than[0]} ago", err=True)
     if todo.already:
         click.echo(f"{len(todo.already)} already in collection {coll.name!r} (--recapture to capture again)",
                    err=True)
