@@ -144,7 +144,7 @@ def forget(ctx: click.Context, target: str, at: str | None, collection: str | No
             say(f"  {text}", err=True)
 
     for coll, entries in plan.by_collection():  # each collection swapped, and reported, on its own
-        report = forget_captures(coll, entries, progress=progress)
+        report = forget_captures(coll, entries, every_capture=plan.every_capture, progress=progress)
         for note in report.notes:
             say(f"note: {note}", err=True)
         times = ", ".join(when(e.timestamp) for e in report.captures)

@@ -242,6 +242,8 @@ def _html_response(item: RecordAt) -> _Response | None:
     headers = record.http_headers
     if headers is None or not item.seekable or item.truncated:
         return None
+    if record.rec_headers.get_header("WARC-Refers-To"):
+        return None  # a revisit `warcache forget` gave its payload: no more a page than the revisit was
     content_type = headers.get_header("Content-Type")
     mime = contenttype.media_type(content_type)
     if mime not in contenttype.HTML_TYPES:

@@ -8,8 +8,10 @@ Forgetting the capture removes the whole span, from the record after the previou
 in the collection that refers to a removed record (by WARC-Concurrent-To or WARC-Refers-To),
 such as a note written about the capture later. A page of a WARC made by another tool is its
 HTML response: that response, its request and `urn:` records about it (browsertrix's
-`urn:pageinfo:`) are removed. The other resources that page loaded stay: nothing in such a file
-says which page they belong to.
+`urn:pageinfo:`) are removed; when every capture of the URL goes (no `--at`), so does every
+other record of that URL in such files (the crawler's later visits, stored as revisits, which the
+page list never showed). The other resources that page loaded stay: nothing in such a file says
+which page they belong to.
 
 Revisits elsewhere. A kept capture may have stored a payload as a `revisit` of a response that
 is being removed; replay would then have nothing to serve for it. Before anything is removed,
@@ -77,10 +79,12 @@ _REWRITTEN = re.compile(r"-f(\d+)$")
 
 @dataclass
 class ForgetPlan:
-    """The captures `forget` would remove, newest first, as the user should see them first."""
+    """The captures `forget` would remove, newest first, as the user should see them first.
+    `every_capture`: all of the URL's captures are going (no `--at`)."""
 
     target: str
     captures: list[tuple[Collection, PageEntry]]
+    every_capture: bool = True
 
     def by_collection(self) -> list[tuple[Collection, list[PageEntry]]]:
         groups: dict[str, tuple[Collection, list[PageEntry]]] = {}
@@ -111,7 +115,7 @@ def plan_forget(root: Path, target: str, *, at: str | None = None,
                            for c, e in chosen[:8])
         raise UsageError(f"{len(chosen)} captures of {target} match --at {at} ({listed}); give the time "
                          "to the second, or -c COLLECTION")
-    return ForgetPlan(target, chosen)
+    return ForgetPlan(target, chosen, every_capture=len(chosen) == len(found))
 
 
 @dataclass
@@ -131,7 +135,8 @@ class ForgetReport:
 def forget(plan: ForgetPlan, *, progress: Callable[[str], None] | None = None) -> list[ForgetReport]:
     """Forget the planned captures, one collection after another (each one is swapped on its own:
     a kill leaves each as before or as after)."""
-    return [forget_captures(coll, entries, progress=progress) for coll, entries in plan.by_collection()]
+    return [forget_captures(coll, entries, every_capture=plan.every_capture, progress=progress)
+            for coll, entries in plan.by_collection()]
 
 
 # -- one collection --------------------------------------------------------------------------------
@@ -240,16 +245,12 @@ def _page_span(scanned: _File, entry: PageEntry) -> list[int]:
     if rec is None or rec.rec_type != "response" or rec.uri != entry.url:
         raise ArchiveError(f"{where}: no response of {entry.url} there (is indexes/pages.jsonl out of date? "
                            "`warcache index --rebuild` remakes it)")
-    span = [i]
-    for j, other in enumerate(scanned.records):
-        paired = other.rec_type == "request" and (rec.record_id in other.concurrent
-                                                  or (other.record_id and other.record_id in rec.concurrent))
-        if paired or (other.rec_type in ("resource", "metadata") and other.uri == PAGE_INFO_URN + entry.url):
-            span.append(j)
-    return sorted(set(span))
+    info = [j for j, other in enumerate(scanned.records)
+            if other.rec_type in ("resource", "metadata") and other.uri == PAGE_INFO_URN + entry.url]
+    return [i, *info]  # its request goes with it (see _decide)
 
 
-def _decide(files: dict[str, _File], entries: list[PageEntry]) -> _Work:
+def _decide(files: dict[str, _File], entries: list[PageEntry], *, every_capture: bool = False) -> _Work:
     work = _Work(files)
     for entry in entries:
         scanned = files.get(entry.warc)
@@ -257,13 +258,21 @@ def _decide(files: dict[str, _File], entries: list[PageEntry]) -> _Work:
             raise ArchiveError(f"archive/{entry.warc} (listed for {entry.url}) is not in the collection; "
                                "see `warcache verify`")
         work.remove(entry.warc, _page_span(scanned, entry))
-    # Records about removed records go with them (and records about those, and so on).
+    if every_capture:  # other tools' files: every record of the URL was one of its visits
+        urls = {e.url for e in entries if e.span("page") is None}
+        for name, scanned in files.items():
+            if urls and not any(r.uri.startswith(PAGE_URN) for r in scanned.records):
+                work.remove(name, [i for i, r in enumerate(scanned.records) if r.uri in urls])
+    # Requests of removed exchanges, and records about removed records, go with them (and so on).
     while True:
-        gone = {rec.record_id for name, scanned in files.items() for i, rec in enumerate(scanned.records)
-                if work.is_removed(name, i) and rec.record_id}
+        removed = [rec for name, scanned in files.items() for i, rec in enumerate(scanned.records)
+                   if work.is_removed(name, i)]
+        gone = {rec.record_id for rec in removed if rec.record_id}
+        named = {target for rec in removed for target in rec.concurrent}
         about = [(name, i) for name, i, rec in work.kept()
-                 if rec.uri.startswith("urn:") and rec.rec_type in ("metadata", "resource")
-                 and ({*rec.concurrent, rec.refers_to} & gone)]
+                 if (rec.uri.startswith("urn:") and rec.rec_type in ("metadata", "resource")
+                     and ({*rec.concurrent, rec.refers_to} & gone))
+                 or (rec.rec_type == "request" and (set(rec.concurrent) & gone or rec.record_id in named))]
         if not about:
             break
         for name, i in about:
@@ -367,9 +376,10 @@ def _still_listed(coll: Collection, entries: list[PageEntry]) -> None:
                              "`warcache forget` again")
 
 
-def forget_captures(coll: Collection, entries: list[PageEntry], *,
+def forget_captures(coll: Collection, entries: list[PageEntry], *, every_capture: bool = False,
                     progress: Callable[[str], None] | None = None) -> ForgetReport:
-    """Remove these captures (page list entries of `coll`) from the collection, for good."""
+    """Remove these captures (page list entries of `coll`) from the collection, for good.
+    `every_capture`: they are all the captures of their URL (see the module docstring)."""
     say = progress or (lambda _text: None)
     report = ForgetReport(coll.name, captures=list(entries))
     collections = coll.root / "collections"
@@ -382,7 +392,7 @@ def forget_captures(coll: Collection, entries: list[PageEntry], *,
         names = [p.name for p in coll.warc_files()]
         say(f"{coll.name}: reading {len(names)} WARC files")
         files = {name: _scan_file(coll.archive_dir / name) for name in names}
-        work = _decide(files, entries)
+        work = _decide(files, entries, every_capture=every_capture)
         staging = dirswap.begin(collections, coll.name)
         try:
             new = Collection(staging, coll.name).create()
