@@ -15,7 +15,7 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,10 +100,11 @@ class Collection:
         self.indexes_dir.mkdir(parents=True, exist_ok=True)
         return self
 
-    def writing(self) -> contextlib.AbstractContextManager[None]:
+    def writing(self, on_wait: Callable[[], None] | None = None) -> contextlib.AbstractContextManager[None]:
         """Hold the collection for a command that writes to it (add, import, index): several may
-        at once, but not while `warcache forget` rewrites it (see dirswap.py)."""
-        return dirswap.writing(self.root / "collections", self.name)
+        at once, but not while `warcache forget` rewrites it (see dirswap.py; `on_wait` is called
+        if it has to wait for one)."""
+        return dirswap.writing(self.root / "collections", self.name, on_wait=on_wait)
 
     def warc_files(self) -> list[Path]:
         """Closed WARC/ARC files, oldest name first (never the `.open` ones being written)."""

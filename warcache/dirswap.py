@@ -34,7 +34,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from warcache.errors import ArchiveError, UsageError
@@ -104,14 +104,16 @@ def rewriting(collections: Path, name: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def writing(collections: Path, name: str, *, wait: float = WRITER_WAIT) -> Iterator[None]:
+def writing(collections: Path, name: str, *, wait: float = WRITER_WAIT,
+            on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the collection shared for a command that writes to it (several may at once).
 
     What a killed rewrite left is finished first. A rewrite in progress is waited for, up to
-    `wait` seconds; then UsageError.
+    `wait` seconds (`on_wait` is called when the wait begins); then UsageError.
     """
     collections.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait
+    waiting = False
     while True:
         if work_dir(collections, name).exists():
             recover_if_idle(collections, name)
@@ -127,6 +129,9 @@ def writing(collections: Path, name: str, *, wait: float = WRITER_WAIT) -> Itera
         if time.monotonic() > deadline:
             raise UsageError(f"collection {name!r} is being rewritten by `warcache forget`; "
                              "try again when it has finished")
+        if not waiting and on_wait is not None:
+            on_wait()
+        waiting = True
         time.sleep(0.1)
     try:
         yield

@@ -335,12 +335,21 @@ def test_add_waits_while_a_forget_holds_the_collection(captured, root):
     collections = root / "collections"
     url = captured["base"] + "/gone.html"
     cmd = [sys.executable, "-m", "warcache", "--root", str(root), "add", *FAST, url]
+    lines: list[str] = []
     with dirswap.rewriting(collections, "default"):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(4)
-        assert proc.poll() is None  # waiting, before any browser or file
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        while not any("waiting for `warcache forget`" in ln for ln in lines) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert any("waiting for `warcache forget` to finish with collection 'default'" in ln for ln in lines)
+        time.sleep(1)
+        assert proc.poll() is None  # still waiting, before any browser or file
         assert not list(_archive(root).glob("*.open"))
-    _out, err = proc.communicate(timeout=120)
+    proc.wait(120)
+    reader.join(10)
+    err = "".join(lines)
     # the server is gone, so the capture fails: it ran, after the forget let go
     assert "FAILED" in err and "being rewritten" not in err, err
 

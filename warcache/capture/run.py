@@ -65,7 +65,9 @@ def run_captures(coll: Collection, opts: CaptureOptions, urls: list[str], *, bro
         jobs = 1  # one context for all pages: see profile_browser.py
     progress = Progress(urls)
     try:
-        with coll.writing():  # not while `warcache forget` rewrites the collection
+        waiting = (lambda: events.note(f"waiting for `warcache forget` to finish with collection "
+                                       f"{coll.name!r} ...")) if events.note else None
+        with coll.writing(on_wait=waiting):  # not while `warcache forget` rewrites the collection
             asyncio.run(_capture_all(coll, opts, choice, progress, jobs, max_warc_size, events))
     except (KeyboardInterrupt, asyncio.CancelledError):
         progress.interrupted = True
