@@ -5,7 +5,8 @@ refusal while a capture runs, and a forget killed at any moment.
 A small server on 127.0.0.1 serves an article whose text changes with each request, another page,
 and a stylesheet, an image and a 404 favicon that both pages load. `warcache add -j 1` captures the
 article, the other page, then the article again: the other page and the article's second capture
-store those three payloads as revisits of the article's first capture.
+store those three payloads as revisits of the article's first capture. Then /flaky.html twice: the
+first time it redirects without end (a failed capture, archived but not listed), then it works.
 """
 
 from __future__ import annotations
@@ -65,9 +66,20 @@ OTHER = b"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Li
 
 class _Server(BaseHTTPRequestHandler):
     hits = 0
+    flaky = 0
 
     def do_GET(self):  # noqa: N802 - http.server's name
-        if self.path == "/news.html":
+        if self.path == "/flaky.html":
+            type(self).flaky += 1
+        if self.path.startswith("/flaky.html") and (type(self).flaky == 1 or "?" in self.path):
+            hop = int(self.path.partition("=")[2] or 0) + 1
+            self.send_response(302)
+            self.send_header("Location", f"/flaky.html?hop={hop}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/flaky.html":
+            self._send(200, "text/html; charset=utf-8", b"<title>Flaky</title><p>flakyword at last.</p>")
+        elif self.path == "/news.html":
             type(self).hits += 1
             self._send(200, "text/html; charset=utf-8", _article(type(self).hits))
         elif self.path == "/other.html":
@@ -98,18 +110,19 @@ def captured(tmp_path_factory, browser_path):
     thread.start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     root = tmp_path_factory.mktemp("forget-root")
+    news, other, flaky = base + "/news.html", base + "/other.html", base + "/flaky.html"
     try:
-        run = run_cli("add", *FAST, base + "/news.html", base + "/other.html", base + "/news.html", root=root)
+        run = run_cli("add", *FAST, news, other, news, flaky, flaky, root=root)
     finally:
         httpd.shutdown()
         httpd.server_close()
-    assert run.code == 0, run.stderr
+    assert f"FAILED {flaky}: redirect loop" in run.stderr and f"ok 200 {flaky}" in run.stderr, run.stderr
+    assert run.stderr.count("FAILED") == 1
     pages = run_cli("list", "--json", root=root).json()
     times = {p["url"]: sorted(c["timestamp"] for c in p["captures"]) for p in pages}
-    news, other = base + "/news.html", base + "/other.html"
-    assert len(times[news]) == 2 and len(times[other]) == 1
-    return {"root": root, "base": base, "news": news, "other": other, "news_times": times[news],
-            "other_time": times[other][0]}
+    assert len(times[news]) == 2 and len(times[other]) == 1 and len(times[flaky]) == 1
+    return {"root": root, "base": base, "news": news, "other": other, "flaky": flaky,
+            "news_times": times[news], "other_time": times[other][0]}
 
 
 @pytest.fixture
@@ -189,7 +202,7 @@ def test_forgetting_one_capture_removes_its_records_and_keeps_every_other_byte(c
 
     pages = run_cli("list", "--json", root=root).json()
     listed = {p["url"]: [c["timestamp"] for c in p["captures"]] for p in pages}
-    assert listed == {news: [second], captured["other"]: [captured["other_time"]]}
+    assert listed[news] == [second] and listed[captured["other"]] == [captured["other_time"]]
     assert [c["timestamp"] for c in run_cli("show", "--json", news, root=root).json()] == [second]
     assert run_cli("search", "--json", "ospreyrev1", root=root).json() == []
     assert [h["timestamp"] for h in run_cli("search", "--json", "ospreyrev2", root=root).json()] == [second]
@@ -278,6 +291,21 @@ def test_forgetting_every_capture_of_a_page_takes_it_out_of_search_exports_and_r
         assert _replay(app, f"/default/id_/{other}").status_code == 404
     finally:
         app.close()
+    assert run_cli("verify", root=root).code == 0
+
+
+def test_forgetting_every_capture_takes_the_failed_attempts_too(captured, root):
+    flaky = captured["flaky"]
+    before = read_collection(_archive(root))
+    attempts = [r for r in before if r.uri.startswith(flaky) or r.uri == "urn:warcache:page:" + flaky]
+    assert len([r for r in attempts if r.type == "metadata"]) == 2  # one listed, one failed (not listed)
+    assert len([r for r in attempts if r.type == "response"]) > 20  # the redirects
+    run = _forget(root, flaky)
+    assert run.code == 0, run.stderr
+    assert "forgot 1 capture" in run.stderr
+    after = read_collection(_archive(root))
+    assert not [r for r in after if flaky in r.uri]
+    assert len(after) < len(before) - len(attempts)  # their requests, screenshots, DOMs went too
     assert run_cli("verify", root=root).code == 0
 
 

@@ -8,10 +8,11 @@ Forgetting the capture removes the whole span, from the record after the previou
 in the collection that refers to a removed record (by WARC-Concurrent-To or WARC-Refers-To),
 such as a note written about the capture later. A page of a WARC made by another tool is its
 HTML response: that response, its request and `urn:` records about it (browsertrix's
-`urn:pageinfo:`) are removed; when every capture of the URL goes (no `--at`), so does every
-other record of that URL in such files (the crawler's later visits, stored as revisits, which the
-page list never showed). The other resources that page loaded stay: nothing in such a file says
-which page they belong to.
+`urn:pageinfo:`) are removed. The other resources that page loaded stay: nothing in such a file
+says which page they belong to. When every capture of the URL goes (no `--at`), so do those the
+page list never showed: warcache's failed attempts at it (kept as evidence, with a page record
+that says `ok: false`), and in other tools' files every other record of the URL (a crawler's
+later visits, stored as revisits).
 
 Revisits elsewhere. A kept capture may have stored a payload as a `revisit` of a response that
 is being removed; replay would then have nothing to serve for it. Before anything is removed,
@@ -115,7 +116,7 @@ def plan_forget(root: Path, target: str, *, at: str | None = None,
                            for c, e in chosen[:8])
         raise UsageError(f"{len(chosen)} captures of {target} match --at {at} ({listed}); give the time "
                          "to the second, or -c COLLECTION")
-    return ForgetPlan(target, chosen, every_capture=len(chosen) == len(found))
+    return ForgetPlan(target, chosen, every_capture=False)
 
 
 @dataclass
@@ -233,14 +234,7 @@ def _page_span(scanned: _File, entry: PageEntry) -> list[int]:
         if rec is None or rec.rec_type != "metadata" or rec.uri != PAGE_URN + entry.url:
             raise ArchiveError(f"{where}: no page record of {entry.url} there (is indexes/pages.jsonl out of "
                                "date? `warcache index --rebuild` remakes it)")
-        start = i
-        while start > 0:
-            before = scanned.records[start - 1]
-            if before.rec_type == "warcinfo" or (before.rec_type == "metadata"
-                                                 and before.uri.startswith(PAGE_URN)):
-                break
-            start -= 1
-        return list(range(start, i + 1))
+        return _span_ending_at(scanned, i)
     rec = scanned.records[i] if i is not None else None
     if rec is None or rec.rec_type != "response" or rec.uri != entry.url:
         raise ArchiveError(f"{where}: no response of {entry.url} there (is indexes/pages.jsonl out of date? "
@@ -248,6 +242,21 @@ def _page_span(scanned: _File, entry: PageEntry) -> list[int]:
     info = [j for j, other in enumerate(scanned.records)
             if other.rec_type in ("resource", "metadata") and other.uri == PAGE_INFO_URN + entry.url]
     return [i, *info]  # its request goes with it (see _decide)
+
+
+def _is_page_record(rec: _Rec) -> bool:
+    return rec.rec_type == "metadata" and rec.uri.startswith(PAGE_URN)
+
+
+def _span_ending_at(scanned: _File, i: int) -> list[int]:
+    """The records of the warcache capture whose page record is record `i`."""
+    start = i
+    while start > 0:
+        before = scanned.records[start - 1]
+        if before.rec_type == "warcinfo" or _is_page_record(before):
+            break
+        start -= 1
+    return list(range(start, i + 1))
 
 
 def _decide(files: dict[str, _File], entries: list[PageEntry], *, every_capture: bool = False) -> _Work:
@@ -258,10 +267,15 @@ def _decide(files: dict[str, _File], entries: list[PageEntry], *, every_capture:
             raise ArchiveError(f"archive/{entry.warc} (listed for {entry.url}) is not in the collection; "
                                "see `warcache verify`")
         work.remove(entry.warc, _page_span(scanned, entry))
-    if every_capture:  # other tools' files: every record of the URL was one of its visits
-        urls = {e.url for e in entries if e.span("page") is None}
+    if every_capture:
+        urls = {e.url for e in entries}
         for name, scanned in files.items():
-            if urls and not any(r.uri.startswith(PAGE_URN) for r in scanned.records):
+            if any(r.uri.startswith(PAGE_URN) for r in scanned.records):
+                # warcache's files: failed attempts too (their page record says `ok: false`, unlisted)
+                for i, r in enumerate(scanned.records):
+                    if _is_page_record(r) and r.uri[len(PAGE_URN):] in urls:
+                        work.remove(name, _span_ending_at(scanned, i))
+            else:  # other tools' files: every record of the URL was one of its visits
                 work.remove(name, [i for i, r in enumerate(scanned.records) if r.uri in urls])
     # Requests of removed exchanges, and records about removed records, go with them (and so on).
     while True:
