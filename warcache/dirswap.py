@@ -24,15 +24,23 @@ holds it exclusively and refuses to start while anyone else holds it; commands t
 collection (add, retry, import, index) hold it shared for their whole run and wait a while for a
 rewrite to finish. Readers take no lock: they see the old directory or the new one, by path. The
 `.NAME.*` names start with a dot, so `list_collections` never takes them for a collection.
+
+A lock is an flock, which a forked child shares: the full-text index's writer processes would keep
+it held, by a killed command, for as long as they linger. So a forked child closes its copies at
+once, and a child forked during a rewrite is killed with its parent (Linux: PR_SET_PDEATHSIG),
+so that nothing of a killed rewrite outlives it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import json
 import os
 import shutil
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,29 +86,59 @@ def pending_names(collections: Path) -> list[str]:
 
 # -- the lock -------------------------------------------------------------------------------------
 
+_held: set[int] = set()  # descriptors of the collection locks this process holds
+_rewrites = 0  # rewrites under way in this process
+
+
+def _in_forked_child() -> None:
+    """See the module docstring: a child must not keep its parent's locks, nor outlive a rewrite."""
+    global _rewrites
+    for fd in list(_held):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+    if _rewrites and sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            if os.getppid() == 1:  # the parent died before the call
+                os._exit(1)
+    _rewrites = 0
+
+
+os.register_at_fork(after_in_child=_in_forked_child)
+
 
 def _try_lock(collections: Path, name: str, *, shared: bool) -> int | None:
     """The descriptor holding the lock, or None if another holder is in the way."""
-    fd = os.open(lock_path(collections, name), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock_path(collections, name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None
+    _held.add(fd)
     return fd
+
+
+def _unlock(fd: int) -> None:
+    _held.discard(fd)
+    os.close(fd)  # releases the lock
 
 
 @contextlib.contextmanager
 def rewriting(collections: Path, name: str) -> Iterator[None]:
     """Hold the collection alone, for a rewrite: UsageError at once if anything else holds it."""
+    global _rewrites
     fd = _try_lock(collections, name, shared=False)
     if fd is None:
         raise UsageError(f"collection {name!r} is in use by another warcache command that writes to it "
                          "(add, retry, import, index or forget); try again when it has finished")
+    _rewrites += 1
     try:
         yield
     finally:
-        os.close(fd)  # releases the lock
+        _rewrites -= 1
+        _unlock(fd)
 
 
 @contextlib.contextmanager
@@ -121,7 +159,7 @@ def writing(collections: Path, name: str, *, wait: float = WRITER_WAIT,
         if not work_dir(collections, name).exists():
             fd = _try_lock(collections, name, shared=True)
             if fd is not None and work_dir(collections, name).exists():
-                os.close(fd)  # a rewrite began and died between the check and the lock: recover it
+                _unlock(fd)  # a rewrite began and died between the check and the lock: recover it
                 fd = None
                 continue
         if fd is not None:
@@ -136,7 +174,7 @@ def writing(collections: Path, name: str, *, wait: float = WRITER_WAIT,
     try:
         yield
     finally:
-        os.close(fd)
+        _unlock(fd)
 
 
 # -- building, committing, recovering ----------------------------------------------------------------
@@ -190,7 +228,7 @@ def recover(collections: Path, name: str) -> str | None:
         raise ArchiveError(f"collection {name!r} is missing and {work} holds an unfinished rewrite "
                            "with no journal; nothing was deleted: look inside before removing it")
     swapped = _aside(collections, name).exists()
-    shutil.rmtree(work)
+    _remove_tree(work)
     fsync_dir(collections)
     if swapped:
         return f"removed what an interrupted rewrite of collection {name!r} left behind"
@@ -210,7 +248,7 @@ def recover_if_idle(collections: Path, name: str) -> str | None:
     try:
         return recover(collections, name)
     finally:
-        os.close(fd)
+        _unlock(fd)
 
 
 def _roll_forward(collections: Path, name: str) -> None:
@@ -232,8 +270,22 @@ def _roll_forward(collections: Path, name: str) -> None:
                            f"missing from {work}; nothing was deleted")
     (work / JOURNAL).unlink()
     fsync_dir(work)
-    shutil.rmtree(work)  # a kill here leaves a work directory without a journal: recover removes it
+    _remove_tree(work)  # a kill here leaves a work directory without a journal: recover removes it
     fsync_dir(collections)
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a work directory; a child of a killed rewrite may be dying in it still: retry a while."""
+    for attempt in range(50):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
 
 
 def fsync_dir(directory: Path) -> None:

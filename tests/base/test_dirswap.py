@@ -149,6 +149,53 @@ def test_a_writer_waits_for_a_rewrite_and_then_sees_the_new_collection(collectio
     assert entered == ["new"]
 
 
+FORKS = """
+import os, sys, time
+from pathlib import Path
+from warcache import dirswap
+c = Path(sys.argv[1])
+with (dirswap.rewriting if sys.argv[2] == "rewrite" else dirswap.writing)(c, "coll"):
+    pid = os.fork()  # as the full-text index's writer processes are forked
+    if pid == 0:
+        os.close(1)  # (so that the test does not wait for it to end to read its parent's output)
+        os.close(2)
+        time.sleep(60)
+        os._exit(0)
+    print(pid, flush=True)
+    time.sleep(0.5)
+    os._exit(137)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("kind", ["rewrite", "write"])
+def test_a_forked_child_does_not_keep_a_killed_commands_lock(collections, kind):
+    died = subprocess.run([sys.executable, "-c", FORKS, str(collections), kind], capture_output=True,
+                          text=True, timeout=30)
+    assert died.returncode == 137, died.stderr
+    child = int(died.stdout.split()[0])
+    try:
+        deadline = time.monotonic() + 5
+        if kind == "rewrite":  # killed with its parent: nothing of a killed rewrite lingers
+            while _alive(child) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not _alive(child)
+        else:
+            assert _alive(child)  # a writer's children are left alone, but not with its lock
+        with dirswap.rewriting(collections, NAME):
+            pass
+    finally:
+        if _alive(child):
+            os.kill(child, 9)
+
+
 def test_the_lock_of_a_killed_rewrite_is_released_and_its_work_finished(collections):
     script = (
         "import os, sys\n"

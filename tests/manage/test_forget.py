@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, run_cli
+from hostile_site import children_of, kill_all
 from warc_helpers import read_collection, warcio_check
 from werkzeug.test import Client
 
@@ -426,6 +427,13 @@ def _state(root: Path) -> dict:
             "search": sorted((h.url, h.timestamp) for h in hits)}
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _phase(root: Path, before: dict) -> str:
     """Where a killed forget was: reading (nothing begun), building, swapping, or done."""
     work = dirswap.work_dir(root / "collections", "default")
@@ -449,15 +457,16 @@ def test_a_forget_killed_at_any_moment_leaves_the_collection_as_before_or_after(
         """Start forget; return it and the moment it has listed what it forgets (imports done)."""
         proc = subprocess.Popen([sys.executable, "-m", "warcache", "--root", str(root), *args],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if line.startswith("forgetting"):
-                break
+        lines: list[str] = []
+        threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+        deadline = time.monotonic() + 120
+        while not any(ln.startswith("forgetting") for ln in lines) and time.monotonic() < deadline:
+            time.sleep(0.01)
         return proc, time.monotonic()
 
     whole = fresh("whole")
     proc, listed = start(whole)
-    proc.communicate(timeout=300)
+    proc.wait(300)
     work_seconds = time.monotonic() - listed
     assert proc.returncode == 0
     after = _state(whole)
@@ -475,10 +484,18 @@ def test_a_forget_killed_at_any_moment_leaves_the_collection_as_before_or_after(
     for n, fraction in enumerate((0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95)):
         root = fresh(f"kill{n}")
         proc, listed = start(root)
-        time.sleep(max(0.0, listed + work_seconds * fraction - time.monotonic()))
+        descendants: set[int] = set()
+        until = listed + work_seconds * fraction
+        while time.monotonic() < until and proc.poll() is None:
+            descendants.update(children_of(proc.pid))  # the full-text index's writer processes
+            time.sleep(0.01)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
+        proc.wait(60)
+        time.sleep(0.5)
+        lingering = [pid for pid in descendants if _alive(pid)]
+        kill_all(lingering)
+        assert lingering == []  # nothing of a killed forget outlives it (nor holds its lock)
         phases[_phase(root, before) if proc.returncode == -signal.SIGKILL else "finished"] += 1
         check(root, [before, after])
     print(f"forget took {work_seconds:.2f} s after listing; kills landed: {dict(phases)}")
