@@ -1,5 +1,6 @@
 """`warcache add --recapture-older-than AGE`: the pages whose newest capture is older than AGE are
-captured again, on their own (a cron job) or with other URLs and link sources."""
+captured again, on their own (a cron job: `-q`, silent unless something failed, and the exit
+status says so) or with other URLs and link sources."""
 
 from __future__ import annotations
 
@@ -78,12 +79,24 @@ def test_recapture_older_than_works_on_its_own(tmp_path, browser_path):
         again = run_cli("add", "-c", "blog", "--recapture-older-than", "1s", *fast, root=root)
         assert again.code == 0, again.stderr
         assert f"ok 200 {url}" in again.stderr
+        # in a crontab: -q prints nothing when all is well, whether there was work or not
+        for age in ("30d", "1s"):
+            cron = run_cli("add", "-q", "-c", "blog", "--recapture-older-than", age, *fast, root=root)
+            assert (cron.code, cron.stdout, cron.stderr) == (0, "", ""), (age, cron.stderr)
     finally:
         httpd.shutdown()
         httpd.server_close()
     pages = run_cli("list", "--json", root=root).json()
-    assert [len(p["captures"]) for p in pages] == [2]
+    assert [len(p["captures"]) for p in pages] == [3]
     assert pages[0]["captures"][0]["change"] == "unchanged"
+    # ... and says what failed, with a non-zero exit, when the site is down
+    down = run_cli("add", "-q", "-c", "blog", "--recapture-older-than", "1s", *fast, root=root)
+    assert down.code == 1 and down.stdout == ""
+    lines = down.stderr.splitlines()
+    assert lines[0].startswith(f"[1/1] FAILED {url}: connection refused"), down.stderr
+    assert lines[1:] == [f"0 of 1 captured into collection 'blog' (0 B written to "
+                         f"{root / 'collections' / 'blog' / 'archive'})"], down.stderr
+    assert [len(p["captures"]) for p in run_cli("list", "--json", root=root).json()] == [3]
     missing = run_cli("add", "-c", "nosuch", "--recapture-older-than", "30d", root=root)
     assert missing.code == 1 and "no collection 'nosuch'" in missing.stderr
     assert not (root / "collections" / "nosuch").exists()

@@ -54,11 +54,14 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
     DOM. With --links-from, every outbound link of a post, feed or bookmarks file is captured,
     except those the collection already holds (run it again: only new links are captured).
 
+    Exit status: 0 when every capture worked (or there was nothing to capture), 1 when one
+    failed or the command could not run, 2 for a bad option, 130 when interrupted.
+
     \b
         warcache add https://example.com/ https://example.org/post
         warcache add --links-from post.md --base-url https://myblog.example/post/
         warcache add --links-from https://myblog.example/feed.xml -j 4
-        warcache add --recapture-older-than 30d -c blog
+        warcache add -q --recapture-older-than 30d -c blog    # in a crontab
     """
     from warcache.capture.batch import plan
 
@@ -72,23 +75,24 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
         coll = open_collection(root, collection, create=bool(urls or links_from))
     todo = plan(coll, list(urls), links_from=list(links_from), base_url=base_url, include=list(include),
                 exclude=list(exclude), recapture=recapture, older_than=age)
+    quiet = kw["quiet"]
+    tell = (lambda _text: None) if quiet else (lambda text: say(text, err=True))
     for message in todo.messages:
-        say(message, err=True)
+        tell(message)
     if older_than is not None:
-        click.echo(f"{len(todo.stale)} pages of collection {coll.name!r} were last captured more than "
-                   f"{older_than[0]} ago", err=True)
+        tell(f"{len(todo.stale)} pages of collection {coll.name!r} were last captured more than "
+             f"{older_than[0]} ago")
     if todo.already:
-        click.echo(f"{len(todo.already)} already in collection {coll.name!r} (--recapture to capture again)",
-                   err=True)
+        tell(f"{len(todo.already)} already in collection {coll.name!r} (--recapture to capture again)")
     if todo.failed_before:
-        click.echo(f"{len(todo.failed_before)} failed before (`warcache retry` tries them again)", err=True)
+        tell(f"{len(todo.failed_before)} failed before (`warcache retry` tries them again)")
     if dry_run:
         for url in todo.to_capture:
             say(url)
-        click.echo(f"would capture {len(todo.to_capture)} URLs", err=True)
+        tell(f"would capture {len(todo.to_capture)} URLs")
         return
     if not todo.to_capture:
-        click.echo("nothing new to capture", err=True)
+        tell("nothing new to capture")
         return
     opts, kw = capture_settings(kw)
     results = run_and_report(coll, opts, todo.to_capture, **kw)
@@ -104,7 +108,8 @@ def retry(ctx: click.Context, collection: str, **kw) -> None:
     coll = open_collection(root_path(ctx.obj["root"]), collection)
     urls = list(dict.fromkeys(f["url"] for f in coll.failures() if f.get("url")))
     if not urls:
-        click.echo(f"no failed captures to retry in collection {coll.name!r}", err=True)
+        if not kw["quiet"]:
+            click.echo(f"no failed captures to retry in collection {coll.name!r}", err=True)
         return
     opts, kw = capture_settings(kw)
     results = run_and_report(coll, opts, urls, **kw)
@@ -148,11 +153,13 @@ def login(url: str, profile_dir: str, browser_path: str | None) -> None:
 
 
 def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str | None, jobs: int,
-                   max_warc_size: int, as_json: bool) -> list:
-    """Capture `urls`, printing a line per URL as it lands and a summary; exits 130 when interrupted."""
+                   max_warc_size: int, as_json: bool, quiet: bool = False) -> list:
+    """Capture `urls`, printing a line per URL as it lands and a summary; exits 130 when interrupted.
+    `quiet` (for cron, which mails whatever a job prints): only failures, what recovery did, the
+    summary when something failed, and an interruption are printed."""
     from warcache.capture.run import RunEvents, run_captures
 
-    tty = sys.stderr.isatty()
+    tty = sys.stderr.isatty() and not quiet
     total = len(urls)
     done: list[int] = [0]
 
@@ -162,17 +169,24 @@ def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str
 
     def landed(i: int, result) -> None:
         done[0] += 1
+        if quiet and result.ok:
+            return
         say(f"[{done[0]}/{total}] {describe(result)}", err=True)
         for warning in result.warnings:
             say(f"      warning: {warning}", err=True)
 
-    events = RunEvents(started=started, landed=landed, note=lambda t: say(t, err=True))
+    def waiting(text: str) -> None:
+        if not quiet:
+            say(text, err=True)
+
+    events = RunEvents(started=started, landed=landed, note=lambda t: say(t, err=True), waiting=waiting)
     outcome = run_captures(coll, opts, urls, browser_path=browser_path, jobs=jobs,
                            max_warc_size=max_warc_size, events=events)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in outcome.results], indent=2, ensure_ascii=False))
-    click.echo(f"{outcome.captured} of {len(urls)} captured into collection {coll.name!r} "
-               f"({human_bytes(outcome.bytes)} written to {coll.archive_dir})", err=True)
+    if not (quiet and outcome.ok):
+        click.echo(f"{outcome.captured} of {len(urls)} captured into collection {coll.name!r} "
+                   f"({human_bytes(outcome.bytes)} written to {coll.archive_dir})", err=True)
     if outcome.interrupted:
         click.echo(f"interrupted: {len(outcome.not_captured)} not captured (run the same command again to "
                    "capture them):", err=True)
