@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from warcache.cli.output import human_bytes, plain, say, shorten, when
+from warcache.cli.output import human_bytes, plain, say, shorten
 from warcache.collection import root_path
 from warcache.errors import UsageError
 
@@ -119,6 +119,10 @@ def forget(ctx: click.Context, target: str, at: str | None, collection: str | No
         warcache forget https://example.com/post --at 20240517102030 -c blog
     """
     from warcache.manage.forget import forget_captures, plan_forget
+    from warcache.timestamps import display
+
+    def to_the_second(ts: str) -> str:  # what --at takes: captures of one URL can be minutes apart
+        return display(ts, seconds=True, zone=False)
 
     plan = plan_forget(root_path(ctx.obj["root"]), target, at=at, collection=collection)
     url = plan.captures[0][1].url
@@ -127,7 +131,7 @@ def forget(ctx: click.Context, target: str, at: str | None, collection: str | No
         err=True)
     for coll, entry in plan.captures:
         size = human_bytes(entry.bytes) if entry.bytes else "-"
-        say(f"  {when(entry.timestamp)}  {entry.status or '-':>3}  {size:>9}  [{coll.name}] "
+        say(f"  {to_the_second(entry.timestamp)}  {entry.status or '-':>3}  {size:>9}  [{coll.name}] "
             f"{shorten(entry.title or '(no title)', 50)}  archive/{entry.warc}", err=True)
     if dry_run:
         return
@@ -147,7 +151,7 @@ def forget(ctx: click.Context, target: str, at: str | None, collection: str | No
         report = forget_captures(coll, entries, every_capture=plan.every_capture, progress=progress)
         for note in report.notes:
             say(f"note: {note}", err=True)
-        times = ", ".join(when(e.timestamp) for e in report.captures)
+        times = ", ".join(to_the_second(e.timestamp) for e in report.captures)
         say(f"forgot {len(report.captures)} capture{'s' if len(report.captures) != 1 else ''} of {url} in "
             f"collection {report.collection!r} ({times}): {report.records} records, "
             f"{human_bytes(report.bytes)}", err=True)
@@ -155,7 +159,10 @@ def forget(ctx: click.Context, target: str, at: str | None, collection: str | No
             now = f"archive/{new}" if new else "(nothing left in it: removed)"
             click.echo(f"  archive/{old} -> {now}", err=True)
         if report.resolved:
-            say(f"  {len(report.resolved)} revisits in other captures now hold the payload they pointed at"
-                + (f" ({report.repointed} more point at those)" if report.repointed else ""), err=True)
+            held = len(report.resolved)
+            say(f"  {held} revisit{'s' if held != 1 else ''} in other captures now "
+                f"hold{'s' if held == 1 else ''} the payload {'they' if held != 1 else 'it'} pointed at"
+                + (f" ({report.repointed} more point{'s' if report.repointed == 1 else ''} at "
+                   f"{'it' if held == 1 else 'those'})" if report.repointed else ""), err=True)
             for item in report.resolved[:10]:
                 say(f"    {item}", err=True)
