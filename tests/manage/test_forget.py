@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import os
 import pty
 import shutil
@@ -30,6 +31,7 @@ import pytest
 from conftest import REPO, run_cli
 from hostile_site import children_of, kill_all
 from warc_helpers import read_collection, warcio_check
+from warcio.warcwriter import WARCWriter
 from werkzeug.test import Client
 
 from warcache import dirswap
@@ -307,6 +309,45 @@ def test_forgetting_every_capture_takes_the_failed_attempts_too(captured, root):
     after = read_collection(_archive(root))
     assert not [r for r in after if flaky in r.uri]
     assert len(after) < len(before) - len(attempts)  # their requests, screenshots, DOMs went too
+    assert run_cli("verify", root=root).code == 0
+
+
+def _write_notes(path: Path, notes: dict[str, bytes]) -> None:
+    """A WARC of its own holding `urn:warcache:annotation:URL` records, the way tags and notes
+    are written apart from any capture (they belong to the URL)."""
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        writer.write_record(writer.create_warcinfo_record(path.name, {"software": "test"}))
+        for url, body in notes.items():
+            writer.write_record(writer.create_warc_record(
+                "urn:warcache:annotation:" + url, "metadata", payload=io.BytesIO(body), length=len(body),
+                warc_content_type="application/json"))
+
+
+def test_forgetting_every_capture_takes_what_was_written_about_the_url_apart_from_them(captured, root):
+    news, other = captured["news"], captured["other"]
+    _write_notes(_archive(root) / "warcache-notes.warc.gz",
+                 {news: b'{"note": "private note about the osprey page"}', other: b'{"tags": ["sea"]}'})
+    _write_notes(_archive(root) / "warcache-notes2.warc.gz", {other: b'{"tags": ["sea", "light"]}'})
+    unrelated = hashlib.sha256((_archive(root) / "warcache-notes2.warc.gz").read_bytes()).hexdigest()
+    notes_of = lambda: {(r.file, r.uri): r.payload for r in read_collection(_archive(root))  # noqa: E731
+                        if r.uri.startswith("urn:warcache:annotation:")}
+    before = notes_of()
+    assert len(before) == 3
+    run = _forget(root, news, "--at", captured["news_times"][0])  # one capture: the URL's note stays
+    assert run.code == 0, run.stderr
+    assert notes_of() == before
+    assert (_archive(root) / "warcache-notes.warc.gz").exists()  # not rewritten: linked as it was
+    run = _forget(root, news)  # every capture: what was written about the URL goes too
+    assert run.code == 0, run.stderr
+    assert "archive/warcache-notes.warc.gz -> archive/warcache-notes-f1.warc.gz" in run.stderr
+    kept = "urn:warcache:annotation:" + other
+    assert notes_of() == {("warcache-notes-f1.warc.gz", kept): b'{"tags": ["sea"]}',
+                          ("warcache-notes2.warc.gz", kept): b'{"tags": ["sea", "light"]}'}
+    assert not [r for r in read_collection(_archive(root)) if news in r.uri]
+    # a file with nothing of the page in it is kept as it was, under its name
+    assert "warcache-notes2" not in run.stderr
+    assert hashlib.sha256((_archive(root) / "warcache-notes2.warc.gz").read_bytes()).hexdigest() == unrelated
     assert run_cli("verify", root=root).code == 0
 
 

@@ -11,8 +11,9 @@ HTML response: that response, its request and `urn:` records about it (browsertr
 `urn:pageinfo:`) are removed. The other resources that page loaded stay: nothing in such a file
 says which page they belong to. When every capture of the URL goes (no `--at`), so do those the
 page list never showed: warcache's failed attempts at it (kept as evidence, with a page record
-that says `ok: false`), and in other tools' files every other record of the URL (a crawler's
-later visits, stored as revisits).
+that says `ok: false`), in other tools' files every other record of the URL (a crawler's
+later visits, stored as revisits), and every `urn:warcache:KIND:URL` record about the URL written
+outside a capture (such as its tags and note, which belong to the URL, not to one capture).
 
 Revisits elsewhere. A kept capture may have stored a payload as a `revisit` of a response that
 is being removed; replay would then have nothing to serve for it. Before anything is removed,
@@ -69,9 +70,11 @@ from warcache.warc.rewrite import (
 from warcache.warc.writer import PAGE_URN
 
 PAGE_INFO_URN = "urn:pageinfo:"
-#: Index files that a rebuild makes anew; anything else in indexes/ is copied as it is.
+WARCACHE_URN = "urn:warcache:"
+#: Index files that a rebuild makes anew; anything else in indexes/ is copied as it is
+#: (annotations.jsonl: the tags and notes, rebuilt from their records where warcache has them).
 _DERIVED = re.compile(r"^(.*\.cdxj|\.tmp-.*|\.lock|\.pages\.lock|\.pages-.*\.tmp|pages\.jsonl|"
-                      r"dedup\.sqlite3.*|fulltext)$")
+                      r"annotations\.jsonl|dedup\.sqlite3.*|fulltext)$")
 _REWRITTEN = re.compile(r"-f(\d+)$")
 
 
@@ -216,7 +219,9 @@ class _Work:
         return i in self.removed.get(name, ())
 
     def remove(self, name: str, indexes: Iterable[int]) -> None:
-        self.removed.setdefault(name, set()).update(indexes)
+        indexes = set(indexes)
+        if indexes:  # a file with nothing removed is linked, not rewritten
+            self.removed.setdefault(name, set()).update(indexes)
 
     def kept(self) -> Iterable[tuple[str, int, _Rec]]:
         for name, scanned in self.files.items():
@@ -248,6 +253,14 @@ def _is_page_record(rec: _Rec) -> bool:
     return rec.rec_type == "metadata" and rec.uri.startswith(PAGE_URN)
 
 
+def _about_url(uri: str) -> str | None:
+    """The URL a `urn:warcache:KIND:URL` record is about (None for any other URI)."""
+    if not uri.startswith(WARCACHE_URN):
+        return None
+    kind, sep, url = uri[len(WARCACHE_URN):].partition(":")
+    return url if sep and kind and ":" in url else None
+
+
 def _span_ending_at(scanned: _File, i: int) -> list[int]:
     """The records of the warcache capture whose page record is record `i`."""
     start = i
@@ -277,6 +290,8 @@ def _decide(files: dict[str, _File], entries: list[PageEntry], *, every_capture:
                         work.remove(name, _span_ending_at(scanned, i))
             else:  # other tools' files: every record of the URL was one of its visits
                 work.remove(name, [i for i, r in enumerate(scanned.records) if r.uri in urls])
+            # records about the URL written apart from its captures (its tags and note, say)
+            work.remove(name, [i for i, r in enumerate(scanned.records) if _about_url(r.uri) in urls])
     # Requests of removed exchanges, and records about removed records, go with them (and so on).
     while True:
         removed = [rec for name, scanned in files.items() for i, rec in enumerate(scanned.records)
