@@ -212,14 +212,21 @@ class Archiver:
         entry = page_entry(page.info, warc=written.filename, records=record_spans(written),
                            size=written.end - written.start)
         assert entry is not None  # the page record's time is the capture's, always valid
-        self.coll.append_pages([entry])
+        doc, failure = None, None
         if capture.dom is not None:
-            try:
+            try:  # before the entry is listed: extracting the article notes its text digest in it
                 doc = page_doc(self.coll.name, entry, PageHtml(capture.dom.encode("utf-8"), "utf-8"))
-                self._fulltext.add([doc])
             except Exception as exc:  # noqa: BLE001 - the capture is safe; `warcache index` can redo this
-                result.warnings.append(f"{indexing_failed(capture.url, exc)}; it is archived, and "
-                                       "`warcache index` makes it searchable")
+                failure = exc
+        self.coll.append_pages([entry])
+        if doc is not None:
+            try:
+                self._fulltext.add([doc])
+            except Exception as exc:  # noqa: BLE001 - as above
+                failure = exc
+        if failure is not None:
+            result.warnings.append(f"{indexing_failed(capture.url, failure)}; it is archived, and "
+                                   "`warcache index` makes it searchable")
         return result
 
 

@@ -32,6 +32,7 @@ class RunEvents:
     started: Callable[[int, str], None] | None = None  # (index, url)
     landed: Callable[[int, PageResult], None] | None = None  # (index, result)
     note: Callable[[str], None] | None = None  # a line for the user (recovered files, interruption)
+    waiting: Callable[[str], None] | None = None  # the collection is being rewritten: waiting for it
 
 
 @dataclass
@@ -65,7 +66,10 @@ def run_captures(coll: Collection, opts: CaptureOptions, urls: list[str], *, bro
         jobs = 1  # one context for all pages: see profile_browser.py
     progress = Progress(urls)
     try:
-        asyncio.run(_capture_all(coll, opts, choice, progress, jobs, max_warc_size, events))
+        waiting = (lambda: events.waiting(f"waiting for `warcache forget` to finish with collection "
+                                          f"{coll.name!r} ...")) if events.waiting else None
+        with coll.writing(on_wait=waiting):  # not while `warcache forget` rewrites the collection
+            asyncio.run(_capture_all(coll, opts, choice, progress, jobs, max_warc_size, events))
     except (KeyboardInterrupt, asyncio.CancelledError):
         progress.interrupted = True
     except Exception:

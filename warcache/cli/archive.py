@@ -114,7 +114,11 @@ def search(ctx: click.Context, query: tuple[str, ...], collection: str | None, l
 @click.option("--json", "as_json", is_flag=True, help="Print the pages as JSON on stdout.")
 @click.pass_context
 def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
-    """List captured pages, newest first, with their capture times."""
+    """List captured pages, newest first, with their capture times.
+
+    A page captured more than once says whether its article text "changed" or is "unchanged"
+    since the capture before (`warcache diff URL` shows what changed).
+    """
     from warcache.manage.pages import list_pages
 
     root = root_path(ctx.obj["root"])
@@ -128,6 +132,8 @@ def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
     for page in pages:
         latest = page["captures"][0]
         more = f" (+{len(page['captures']) - 1} earlier)" if len(page["captures"]) > 1 else ""
+        if latest.get("change"):
+            more = f" (+{len(page['captures']) - 1} earlier, {latest['change']})"
         size = human_bytes(latest["bytes"]) if latest.get("bytes") else "-"
         say(f"{when(latest['timestamp'])}  {latest.get('status') or '-':>3}  {size:>9}  "
                    f"[{page['collection']}] {shorten(page['title'] or '(no title)', 60)}{more}")

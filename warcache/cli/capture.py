@@ -12,6 +12,19 @@ from warcache.cli.output import describe, human_bytes, say
 from warcache.collection import Collection, open_collection, root_path, validate_name
 
 
+def _age(ctx, param, value: str | None) -> tuple[str, float] | None:
+    """--recapture-older-than: (as typed, seconds)."""
+    if value is None:
+        return None
+    from warcache.errors import UsageError
+    from warcache.timestamps import parse_age
+
+    try:
+        return value.strip(), parse_age(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @click.argument("urls", nargs=-1)
 @collection_option
@@ -25,12 +38,15 @@ from warcache.collection import Collection, open_collection, root_path, validate
               help="Leave out links matching (like --include).")
 @click.option("--recapture", is_flag=True,
               help="Capture links already in the collection again (a new capture).")
+@click.option("--recapture-older-than", "older_than", metavar="AGE", callback=_age,
+              help="Also capture again each page of the collection whose newest capture is older than "
+                   "AGE: 30d, 12h, 2w (with no URLs, only these: fit for cron).")
 @click.option("--dry-run", is_flag=True, help="List what would be captured, capture nothing.")
 @capture_options
 @click.pass_context
 def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: tuple[str, ...],
         base_url: str | None, include: tuple[str, ...], exclude: tuple[str, ...], recapture: bool,
-        dry_run: bool, **kw) -> None:
+        older_than: tuple[str, float] | None, dry_run: bool, **kw) -> None:
     """Capture URLs with a real browser into WARC files.
 
     Each page is loaded in a fresh browser context, left to run its JavaScript, scrolled so lazy
@@ -38,34 +54,45 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
     DOM. With --links-from, every outbound link of a post, feed or bookmarks file is captured,
     except those the collection already holds (run it again: only new links are captured).
 
+    Exit status: 0 when every capture worked (or there was nothing to capture), 1 when one
+    failed or the command could not run, 2 for a bad option, 130 when interrupted.
+
     \b
         warcache add https://example.com/ https://example.org/post
         warcache add --links-from post.md --base-url https://myblog.example/post/
         warcache add --links-from https://myblog.example/feed.xml -j 4
+        warcache add -q --recapture-older-than 30d -c blog    # in a crontab
     """
     from warcache.capture.batch import plan
 
-    if not urls and not links_from:
-        raise click.UsageError("give URLs to capture, or --links-from SOURCE")
+    if not urls and not links_from and older_than is None:
+        raise click.UsageError("give URLs to capture, or --links-from SOURCE, or --recapture-older-than AGE")
+    age = older_than[1] if older_than is not None else None
     root = root_path(ctx.obj["root"])
-    coll = (open_collection(root, collection, create=True) if not dry_run
-            else Collection(root, validate_name(collection)))
+    if dry_run:
+        coll = Collection(root, validate_name(collection))
+    else:  # only pages to capture again: the collection must be there already
+        coll = open_collection(root, collection, create=bool(urls or links_from))
     todo = plan(coll, list(urls), links_from=list(links_from), base_url=base_url, include=list(include),
-                exclude=list(exclude), recapture=recapture)
+                exclude=list(exclude), recapture=recapture, older_than=age)
+    quiet = kw["quiet"]
+    tell = (lambda _text: None) if quiet else (lambda text: say(text, err=True))
     for message in todo.messages:
-        say(message, err=True)
+        tell(message)
+    if older_than is not None:
+        tell(f"{len(todo.stale)} pages of collection {coll.name!r} were last captured more than "
+             f"{older_than[0]} ago")
     if todo.already:
-        click.echo(f"{len(todo.already)} already in collection {coll.name!r} (--recapture to capture again)",
-                   err=True)
+        tell(f"{len(todo.already)} already in collection {coll.name!r} (--recapture to capture again)")
     if todo.failed_before:
-        click.echo(f"{len(todo.failed_before)} failed before (`warcache retry` tries them again)", err=True)
+        tell(f"{len(todo.failed_before)} failed before (`warcache retry` tries them again)")
     if dry_run:
         for url in todo.to_capture:
             say(url)
-        click.echo(f"would capture {len(todo.to_capture)} URLs", err=True)
+        tell(f"would capture {len(todo.to_capture)} URLs")
         return
     if not todo.to_capture:
-        click.echo("nothing new to capture", err=True)
+        tell("nothing new to capture")
         return
     opts, kw = capture_settings(kw)
     results = run_and_report(coll, opts, todo.to_capture, **kw)
@@ -81,7 +108,8 @@ def retry(ctx: click.Context, collection: str, **kw) -> None:
     coll = open_collection(root_path(ctx.obj["root"]), collection)
     urls = list(dict.fromkeys(f["url"] for f in coll.failures() if f.get("url")))
     if not urls:
-        click.echo(f"no failed captures to retry in collection {coll.name!r}", err=True)
+        if not kw["quiet"]:
+            click.echo(f"no failed captures to retry in collection {coll.name!r}", err=True)
         return
     opts, kw = capture_settings(kw)
     results = run_and_report(coll, opts, urls, **kw)
@@ -125,11 +153,13 @@ def login(url: str, profile_dir: str, browser_path: str | None) -> None:
 
 
 def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str | None, jobs: int,
-                   max_warc_size: int, as_json: bool) -> list:
-    """Capture `urls`, printing a line per URL as it lands and a summary; exits 130 when interrupted."""
+                   max_warc_size: int, as_json: bool, quiet: bool = False) -> list:
+    """Capture `urls`, printing a line per URL as it lands and a summary; exits 130 when interrupted.
+    `quiet` (for cron, which mails whatever a job prints): only failures, what recovery did, the
+    summary when something failed, and an interruption are printed."""
     from warcache.capture.run import RunEvents, run_captures
 
-    tty = sys.stderr.isatty()
+    tty = sys.stderr.isatty() and not quiet
     total = len(urls)
     done: list[int] = [0]
 
@@ -139,17 +169,24 @@ def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str
 
     def landed(i: int, result) -> None:
         done[0] += 1
+        if quiet and result.ok:
+            return
         say(f"[{done[0]}/{total}] {describe(result)}", err=True)
         for warning in result.warnings:
             say(f"      warning: {warning}", err=True)
 
-    events = RunEvents(started=started, landed=landed, note=lambda t: say(t, err=True))
+    def waiting(text: str) -> None:
+        if not quiet:
+            say(text, err=True)
+
+    events = RunEvents(started=started, landed=landed, note=lambda t: say(t, err=True), waiting=waiting)
     outcome = run_captures(coll, opts, urls, browser_path=browser_path, jobs=jobs,
                            max_warc_size=max_warc_size, events=events)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in outcome.results], indent=2, ensure_ascii=False))
-    click.echo(f"{outcome.captured} of {len(urls)} captured into collection {coll.name!r} "
-               f"({human_bytes(outcome.bytes)} written to {coll.archive_dir})", err=True)
+    if not (quiet and outcome.ok):
+        click.echo(f"{outcome.captured} of {len(urls)} captured into collection {coll.name!r} "
+                   f"({human_bytes(outcome.bytes)} written to {coll.archive_dir})", err=True)
     if outcome.interrupted:
         click.echo(f"interrupted: {len(outcome.not_captured)} not captured (run the same command again to "
                    "capture them):", err=True)

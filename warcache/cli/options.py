@@ -148,6 +148,9 @@ def capture_options(f):
                      help="Pages captured at once, each in its own browser context."),
         click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout."),
         *session_options,
+        click.option("-q", "--quiet", is_flag=True,
+                     help="Print only what went wrong (failed captures, recovered files): silent when all "
+                          "is well, for cron. The exit status says it too."),
     ]
     for option in reversed(options):
         f = option(f)

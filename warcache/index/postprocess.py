@@ -26,7 +26,7 @@ from pathlib import Path
 from warcache import contenttype, timestamps
 from warcache.collection import Collection
 from warcache.errors import ArchiveError, WarcacheError
-from warcache.extract.captured import PageHtml, article_of
+from warcache.extract.captured import PageHtml, article_of, article_text, text_digest
 from warcache.index.cdxj import CdxjIndex, CdxjLine, index_warc
 from warcache.index.dedup import DedupIndex, Original
 from warcache.pagelist import PageEntry
@@ -61,8 +61,10 @@ def indexing_failed(url: str, exc: BaseException) -> str:
 
 
 def page_doc(collection: str, entry: PageEntry, html: PageHtml) -> PageDoc:
-    """Extract one captured page into a full-text document."""
+    """Extract one captured page into a full-text document, and note the digest of its article
+    text in `entry` (here, so that capture and a rebuild make the same page list entry)."""
     article = article_of(entry, html)
+    entry.text_digest = text_digest(article_text(article))
     return PageDoc(
         url=entry.url, hash_url=hash_url(entry.url), title=article.title, headline=article.headline,
         body=article.body_text, full_text=article.full_text, domain=host_of(entry.url),
@@ -240,6 +242,8 @@ def _html_response(item: RecordAt) -> _Response | None:
     headers = record.http_headers
     if headers is None or not item.seekable or item.truncated:
         return None
+    if record.rec_headers.get_header("WARC-Refers-To"):
+        return None  # a revisit `warcache forget` gave its payload: no more a page than the revisit was
     content_type = headers.get_header("Content-Type")
     mime = contenttype.media_type(content_type)
     if mime not in contenttype.HTML_TYPES:
@@ -391,14 +395,15 @@ def indexed_filenames(coll: Collection) -> set[str]:
 def index_collection(coll: Collection, *, rebuild: bool = False) -> CollectionIndexReport:
     """`warcache index`: everything again with `rebuild`; else the WARC files not yet indexed, and
     the full-text documents of listed pages that the full-text index lacks."""
-    if rebuild:
-        return rebuild_collection(coll)
-    done = indexed_filenames(coll)
-    report = add_files(coll, [p for p in coll.warc_files() if p.name not in done])
-    completed = complete_fulltext(coll)
-    report.docs += completed.docs
-    report.warnings.extend(completed.warnings)
-    return report
+    with coll.writing():  # not while `warcache forget` rewrites the collection
+        if rebuild:
+            return rebuild_collection(coll)
+        done = indexed_filenames(coll)
+        report = add_files(coll, [p for p in coll.warc_files() if p.name not in done])
+        completed = complete_fulltext(coll)
+        report.docs += completed.docs
+        report.warnings.extend(completed.warnings)
+        return report
 
 
 def complete_fulltext(coll: Collection) -> CollectionIndexReport:
