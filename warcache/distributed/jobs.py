@@ -1,0 +1,54 @@
+"""A capture job as it travels through the queue: plain JSON, every `add` option included.
+
+Why JSON and not pickle: the broker is shared with other machines, and Celery only accepts JSON
+here (`accept_content`), so a message cannot make a worker run anything but a capture.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+from warcache.capture.page import CaptureOptions
+
+
+def options_to_json(opts: CaptureOptions) -> dict:
+    data = asdict(opts)
+    data["viewport"] = list(opts.viewport)
+    return data
+
+
+def options_from_json(data: dict) -> CaptureOptions:
+    """The options of a job; keys this version does not know (a newer client) are left out."""
+    known = {f.name for f in fields(CaptureOptions)}
+    values = {k: v for k, v in data.items() if k in known}
+    if "viewport" in values:
+        width, height = values["viewport"]
+        values["viewport"] = (int(width), int(height))
+    if "resolve" in values:
+        values["resolve"] = {str(k): str(v) for k, v in dict(values["resolve"]).items()}
+    return CaptureOptions(**values)
+
+
+@dataclass
+class Job:
+    """One URL to capture into one collection, and where its WARC file goes."""
+
+    url: str
+    collection: str
+    store: str  # where the worker delivers the file (delivery.open_store)
+    options: dict = field(default_factory=dict)  # options_to_json(CaptureOptions)
+    payloads: str = ""  # Redis key of the collection's digest map ("" = no revisits across files)
+    browser: str | None = None  # `add --browser`: that executable on the worker
+    enqueued_at: float = field(default_factory=time.time)
+
+    def to_kwargs(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_kwargs(cls, data: dict) -> Job:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def capture_options(self) -> CaptureOptions:
+        return options_from_json(self.options)
