@@ -3,6 +3,8 @@
 #     pyproject.toml changes)
 #   - a Chromium: Playwright's own, or a system one; on Debian/Ubuntu with apt, `chromium` is
 #     installed when none is found. Elsewhere the script says the one command that fixes it.
+#   - redis-server (the capture queue's tests start one on loopback): Debian's package, installed
+#     with apt when missing; never started here.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${WARCACHE_VENV:-$REPO/.venv}"
@@ -55,6 +57,16 @@ if ! "$VENV/bin/python" -c 'from warcache.chromium import find_browser; find_bro
   else
     say "no Chromium found: run '$VENV/bin/warcache install' (Playwright's Chromium) or install chromium"
     exit 1
+  fi
+fi
+if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
+  if command -v apt-get >/dev/null && as_root true 2>/dev/null; then
+    say "no redis-server found: installing Debian's redis-server with apt-get (the queue tests start it)"
+    as_root apt-get update -qq
+    # policy-rc.d or not, the tests start their own on a free loopback port; the service is not needed.
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+  else
+    say "no redis-server found: install it (Debian/Ubuntu: sudo apt-get install redis-server); the queue tests need it"
   fi
 fi
 export PATH="$VENV/bin:$PATH"

@@ -55,9 +55,16 @@ class WarmBrowsers:
         self._archivers: OrderedDict[tuple, Archiver] = OrderedDict()
         self._busy: dict[tuple, int] = {}
         self._lock: asyncio.Lock | None = None
+        self.stopping = False  # the worker is shutting down: the browser's errors are expected
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
+
+        def quiet_when_stopping(loop, context) -> None:
+            if not self.stopping:
+                loop.default_exception_handler(context)
+
+        self.loop.set_exception_handler(quiet_when_stopping)
         self.loop.run_forever()
 
     def start(self, opts: CaptureOptions, timeout: float = 120) -> str:

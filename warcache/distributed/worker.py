@@ -15,6 +15,10 @@ Ctrl-C (or SIGTERM) lets the pages under way finish, deliver and be acknowledged
 page whose browser went down with the terminal's Ctrl-C is put back in the queue rather than
 reported failed. A second Ctrl-C stops at once; unacknowledged jobs come back after the
 visibility timeout.
+
+A job whose page could not be captured, or whose file could not be delivered, is a result with
+`ok: false` (the client prints FAILED and the reason, `warcache queue` lists it), not a failed
+task: Celery's FAILURE, with a traceback in the log, is left for bugs.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from warcache.distributed.delivery import Store, make_marker, open_store
 from warcache.distributed.digests import PayloadMap
 from warcache.distributed.jobs import Job
 from warcache.distributed.preflight import check_broker
+from warcache.errors import WarcacheError
 
 log = logging.getLogger("warcache.worker")
 #: How often the watchdog asks the browser loop to answer, and how long it waits.
@@ -100,13 +105,15 @@ class WorkerRuntime:
         log.info("job %s: capturing %s%s", job_id, job.url, " (delivered again)" if redelivered else "")
         try:
             result, delivered = self._capture_and_ship(job, job_id)
-        except Exception as exc:
-            if self.shutting_down:
-                _requeue(job_id, "the worker is shutting down")
-            self._remember_failure(job_id, job, f"{type(exc).__name__}: {exc}")
-            log.error("job %s: FAILED %s: %s", job_id, job.url, exc)
-            raise
+        except WarcacheError as exc:  # a store that cannot be written, a browser that cannot start...
+            result, delivered = PageResult(url=job.url, ok=False, error=str(exc)), None
+        except Exception as exc:  # a bug: the task fails, and Celery logs the traceback
+            if not self.shutting_down:
+                self._remember_failure(job_id, job, f"{type(exc).__name__}: {exc}")
+                raise
+            result, delivered = PageResult(url=job.url, ok=False, error=str(exc)), None
         if not result.ok and self.shutting_down:
+            # A terminal's Ctrl-C also stops the browser: not the page's fault, so not a failure.
             _requeue(job_id, "its capture went down with the worker")
         if result.ok:
             self._forget_failure(job_id)
@@ -211,8 +218,12 @@ def run_worker(settings: WorkerSettings) -> int:
         log.info("worker %s ready: %d page(s) at once with %s, broker %s, visibility timeout %.0f s",
                  hostname, settings.jobs, browser, _safe(settings.broker), settings.visibility_timeout)
 
-    def shutting_down(**_):
+    stopped_by: list[str] = []
+
+    def shutting_down(sig: str = "", **_):
         runtime.shutting_down = True
+        runtime.browsers.stopping = True
+        stopped_by.append(sig)
 
     signals.worker_ready.connect(ready, weak=False)
     signals.worker_shutting_down.connect(shutting_down, weak=False)
@@ -225,6 +236,8 @@ def run_worker(settings: WorkerSettings) -> int:
     finally:
         runtime.shutting_down = True
         runtime.browsers.close()
+    if stopped_by and stopped_by[0] == "SIGINT":
+        return 130  # Ctrl-C, as for other commands (Celery would say 1)
     return worker.exitcode or 0
 
 
@@ -240,6 +253,8 @@ def _quiet_celery() -> None:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             force=True)
         logging.getLogger("warcache").setLevel(logging.INFO)
+        # A job put back in the queue is said once, by warcache (Celery adds a traceback).
+        logging.getLogger("celery.app.trace").setLevel(logging.ERROR)
 
     setup()
     signals.setup_logging.connect(setup, weak=False)  # Celery then leaves logging as it is
