@@ -34,9 +34,11 @@ from warcache.collection import Collection  # noqa: E402
 from warcache.distributed.backlog import read_backlog  # noqa: E402
 from warcache.index.cdxj import CdxjIndex  # noqa: E402
 from warcache.warc.reader import WarcReader  # noqa: E402
+from warcache.warc.writer import PAGE_URN  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+OPTIONS = ["--user-agent", "QueueTest/1.0", "--viewport", "1024x700"]
 VISIBILITY = 10  # seconds: with kombu's 1 s restore sweep, a dead worker's job is back in ~11 s
 
 
@@ -158,8 +160,8 @@ def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(sit
     refused = "http://127.0.0.1:9/nothing-listens-here"
     broker = redis_server.url
     with workers(1, broker, tmp_path, jobs=1, visibility_timeout=60) as ws:
-        proc = subprocess.Popen(warcache_cmd(host, "add", "--broker", broker, *FAST, *urls, refused),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cmd = warcache_cmd(host, "add", "--broker", broker, *FAST, *OPTIONS, *urls, refused)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
         reader.start()
@@ -203,6 +205,10 @@ def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(sit
     coll = Collection(host, "default")
     assert Counter(p.url for p in coll.pages()) == Counter(urls)
     assert subprocess.run(warcache_cmd(host, "verify"), capture_output=True).returncode == 0
+    for path in coll.warc_files():  # the options went with the jobs
+        info = [json.loads(item.record.content_stream().read()) for item in WarcReader(path)
+                if (item.target_uri or "").startswith(PAGE_URN)]
+        assert [(i["user_agent"], i["viewport"]) for i in info] == [("QueueTest/1.0", "1024x700")]
 
 
 def test_a_lost_broker_connection_is_reported_and_retried(site, tmp_path):
@@ -235,3 +241,7 @@ def test_a_lost_broker_connection_is_reported_and_retried(site, tmp_path):
     coll = Collection(host, "default")
     assert Counter(p.url for p in coll.pages()) == Counter(urls)
     assert subprocess.run(warcache_cmd(host, "verify"), capture_output=True).returncode == 0
+    for path in coll.warc_files():  # the options went with the jobs
+        info = [json.loads(item.record.content_stream().read()) for item in WarcReader(path)
+                if (item.target_uri or "").startswith(PAGE_URN)]
+        assert [(i["user_agent"], i["viewport"]) for i in info] == [("QueueTest/1.0", "1024x700")]

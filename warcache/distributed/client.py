@@ -178,7 +178,7 @@ def _wait(link: Connection, app, ids: list[str], urls: list[str], ingester: Inge
                 results[i] = _result(urls[i], job, meta, ingester, report)
                 if events.landed:
                     events.landed(i, results[i])
-        elif not started and not noted_idle and time.monotonic() - since > NO_WORKER_NOTE:
+        elif not started and not results and not noted_idle and time.monotonic() - since > NO_WORKER_NOTE:
             note(f"no worker has started a job in {NO_WORKER_NOTE:.0f} s: is one running? "
                  f"(warcache worker --broker redis://{broker_address(link.broker)}/...)")
             noted_idle = True
