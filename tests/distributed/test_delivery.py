@@ -27,7 +27,10 @@ from warcache.collection import Collection
 from warcache.distributed.delivery import MARKER, DirStore, make_marker, open_store
 from warcache.distributed.ingest import Ingester
 from warcache.index.cdxj import CdxjIndex
+from warcache.index.postprocess import index_missing
 from warcache.manage.verify import verify_collection
+from warcache.warc.recovery import recover_collection
+from warcache.warc.writer import PAGE_URN
 
 pytestmark = pytest.mark.slow  # processes started and killed, a few seconds in all
 
@@ -35,7 +38,8 @@ URL = "http://127.0.0.1:9/article"
 
 
 def worker_warc(directory: Path, name: str, job: str, url: str = URL, size: int = 0) -> Path:
-    """A WARC as a worker ships it: a warcinfo naming its job, then the page (padded to `size`)."""
+    """A WARC as a worker ships it: a warcinfo naming its job, the page's response (padded to
+    `size`), and the page record that ends every page warcache writes."""
     path = directory / name
     body = (f"<!doctype html><title>Delivered</title><p>deliveredword {job}</p>"
             + "<!-- pad -->" * (size // 12)).encode()
@@ -47,6 +51,11 @@ def worker_warc(directory: Path, name: str, job: str, url: str = URL, size: int 
             http_headers=StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
                                           protocol="HTTP/1.1"),
             warc_headers_dict={"WARC-Date": "2024-05-17T10:00:00Z"}))
+        info = json.dumps({"url": url, "final_url": url, "status": 200, "title": "Delivered",
+                           "mime": "text/html", "started": "2024-05-17T10:00:00Z"}).encode()
+        writer.write_record(writer.create_warc_record(  # a worker's page ends with its page record
+            PAGE_URN + url, "metadata", payload=io.BytesIO(info), length=len(info),
+            warc_content_type="application/json", warc_headers_dict={"WARC-Date": "2024-05-17T10:00:00Z"}))
     return path
 
 
@@ -111,8 +120,13 @@ DIE = textwrap.dedent("""
             delivery.DirStore._write_atomically = once
     elif step == "fetched":
         ingest.file_digest = die
-    elif step == "renamed":
-        ingest._fsync_dir = die
+    elif step in ("staged", "named"):  # moved in as NAME.open / renamed to NAME, nothing after
+        calls = []
+        def count(*args):
+            calls.append(1)
+            if len(calls) == (1 if step == "staged" else 2):
+                os._exit(9)
+        ingest._fsync_dir = count
     elif step == "indexed":
         ingest.add_files = after(ingest.add_files)
     elif step == "committed":
@@ -193,8 +207,12 @@ def test_bytes_that_do_not_match_their_marker_are_never_ingested(tmp_path):
     assert pages(root) == [] and delivered.exists()  # left for a person to look at
 
 
-@pytest.mark.parametrize("step", ["fetched", "renamed", "indexed", "committed"])
-def test_an_ingest_killed_at_any_step_indexes_the_file_exactly_once(tmp_path, step):
+@pytest.mark.parametrize("step,recovered", [
+    ("fetched", False), ("staged", False), ("staged", True), ("indexed", False), ("indexed", True),
+    ("named", False), ("committed", False)])
+def test_an_ingest_killed_at_any_step_indexes_the_file_exactly_once(tmp_path, step, recovered):
+    """Killed at a step, then ingested again; with `recovered`, a local run's recovery finds the
+    `.open` file the killed ingest left before the next ingest does."""
     root, spool = tmp_path / "root", tmp_path / "spool"
     spool.mkdir()
     store_url = (tmp_path / "store").as_uri()
@@ -202,6 +220,13 @@ def test_an_ingest_killed_at_any_step_indexes_the_file_exactly_once(tmp_path, st
     path = worker_warc(spool, "warcache-1-1-c.warc.gz", "job-c")
     ship(store, path, "job-c")
     die_at(step, store_url, root)
+    coll = Collection(root, "default")
+    if step in ("staged", "indexed"):
+        assert (coll.archive_dir / (path.name + ".open")).exists()
+        assert coll.warc_files() == []  # never taken for a complete, unindexed file meanwhile
+    if recovered:
+        done = recover_collection(coll, lambda p, name: index_missing(coll, p, name))
+        assert [r.final_name for r in done] == [path.name]
     report = ingest(root, store)
     assert report.ingested == [path.name] or report.again == 1
     assert pages(root) == [URL] and index_lines(root) == 1

@@ -10,13 +10,16 @@ For each file whose marker is in the store (oldest name first), under a lock per
 3. Read its job id from its warcinfo. A job already in the ledger was captured twice (its
    worker died after shipping, before the acknowledgement, or the broker connection dropped):
    the file goes to `setaside/duplicates/`, is recorded, and is never indexed.
-4. Record it as `ingesting`, rename it into `archive/`, index it (URL index, page list, full-text
-   index, revisit table), then in one transaction record its job and mark it `done`.
+4. Record it as `ingesting`; move it into `archive/` as `NAME.open` under an exclusive lock, as
+   a capture writes its own files; index it (URL index, page list, full-text index, revisit
+   table); rename it to `NAME`; then in one transaction record its job and mark it `done`.
 5. Remove it from the store, and publish its payload digests to the workers' map.
 
 A run killed at any step is finished by the next: a file found `ingesting` and already in
-`archive/` has only what its indexes lack added (`index_missing`, idempotent), and a file not yet
-renamed is fetched again.
+`archive/` (as `.open` or not) has only what its indexes lack added (`index_missing`,
+idempotent), and a file not yet moved is fetched again. A local `add` that runs first recovers
+the `.open` file as it recovers its own (indexing what is missing), and the ingest then only
+records it.
 
 The ledger is not an index of the WARCs: its job table is seeded from the warcinfo records of
 `archive/` when it has to be made anew, so losing it does not let an old job in twice.
@@ -34,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from warcache.collection import Collection
+from warcache.collection import OPEN_SUFFIX, Collection
 from warcache.distributed.delivery import NAME_RE, ORPHAN_AGE, Store, file_digest
 from warcache.distributed.digests import PayloadMap
 from warcache.errors import ArchiveError
@@ -183,8 +186,9 @@ class Ingester:
         if row and row[1] == "bad" and row[0] == sha:
             return  # reported when it went bad; left for a person to look at
         final = self.coll.archive_dir / name
-        if row and row[1] == "ingesting" and final.exists():
-            self._index(name, final, report, resume=True)
+        staged = self.coll.archive_dir / (name + OPEN_SUFFIX)
+        if row and row[1] == "ingesting" and (final.exists() or staged.exists()):
+            self._index(name, report, resume=True)
             return
         part = self.incoming / (name + ".part")
         part.unlink(missing_ok=True)
@@ -208,27 +212,39 @@ class Ingester:
             self.store.remove(self.coll.name, name)
             report.duplicates.append(name)
             return
-        if final.exists():
+        if final.exists() or staged.exists():
             part.unlink(missing_ok=True)
             report.problems.append(f"{name}: a different file of that name is in the archive; "
                                    "left in the store")
             return
         self._set(name, sha, size, "ingesting")
-        os.replace(part, final)
-        _fsync_dir(final.parent)
-        self._index(name, final, report, resume=False)
+        with _locked_file(part):  # the lock goes with the file: recovery leaves it alone
+            os.replace(part, staged)
+            _fsync_dir(staged.parent)
+        self._index(name, report, resume=False)
 
-    def _index(self, name: str, final: Path, report: IngestReport, *, resume: bool) -> None:
+    def _index(self, name: str, report: IngestReport, *, resume: bool) -> None:
+        """Index a file staged as `archive/NAME.open` (or, resuming, already renamed), then give it
+        its final name: the same steps as a capture's own file, so `warcache index` never takes
+        it for an unindexed file, replay already finds it, and a killed ingest leaves an `.open`
+        file that the next ingest, or a local run's recovery, finishes."""
         originals: list = []
 
         def indexed(result: FileIndexResult) -> None:
             originals.extend(result.originals)
             report.pages += len(result.pages)
 
-        if resume:
-            index_missing(self.coll, final, name, on_indexed=indexed)
-        else:
-            add_files(self.coll, [final], on_indexed=indexed)
+        final = self.coll.archive_dir / name
+        staged = self.coll.archive_dir / (name + OPEN_SUFFIX)
+        path = staged if staged.exists() else final
+        with _locked_file(path):
+            if resume:
+                index_missing(self.coll, path, name, on_indexed=indexed)
+            else:
+                add_files(self.coll, [path], on_indexed=indexed)
+            if path == staged:
+                os.rename(staged, final)
+                _fsync_dir(final.parent)
         job = file_job(final)
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -251,6 +267,17 @@ class Ingester:
 def _is_store_error(exc: Exception) -> bool:
     """boto3's errors, without importing boto3 here."""
     return type(exc).__module__.startswith(("botocore", "boto3")) or type(exc).__name__ == "DeliveryError"
+
+
+@contextlib.contextmanager
+def _locked_file(path: Path) -> Iterator[None]:
+    """An exclusive lock on a file, as a capture's writer holds on its `.open` file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _free_name(path: Path) -> Path:

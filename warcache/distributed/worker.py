@@ -142,6 +142,8 @@ class WorkerRuntime:
         if path is None:
             return result, None
         try:
+            if not result.ok and self.shutting_down:
+                return result, None  # put back in the queue (see run): its evidence is not shipped
             store.ship(path, make_marker(path, job=job_id, collection=job.collection), job.collection)
         finally:
             path.unlink(missing_ok=True)
