@@ -156,7 +156,7 @@ def test_a_worker_killed_mid_capture_loses_nothing_and_duplicates_nothing_s3(sit
 
 def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(site, redis_server, tmp_path):
     host = tmp_path / "host"
-    urls = urls_of(site, 4, ms=800)
+    urls = urls_of(site, 4, ms=1500)
     refused = "http://127.0.0.1:9/nothing-listens-here"
     broker = redis_server.url
     with workers(1, broker, tmp_path, jobs=1, visibility_timeout=60) as ws:
@@ -173,10 +173,9 @@ def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(sit
         reader.join(10)
         text = "".join(lines)
         assert "stay queued" in text and "Traceback" not in text, text
-        state = json.loads(subprocess.run(warcache_cmd(host, "queue", "--broker", broker, "--json"),
-                                          capture_output=True, text=True, check=True).stdout)
-        assert 1 <= state["pending"] + state["running"] <= 4, state
         client = redis.Redis.from_url(broker)
+        backlog = read_backlog(client, visibility_timeout=60)
+        assert 1 <= backlog.pending_total + len(backlog.running) <= 4, backlog
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:  # the worker goes on without anyone waiting
             backlog = read_backlog(client, visibility_timeout=60)
@@ -241,7 +240,3 @@ def test_a_lost_broker_connection_is_reported_and_retried(site, tmp_path):
     coll = Collection(host, "default")
     assert Counter(p.url for p in coll.pages()) == Counter(urls)
     assert subprocess.run(warcache_cmd(host, "verify"), capture_output=True).returncode == 0
-    for path in coll.warc_files():  # the options went with the jobs
-        info = [json.loads(item.record.content_stream().read()) for item in WarcReader(path)
-                if (item.target_uri or "").startswith(PAGE_URN)]
-        assert [(i["user_agent"], i["viewport"]) for i in info] == [("QueueTest/1.0", "1024x700")]
