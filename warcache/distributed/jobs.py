@@ -6,27 +6,34 @@ here (`accept_content`), so a message cannot make a worker run anything but a ca
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from warcache.capture.page import CaptureOptions
 
 
 def options_to_json(opts: CaptureOptions) -> dict:
-    data = asdict(opts)
-    data["viewport"] = list(opts.viewport)
-    return data
+    """The options as JSON data: tuples become lists, everything else already is JSON (a user
+    script or a rules file travels as its content, read where the command was given)."""
+    return json.loads(json.dumps(asdict(opts)))
+
+
+def _tuple_fields() -> set[str]:
+    out = set()
+    for f in fields(CaptureOptions):
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if isinstance(default, tuple):
+            out.add(f.name)
+    return out
 
 
 def options_from_json(data: dict) -> CaptureOptions:
     """The options of a job; keys this version does not know (a newer client) are left out."""
     known = {f.name for f in fields(CaptureOptions)}
     values = {k: v for k, v in data.items() if k in known}
-    if "viewport" in values:
-        width, height = values["viewport"]
-        values["viewport"] = (int(width), int(height))
-    if "resolve" in values:
-        values["resolve"] = {str(k): str(v) for k, v in dict(values["resolve"]).items()}
+    for name in _tuple_fields() & set(values):
+        values[name] = tuple(values[name])
     return CaptureOptions(**values)
 
 
