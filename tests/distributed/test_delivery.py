@@ -284,12 +284,13 @@ def live_redis():
     ("refused", "add", "cannot reach the broker at 127.0.0.1:1: Error 111 connecting to 127.0.0.1:1"),
     ("scheme", "queue", "invalid broker URL 'http://127.0.0.1:6379/0': use redis://HOST[:PORT][/DB]"),
     ("port", "worker", "invalid broker URL 'redis://127.0.0.1:99999/0': Port out of range"),
+    ("bracket", "add", "invalid broker URL 'redis://***@[::1/0': Invalid IPv6 URL"),  # password hidden
     ("silent", "add", "did not answer within 3 s"),
     ("database", "worker", "said: DB index is out of range"),
 ])
 def test_bad_and_unreachable_brokers_get_one_line(tmp_path, blackhole, live_redis, command, case, expect):
     url = {"refused": "redis://127.0.0.1:1/0", "scheme": "http://127.0.0.1:6379/0",
-           "port": "redis://127.0.0.1:99999/0", "silent": f"redis://127.0.0.1:{blackhole}/0",
+           "port": "redis://127.0.0.1:99999/0", "bracket": "redis://:secret@[::1/0", "silent": f"redis://127.0.0.1:{blackhole}/0",
            "database": f"redis://127.0.0.1:{live_redis.port}/99"}[case]
     args = {"worker": ["worker", "--broker", url], "add": ["add", "--broker", url, "http://127.0.0.1:9/"],
             "queue": ["queue", "--broker", url]}[command]

@@ -95,7 +95,11 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _without_password(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: hide whatever precedes an '@'
+        scheme, sep, rest = url.rpartition("://")
+        return f"{scheme}{sep}***@{rest.split('@', 1)[1]}" if "@" in rest else url
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
         return parts._replace(netloc=netloc).geturl()
