@@ -31,6 +31,7 @@ from warcache.distributed.digests import PayloadMap, payloads_key
 from warcache.distributed.ingest import Ingester, IngestReport
 from warcache.distributed.jobs import Job, options_to_json
 from warcache.distributed.preflight import BrokerError, broker_address, check_broker
+from warcache.errors import UsageError
 
 POLL_INTERVAL = 0.25
 #: After this long with no job started, say that no worker seems to be running.
@@ -81,6 +82,10 @@ def run_queued(coll: Collection, opts: CaptureOptions, urls: list[str], *, broke
     """Queue `urls` for capture into `coll`, wait for each, ingest what the workers deliver, and
     return the outcome as `run_captures` does. Raises WarcacheError (one line) for a broker or a
     store that cannot be used."""
+    if opts.session is not None:
+        raise UsageError(f"{opts.session.option} cannot be used with --broker: the session's cookies would "
+                         "travel through the broker to every worker; capture pages behind a login with "
+                         "a local `warcache add`")
     events = events or RunEvents()
 
     def note(text: str) -> None:

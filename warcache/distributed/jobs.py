@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 
 from warcache.capture.page import CaptureOptions
 
 
 def options_to_json(opts: CaptureOptions) -> dict:
     """The options as JSON data: tuples become lists, everything else already is JSON (a user
-    script or a rules file travels as its content, read where the command was given)."""
-    return json.loads(json.dumps(asdict(opts)))
+    script or a rules file travels as its content, read where the command was given). A session
+    never travels: its cookies are secrets, and the broker is readable by every worker
+    (`run_queued` refuses one before anything is queued)."""
+    data = json.loads(json.dumps(asdict(replace(opts, session=None))))
+    data.pop("session", None)
+    return data
 
 
 def _tuple_fields() -> set[str]:
@@ -30,7 +34,7 @@ def _tuple_fields() -> set[str]:
 
 def options_from_json(data: dict) -> CaptureOptions:
     """The options of a job; keys this version does not know (a newer client) are left out."""
-    known = {f.name for f in fields(CaptureOptions)}
+    known = {f.name for f in fields(CaptureOptions)} - {"session"}  # never from a job (options_to_json)
     values = {k: v for k, v in data.items() if k in known}
     for name in _tuple_fields() & set(values):
         values[name] = tuple(values[name])
