@@ -150,7 +150,9 @@ def test_a_worker_killed_mid_capture_loses_nothing_and_duplicates_nothing_s3(sit
     assert err.count(" ok 200 ") == 30 and "30 of 30 captured" in err
     assert redone == in_flight, "a job of the killed worker was not captured by another"
     assert again >= len(in_flight)
-    assert keys == []
+    # Everything delivered was taken in. Only the killed worker may have left data behind, an
+    # upload it had not given its marker yet: never ingested, swept by the ingest after a day.
+    assert [k for k in keys if f"-{victim.proc.pid}-" not in k or k.endswith(".sha256")] == [], keys
     assert_each_once(host, urls, tmp_path)
 
 
