@@ -12,10 +12,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,7 @@ from queue_helpers import S3_ENV, MotoS3, RedisServer, warcache_cmd
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from warcache import dirswap
 from warcache.collection import Collection
 from warcache.distributed.delivery import MARKER, DirStore, make_marker, open_store
 from warcache.distributed.ingest import Ingester
@@ -259,6 +263,47 @@ def test_a_job_captured_twice_is_indexed_once_and_a_file_delivered_again_is_drop
     ship(store, third, "job-d")
     assert ingest(root, store).duplicates == [third.name]
     assert pages(root) == [URL]
+
+
+def test_an_ingest_waits_for_forget_and_follows_the_collection_it_swapped_in(tmp_path):
+    """An ingest writes to the collection as a capture does: not while `warcache forget` rewrites
+    it. It waits for the rewrite, then uses the ledger forget carried into the swapped-in
+    directory (a job captured again is still known), not the one it had open before."""
+    root, spool = tmp_path / "root", tmp_path / "spool"
+    spool.mkdir()
+    store = DirStore(tmp_path / "store", (tmp_path / "store").as_uri())
+    coll = Collection(root, "default")
+    ingester = Ingester(coll, store)
+    try:
+        ship(store, worker_warc(spool, "warcache-1-1-f.warc.gz", "job-f"), "job-f")
+        assert ingester.run_once().ingested == ["warcache-1-1-f.warc.gz"]
+        ship(store, worker_warc(spool, "warcache-2-2-f.warc.gz", "job-f"), "job-f")  # the job again
+        ship(store, worker_warc(spool, "warcache-3-3-g.warc.gz", "job-g", url=URL + "/2"), "job-g")
+        held, released = threading.Event(), threading.Event()
+
+        def rewrite() -> None:  # what forget does, in short: hold the collection alone, swap it
+            collections = root / "collections"
+            with dirswap.rewriting(collections, "default"):
+                held.set()
+                time.sleep(1.0)
+                shutil.copytree(coll.path, collections / ".swapped")
+                os.rename(coll.path, collections / ".old")
+                os.rename(collections / ".swapped", coll.path)
+            released.set()
+
+        thread = threading.Thread(target=rewrite)
+        thread.start()
+        assert held.wait(10)
+        report = ingester.run_once()
+        assert released.is_set()  # it waited for the rewrite
+        thread.join(10)
+        assert report.ingested == ["warcache-3-3-g.warc.gz"]
+        assert report.duplicates == ["warcache-2-2-f.warc.gz"]
+    finally:
+        ingester.close()
+    assert sorted(pages(root)) == [URL, URL + "/2"]
+    assert not (root / "collections" / ".old" / "archive" / "warcache-3-3-g.warc.gz").exists()
+    assert verify_collection(coll).ok
 
 
 # -- broker errors ---------------------------------------------------------------------------------

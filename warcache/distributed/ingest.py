@@ -108,17 +108,26 @@ class Ingester:
         self.payloads = payloads
         self.incoming = coll.indexes_dir / "incoming"
         self.duplicates_dir = coll.setaside_dir / "duplicates"
-        self.incoming.mkdir(parents=True, exist_ok=True)
-        path = coll.indexes_dir / "ingest.sqlite3"
-        new = not path.exists()
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=60)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
-        if new:
-            self._seed_jobs()
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The ledger, opened when first needed after each run (see run_once)."""
+        if self._db is None:
+            self.coll.indexes_dir.mkdir(parents=True, exist_ok=True)
+            path = self.coll.indexes_dir / "ingest.sqlite3"
+            new = not path.exists()
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=60)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+            if new:
+                self._seed_jobs()
+        return self._db
 
     def close(self) -> None:
-        self.db.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def _seed_jobs(self) -> None:
         rows = []
@@ -136,9 +145,19 @@ class Ingester:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        with open(self.coll.indexes_dir / "ingest.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # one ingest per collection at a time, on this host
-            yield
+        """Hold the collection as a capture run does (`warcache forget` waits for the run, and the
+        run for a forget), then the ingest's own lock. The ledger is closed at the end of each run:
+        a forget between two runs swaps the collection's directory, and the next run must open
+        the ledger it copied there, not keep writing to the old one."""
+        with self.coll.writing():
+            self.coll.indexes_dir.mkdir(parents=True, exist_ok=True)
+            self.incoming.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(self.coll.indexes_dir / "ingest.lock", "a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)  # one ingest per collection at a time, on this host
+                    yield
+            finally:
+                self.close()
 
     def run_once(self) -> IngestReport:
         """Ingest every file ready in the store now."""
