@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from playwright.async_api import Playwright, async_playwright
 
@@ -25,7 +25,7 @@ from warcache import timestamps
 from warcache.capture.browsers import HUNG, BrowserKeeper
 from warcache.capture.page import BROWSER_ANSWER_TIMEOUT, CaptureOptions, PageCapture
 from warcache.capture.profile_browser import ProfileKeeper
-from warcache.capture.records import build_page_records, cdxj_lines
+from warcache.capture.records import PageRecords, build_page_records, cdxj_lines
 from warcache.capture.session import PROFILE, check_in_browser
 from warcache.chromium import BrowserChoice
 from warcache.collection import Collection
@@ -75,11 +75,53 @@ class PageResult:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict) -> PageResult:
+        """The result `to_json` gave (a capture worker sends results this way); unknown keys, from
+        another warcache version, are left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def of_capture(cls, capture: PageCapture) -> PageResult:
+        """What the user is told about a capture, before its records are written."""
+        return cls(url=capture.url, ok=capture.error is None, status=capture.status or None,
+                   final_url=capture.final_url or None, title=capture.title,
+                   timestamp=timestamps.from_datetime(capture.started), seconds=round(capture.seconds, 2),
+                   error=capture.error, warnings=list(capture.warnings), blocked=len(capture.blocked))
+
+    def wrote(self, page: PageRecords, written: WrittenPage) -> None:
+        """Note where the page's records went."""
+        self.resources, self.revisits = page.responses, page.revisits
+        self.bytes = written.end - written.start
+        self.warc = written.filename
+
+
+def checked_url(url: str) -> tuple[str, PageResult | None]:
+    """The URL as it is captured, or a failed result saying why it cannot be (trying again would
+    not help)."""
+    try:
+        return normalize_url(url), None
+    except Exception as exc:  # noqa: BLE001 - UsageError; reported per URL, the run goes on
+        return url, PageResult(url=url, ok=False, error=str(exc), retryable=False)
+
+
+def archivable(capture: PageCapture) -> bool:
+    """Whether a capture has records to write: it worked, or it failed with exchanges that are the
+    evidence of how (kept), and in both cases something was exchanged."""
+    return bool(capture.exchanges) and (capture.error is None or capture.keep)
+
 
 class Archiver:
-    """Capture pages into one collection. Use as `async with Archiver(...) as a: await a.add(url)`."""
+    """Capture pages into one collection. Use as `async with Archiver(...) as a: await a.add(url)`.
 
-    def __init__(self, coll: Collection, opts: CaptureOptions, browser: BrowserChoice, *,
+    Without a collection (`coll=None`) it only drives the browser: `capture()` returns each page as
+    recorded, and the caller writes it. A capture worker does that: each page goes into a WARC file
+    of its own, which is shipped to the collection's host and indexed there
+    (warcache.distributed).
+    """
+
+    def __init__(self, coll: Collection | None, opts: CaptureOptions, browser: BrowserChoice, *,
                  max_warc_size: int = DEFAULT_MAX_SIZE, headless: bool = True,
                  on_recovered: Callable[[Recovered], None] | None = None) -> None:
         self.coll = coll
@@ -95,16 +137,8 @@ class Archiver:
         self._cdxj: CdxjIndex | None = None
 
     async def __aenter__(self) -> Archiver:
-        self.coll.create()
-        def catch_up(path, name) -> None:
-            index_missing(self.coll, path, name)
-
-        for item in recover_collection(self.coll, catch_up):
-            if self.on_recovered:
-                self.on_recovered(item)
-        self._dedup = DedupIndex(self.coll.dedup_path)
-        self._cdxj = CdxjIndex(self.coll.indexes_dir)
-        self._fulltext = fulltext_index(self.coll)
+        if self.coll is not None:
+            self._open_collection(self.coll)
         self._pw = await async_playwright().start()
         self._browsers = self._keeper(self._pw)
         try:
@@ -118,10 +152,11 @@ class Archiver:
             self._browsers = None
             await self._pw.stop()
             raise
-        info = default_warcinfo(browser=f"Chromium {self.browser_version}", user_agent=self.user_agent,
-                                settings=self.opts.settings())
-        info["isPartOf"] = self.coll.name
-        self._writer = WarcFileWriter(self.coll.archive_dir, info=info, max_size=self.max_warc_size)
+        if self.coll is not None:
+            info = default_warcinfo(browser=f"Chromium {self.browser_version}", user_agent=self.user_agent,
+                                    settings=self.opts.settings())
+            info["isPartOf"] = self.coll.name
+            self._writer = WarcFileWriter(self.coll.archive_dir, info=info, max_size=self.max_warc_size)
         return self
 
     def _keeper(self, pw: Playwright) -> BrowserKeeper:
@@ -130,6 +165,19 @@ class Archiver:
             return ProfileKeeper(pw, self.choice, session.source, self.opts, headless=self.headless,
                                  user_agent=self.opts.user_agent)
         return BrowserKeeper(pw, self.choice, headless=self.headless, user_agent=self.opts.user_agent)
+
+    def _open_collection(self, coll: Collection) -> None:
+        coll.create()
+
+        def catch_up(path, name) -> None:
+            index_missing(coll, path, name)
+
+        for item in recover_collection(coll, catch_up):
+            if self.on_recovered:
+                self.on_recovered(item)
+        self._dedup = DedupIndex(coll.dedup_path)
+        self._cdxj = CdxjIndex(coll.indexes_dir)
+        self._fulltext = fulltext_index(coll)
 
     @property
     def user_agent(self) -> str:
@@ -159,28 +207,35 @@ class Archiver:
     async def add(self, url: str) -> PageResult:
         """Capture one URL. Failures come back as a result with `ok=False`, never as an exception,
         except ArchiveError when the WARC itself cannot be written (the run must stop)."""
-        try:
-            url = normalize_url(url)
-        except Exception as exc:  # noqa: BLE001 - UsageError; reported per URL, the run goes on
-            return PageResult(url=url, ok=False, error=str(exc), retryable=False)
-        capture, interrupted = await self._capture(url, alone=False)
-        if interrupted:
-            first = capture.error
-            capture.release()
-            capture, _ = await self._capture(url, alone=True)
-            capture.warnings.insert(0, f"captured again, alone on a fresh browser: the browser was replaced "
-                                       f"during the first attempt ({first})")
+        url, invalid = checked_url(url)
+        if invalid is not None:
+            return invalid
+        capture = await self.capture(url)
         try:
             return self._store(capture)
         finally:
             capture.release()
 
-    async def _capture(self, url: str, *, alone: bool) -> tuple[PageCapture, bool]:
+    async def capture(self, url: str, opts: CaptureOptions | None = None) -> PageCapture:
+        """Capture one (normalised) URL with `opts` (default: the archiver's), writing nothing; a
+        capture interrupted by another page's trouble with the shared browser is captured again,
+        alone. The caller releases the capture."""
+        opts = opts or self.opts
+        capture, interrupted = await self._capture(url, opts, alone=False)
+        if interrupted:
+            first = capture.error
+            capture.release()
+            capture, _ = await self._capture(url, opts, alone=True)
+            capture.warnings.insert(0, f"captured again, alone on a fresh browser: the browser was replaced "
+                                       f"during the first attempt ({first})")
+        return capture
+
+    async def _capture(self, url: str, opts: CaptureOptions, *, alone: bool) -> tuple[PageCapture, bool]:
         """Capture `url` once; also say whether it was interrupted (it failed on a browser that it
         shared with other captures and that was replaced meanwhile: see browsers.py)."""
         assert self._browsers is not None
         async with self._browsers.lease(alone=alone) as lease:
-            capture = await self._browsers.capture(lease, url, self.opts)
+            capture = await self._browsers.capture(lease, url, opts)
             if capture.browser_crashed or not lease.connected:
                 await self._browsers.replace(lease)
             if lease.hung and capture.error is not None:
@@ -189,24 +244,17 @@ class Archiver:
         return capture, capture.error is not None and lease.replaced and lease.shared
 
     def _store(self, capture: PageCapture) -> PageResult:
-        timestamp = timestamps.from_datetime(capture.started)
-        result = PageResult(url=capture.url, ok=capture.error is None, status=capture.status or None,
-                            final_url=capture.final_url or None, title=capture.title,
-                            timestamp=timestamp, seconds=round(capture.seconds, 2),
-                            error=capture.error, warnings=list(capture.warnings),
-                            blocked=len(capture.blocked))
-        if (capture.error is not None and not capture.keep) or not capture.exchanges:
+        result = PageResult.of_capture(capture)
+        if not archivable(capture):
             return result
-        assert self._writer is not None and self._dedup is not None
+        assert self._writer is not None and self._dedup is not None and self.coll is not None
         page = build_page_records(capture, self._dedup, browser_version=self.browser_version,
                                   user_agent=self.user_agent, opts=self.opts)
         written = self._writer.write_page(page.records)
         # Only now that the records are on disk may indexes point at them.
         self._dedup.add(page.originals)
         self._cdxj.add(cdxj_lines(page, written))
-        result.resources, result.revisits = page.responses, page.revisits
-        result.bytes = written.end - written.start
-        result.warc = written.filename
+        result.wrote(page, written)
         if capture.error is not None:
             return result  # archived as evidence, but not a page: see the module docstring
         entry = page_entry(page.info, warc=written.filename, records=record_spans(written),

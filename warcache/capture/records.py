@@ -29,7 +29,7 @@ from warcache.capture.blocklist import MAX_LISTED
 from warcache.capture.httpwire import parse_head
 from warcache.capture.page import CaptureOptions, PageCapture
 from warcache.index.cdxj import CdxjLine, canonical_key, cdxj_mime, post_query, request_key
-from warcache.index.dedup import DedupIndex, Original
+from warcache.index.dedup import Original, PayloadLookup
 from warcache.warc.writer import (
     DOM_URN,
     MEDIA_INFO_URN,
@@ -85,7 +85,7 @@ def file_digest(path) -> tuple[str, int]:
     return "sha1:" + base64.b32encode(sha1.digest()).decode("ascii"), size
 
 
-def build_page_records(capture: PageCapture, dedup: DedupIndex, *, browser_version: str, user_agent: str,
+def build_page_records(capture: PageCapture, dedup: PayloadLookup, *, browser_version: str, user_agent: str,
                        opts: CaptureOptions) -> PageRecords:
     page = PageRecords()
     new_originals: dict[str, Original] = {}

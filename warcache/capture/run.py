@@ -78,11 +78,16 @@ def run_captures(coll: Collection, opts: CaptureOptions, urls: list[str], *, bro
     outcome = RunOutcome(urls, [progress.results[i] for i in sorted(progress.results)],
                          interrupted=progress.interrupted,
                          not_captured=progress.not_captured if progress.interrupted else [])
-    now = timestamps.to_iso(timestamps.now())
-    coll.update_failures({r.url for r in outcome.results if r.ok},
-                         [{"url": r.url, "reason": r.error, "time": now}
-                          for r in outcome.results if not r.ok and r.retryable])
+    remember_failures(coll, outcome.results)
     return outcome
+
+
+def remember_failures(coll: Collection, results: list[PageResult]) -> None:
+    """Record the URLs that failed for `warcache retry`, and take those captured now off that list."""
+    now = timestamps.to_iso(timestamps.now())
+    coll.update_failures({r.url for r in results if r.ok},
+                         [{"url": r.url, "reason": r.error, "time": now}
+                          for r in results if not r.ok and r.retryable])
 
 
 async def _capture_all(coll: Collection, opts: CaptureOptions, choice, progress: Progress, jobs: int,

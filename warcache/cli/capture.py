@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from warcache.cli.options import capture_options, capture_settings, collection_option
+from warcache.cli.options import capture_options, capture_settings, collection_option, queue_options
 from warcache.cli.output import describe, human_bytes, say
 from warcache.collection import Collection, open_collection, root_path, validate_name
 
@@ -43,6 +43,7 @@ def _age(ctx, param, value: str | None) -> tuple[str, float] | None:
                    "AGE: 30d, 12h, 2w (with no URLs, only these: fit for cron).")
 @click.option("--dry-run", is_flag=True, help="List what would be captured, capture nothing.")
 @capture_options
+@queue_options
 @click.pass_context
 def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: tuple[str, ...],
         base_url: str | None, include: tuple[str, ...], exclude: tuple[str, ...], recapture: bool,
@@ -54,6 +55,10 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
     DOM. With --links-from, every outbound link of a post, feed or bookmarks file is captured,
     except those the collection already holds (run it again: only new links are captured).
 
+    With --broker, the pages are captured by `warcache worker`s, on this machine or others: the
+    URLs are queued, the workers deliver WARC files to --store, and each is taken into the
+    collection here before its line is printed. Ctrl-C leaves the queued work queued.
+
     Exit status: 0 when every capture worked (or there was nothing to capture), 1 when one
     failed or the command could not run, 2 for a bad option, 130 when interrupted.
 
@@ -62,6 +67,7 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
         warcache add --links-from post.md --base-url https://myblog.example/post/
         warcache add --links-from https://myblog.example/feed.xml -j 4
         warcache add -q --recapture-older-than 30d -c blog    # in a crontab
+        warcache add --broker redis://queue.lan:6379/0 --links-from feed.xml
     """
     from warcache.capture.batch import plan
 
@@ -102,6 +108,7 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
 @click.command()
 @collection_option
 @capture_options
+@queue_options
 @click.pass_context
 def retry(ctx: click.Context, collection: str, **kw) -> None:
     """Capture again the URLs whose capture failed."""
@@ -153,10 +160,12 @@ def login(url: str, profile_dir: str, browser_path: str | None) -> None:
 
 
 def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str | None, jobs: int,
-                   max_warc_size: int, as_json: bool, quiet: bool = False) -> list:
-    """Capture `urls`, printing a line per URL as it lands and a summary; exits 130 when interrupted.
-    `quiet` (for cron, which mails whatever a job prints): only failures, what recovery did, the
-    summary when something failed, and an interruption are printed."""
+                   max_warc_size: int, as_json: bool, quiet: bool = False, broker: str | None = None,
+                   store: str | None = None) -> list:
+    """Capture `urls` here, or through the queue with `broker`, printing a line per URL as it lands
+    and a summary (the same either way); exits 130 when interrupted. `quiet` (for cron, which
+    mails whatever a job prints): only failures, what recovery did, the summary when something
+    failed, and an interruption are printed."""
     from warcache.capture.run import RunEvents, run_captures
 
     tty = sys.stderr.isatty() and not quiet
@@ -180,13 +189,29 @@ def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str
             say(text, err=True)
 
     events = RunEvents(started=started, landed=landed, note=lambda t: say(t, err=True), waiting=waiting)
-    outcome = run_captures(coll, opts, urls, browser_path=browser_path, jobs=jobs,
-                           max_warc_size=max_warc_size, events=events)
+    if broker:
+        from warcache.distributed.client import run_queued
+
+        # A browser named on this command line is the workers' too; one from this machine's
+        # environment is not.
+        ctx = click.get_current_context()
+        given = ctx.get_parameter_source("browser_path") == click.core.ParameterSource.COMMANDLINE
+        outcome = run_queued(coll, opts, urls, broker=broker, store=store or default_store(coll),
+                             browser_path=browser_path if given else None, events=events)
+    else:
+        outcome = run_captures(coll, opts, urls, browser_path=browser_path, jobs=jobs,
+                               max_warc_size=max_warc_size, events=events)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in outcome.results], indent=2, ensure_ascii=False))
     if not (quiet and outcome.ok):
         click.echo(f"{outcome.captured} of {len(urls)} captured into collection {coll.name!r} "
                    f"({human_bytes(outcome.bytes)} written to {coll.archive_dir})", err=True)
+    if outcome.interrupted and broker:
+        click.echo(f"interrupted: {len(outcome.not_captured)} not reported yet; queued jobs stay queued "
+                   "(`warcache queue` shows them, `warcache ingest` takes their files in):", err=True)
+        for url in outcome.not_captured:
+            say(f"  {url}", err=True)
+        sys.exit(130)
     if outcome.interrupted:
         click.echo(f"interrupted: {len(outcome.not_captured)} not captured (run the same command again to "
                    "capture them):", err=True)
@@ -194,3 +219,9 @@ def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str
             say(f"  {url}", err=True)
         sys.exit(130)
     return outcome.results
+
+
+def default_store(coll: Collection) -> str:
+    """Where workers deliver without --store: ROOT/incoming, a directory workers on this machine
+    (or with the root mounted at the same path) can write."""
+    return (coll.root / "incoming").as_uri()

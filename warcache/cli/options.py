@@ -157,6 +157,23 @@ def capture_options(f):
     return f
 
 
+def broker_option(f):
+    return click.option("--broker", metavar="URL", envvar="WARCACHE_BROKER",
+                        help="Redis of the capture queue, redis://HOST[:PORT][/DB] [env WARCACHE_BROKER].")(f)
+
+
+def store_option(f):
+    return click.option("--store", metavar="URL", envvar="WARCACHE_STORE",
+                        help="Where workers deliver WARC files: a directory every machine sees "
+                             "(file:///PATH) or s3://BUCKET/PREFIX[?endpoint=URL] "
+                             "[env WARCACHE_STORE; default: ROOT/incoming].")(f)
+
+
+def queue_options(f):
+    """Capturing through the queue instead of locally (add, retry)."""
+    return broker_option(store_option(f))
+
+
 def capture_settings(kw: dict) -> tuple[CaptureOptions, dict]:
     """The capture options from a command's keyword arguments, and the arguments left over."""
     import os.path

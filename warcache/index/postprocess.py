@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -313,8 +313,13 @@ def rebuild_collection(coll: Collection, paths: Iterable[Path] | None = None) ->
     return report
 
 
-def add_files(coll: Collection, paths: list[Path]) -> CollectionIndexReport:
-    """Index WARC files newly placed in the collection (imported, or not yet indexed)."""
+#: Told what was indexed of each file (its originals: a capture worker's digest map wants them).
+OnIndexed = Callable[[FileIndexResult], None]
+
+
+def add_files(coll: Collection, paths: list[Path],
+              on_indexed: OnIndexed | None = None) -> CollectionIndexReport:
+    """Index WARC files newly placed in the collection (imported, delivered, or not yet indexed)."""
     report = CollectionIndexReport(files=len(paths))
     cdxj = CdxjIndex(coll.indexes_dir)
     dedup = DedupIndex(coll.dedup_path)
@@ -325,13 +330,16 @@ def add_files(coll: Collection, paths: list[Path]) -> CollectionIndexReport:
             report.docs += fulltext_index(coll).add(result.docs) if result.docs else 0
             coll.append_pages(result.pages)
             dedup.add(result.originals)
+            if on_indexed is not None:
+                on_indexed(result)
     finally:
         cdxj.close()
         dedup.close()
     return report
 
 
-def index_missing(coll: Collection, path: Path, filename: str) -> CollectionIndexReport:
+def index_missing(coll: Collection, path: Path, filename: str,
+                  on_indexed: OnIndexed | None = None) -> CollectionIndexReport:
     """Index what the indexes lack of one WARC file that capture wrote, known as `filename`.
 
     Why: a capture writes a page's records (fsynced), then its URL index lines, its pages.jsonl
@@ -367,6 +375,8 @@ def index_missing(coll: Collection, path: Path, filename: str) -> CollectionInde
         dedup.add(result.originals)
     finally:
         dedup.close()
+    if on_indexed is not None:
+        on_indexed(result)
     report.lines = len(lines)
     return report
 
