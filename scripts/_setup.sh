@@ -3,6 +3,8 @@
 #     pyproject.toml changes)
 #   - a Chromium: Playwright's own, or a system one; on Debian/Ubuntu with apt, `chromium` is
 #     installed when none is found. Elsewhere the script says the one command that fixes it.
+#   - redis-server (the capture queue's tests start one on loopback): Debian's package, installed
+#     with apt when missing; never started here.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${WARCACHE_VENV:-$REPO/.venv}"
@@ -55,6 +57,24 @@ if ! "$VENV/bin/python" -c 'from warcache.chromium import find_browser; find_bro
   else
     say "no Chromium found: run '$VENV/bin/warcache install' (Playwright's Chromium) or install chromium"
     exit 1
+  fi
+fi
+if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
+  if command -v apt-get >/dev/null && as_root true 2>/dev/null; then
+    say "no redis-server found: installing Debian's redis-server with apt-get (the queue tests start it)"
+    as_root apt-get update -qq
+    # The tests start their own on a free loopback port: the service is not wanted, and the
+    # package's postinst fails the install when it cannot start it (a container without init,
+    # port 6379 taken). Where no policy-rc.d exists, one that forbids starting services is put
+    # in place for the install only.
+    POLICY=/usr/sbin/policy-rc.d; OWN_POLICY=""
+    if [ ! -e "$POLICY" ] && printf '#!/bin/sh\nexit 101\n' | as_root tee "$POLICY" >/dev/null \
+       && as_root chmod 755 "$POLICY"; then OWN_POLICY=1; fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null \
+      || say "installing redis-server failed: the queue tests will fail until it is installed"
+    if [ -n "$OWN_POLICY" ]; then as_root rm -f "$POLICY"; fi
+  else
+    say "no redis-server found: install it (Debian/Ubuntu: sudo apt-get install redis-server); the queue tests need it"
   fi
 fi
 export PATH="$VENV/bin:$PATH"

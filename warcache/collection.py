@@ -3,6 +3,7 @@
     ROOT/collections/<name>/archive/*.warc.gz     the WARC files (the source of truth)
     ROOT/collections/<name>/indexes/               everything derived from them (rebuildable)
     ROOT/collections/<name>/setaside/              leftovers of killed runs, never read as archive
+    ROOT/collections/.<name>.lock                  held by commands that write (see dirswap.py)
 
 pywb run in ROOT serves these collections as they are.
 """
@@ -14,10 +15,11 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from warcache import dirswap
 from warcache.errors import ArchiveError, UsageError
 from warcache.pagelist import PageEntry
 
@@ -97,6 +99,12 @@ class Collection:
         self.archive_dir.mkdir(parents=True, exist_ok=True)
         self.indexes_dir.mkdir(parents=True, exist_ok=True)
         return self
+
+    def writing(self, on_wait: Callable[[], None] | None = None) -> contextlib.AbstractContextManager[None]:
+        """Hold the collection for a command that writes to it (add, import, index): several may
+        at once, but not while `warcache forget` rewrites it (see dirswap.py; `on_wait` is called
+        if it has to wait for one)."""
+        return dirswap.writing(self.root / "collections", self.name, on_wait=on_wait)
 
     def warc_files(self) -> list[Path]:
         """Closed WARC/ARC files, oldest name first (never the `.open` ones being written)."""
@@ -195,8 +203,11 @@ def root_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def open_collection(root: Path, name: str, *, create: bool = False) -> Collection:
-    """The collection `name` under `root`; created on first use when `create`, else must exist."""
+    """The collection `name` under `root`; created on first use when `create`, else must exist.
+
+    A rewrite of it that a killed `warcache forget` left is finished or undone first."""
     coll = Collection(root, validate_name(name))
+    dirswap.recover_if_idle(root / "collections", coll.name)
     if create:
         return coll.create()
     if not coll.exists():
@@ -209,5 +220,8 @@ def list_collections(root: Path) -> list[str]:
     base = root / "collections"
     if not base.is_dir():
         return []
+    for name in dirswap.pending_names(base):
+        if NAME_RE.match(name):
+            dirswap.recover_if_idle(base, name)
     return sorted(p.name for p in base.iterdir() if p.is_dir() and NAME_RE.match(p.name)
                   and (p / "archive").is_dir())

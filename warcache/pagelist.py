@@ -40,6 +40,10 @@ class PageEntry:
     resources: int | None = None  # responses recorded, revisits included (None: not a warcache capture)
     revisits: int | None = None
     bytes: int | None = None  # WARC bytes of the whole capture
+    #: Digest of the capture's article text (extract.captured.text_digest), made where the entry is
+    #: made, so `list` can tell "changed" from "unchanged" without reading WARCs. None: unknown (an
+    #: entry written before it existed, or a page with no text to extract).
+    text_digest: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -59,6 +63,8 @@ class PageEntry:
             "records": {k: list(v) for k, v in self.records.items()}, "resources": self.resources,
             "revisits": self.revisits, "bytes": self.bytes,
         })
+        if self.text_digest is not None:  # absent when unknown: an older entry reads back unchanged
+            data["text_digest"] = self.text_digest
         return data
 
     def to_line(self) -> str:
@@ -87,12 +93,14 @@ class PageEntry:
                         and all(isinstance(n, int) and n >= 0 for n in span)):
                     records[str(kind)] = (span[0], span[1])
         status = data.pop("status", None)
+        text_digest = data.pop("text_digest", None)
         return cls(
             url=url, timestamp=timestamp, warc=warc, offset=offset,
             final_url=_text(data.pop("final_url", "")), status=status if isinstance(status, int) else None,
             title=_text(data.pop("title", "")), mime=_text(data.pop("mime", "")), records=records,
             resources=_count(data.pop("resources", None)), revisits=_count(data.pop("revisits", None)),
-            bytes=_count(data.pop("bytes", None)), extra=data,
+            bytes=_count(data.pop("bytes", None)),
+            text_digest=text_digest if isinstance(text_digest, str) and text_digest else None, extra=data,
         )
 
     @classmethod

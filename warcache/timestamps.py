@@ -118,3 +118,17 @@ def parse_user_timestamp(text: str) -> str:
 def distance(a: str, b: str) -> float:
     """Seconds between two timestamps (how captures are ranked by nearness in time)."""
     return abs(to_seconds(a) - to_seconds(b))
+
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_age(text: str) -> float:
+    """An age typed by a person, in seconds: a number and a unit, `s`, `m`, `h`, `d` or `w`
+    (`30d`, `12h`, `2w`, `1.5d`). Raises UsageError for anything else."""
+    match = _AGE.match(text or "")
+    if not match or float(match.group(1)) <= 0:
+        raise UsageError(f"invalid age {text!r}: use a number and a unit, s, m, h, d or w "
+                         "(30d, 12h, 2w)")
+    return float(match.group(1)) * _AGE_UNITS[match.group(2).lower()]

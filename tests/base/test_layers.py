@@ -10,6 +10,7 @@ names the import and its line.
 from __future__ import annotations
 
 import ast
+import json
 import shutil
 import subprocess
 import sys
@@ -97,3 +98,41 @@ def test_modules_with_whoosh_public_api_stay_off_its_internals() -> None:
         assert used and used <= allowed, (module, used - allowed)
     # and the two that use internals really do (else the contract above should shrink)
     assert all(_whoosh_imports(module) for module in WHOOSH_INTERNALS)
+
+
+#: What `warcache --help` and each command's `--help` must not import: the browser driver, WARC,
+#: index and HTML libraries, and warcache's own layers below the CLI (each command imports them
+#: inside its function, so that help, and a typo's error, come at once).
+HEAVY = ("playwright", "greenlet", "warcio", "whoosh", "bs4", "lxml", "werkzeug", "waitress", "adblock",
+         "yt_dlp", "warcache.capture", "warcache.replay", "warcache.manage", "warcache.index",
+         "warcache.search", "warcache.extract", "warcache.warc")
+
+_HELP_OF_EVERY_COMMAND = """
+import contextlib, io, json, sys
+import click
+from warcache.cli import cli
+
+def paths(cmd, path):
+    yield path
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            yield from paths(sub, path + [name])
+
+shown = []
+for path in paths(cli, []):
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):
+        cli.main([*path, "--help"], prog_name="warcache", standalone_mode=False)
+    shown.append(" ".join(path) if "Usage:" in out.getvalue() else "NO HELP: " + " ".join(path))
+print(json.dumps({"shown": shown, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_help_imports_nothing_heavy() -> None:
+    proc = subprocess.run([sys.executable, "-c", _HELP_OF_EVERY_COMMAND], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert {"add", "login", "export wacz", "replay"} <= set(report["shown"]), report["shown"]
+    assert not [s for s in report["shown"] if s.startswith("NO HELP")], report["shown"]
+    heavy = [m for m in report["modules"] if m.startswith(HEAVY) and m.split(".")[:2] != ["warcache", "cli"]]
+    assert heavy == [], heavy

@@ -82,7 +82,7 @@ def test_recapture_adds_a_second_capture_time(blog, site):
     assert by_hash == shown
     assert shown[0]["headline"] == "Final page" and shown[0]["article_chars"] > 0
     human = run_cli("list", root=blog["root"])
-    assert site.url("/final.html") in human.stdout and "(+1 earlier)" in human.stdout
+    assert site.url("/final.html") in human.stdout and "(+1 earlier, unchanged)" in human.stdout
 
 
 def test_cached_article_export_has_the_exact_format(blog, site, tmp_path):

@@ -116,6 +116,18 @@ CASES = [
     (["verify", "-c", "nosuch"], 1, "Error: no collection 'nosuch'"),
     (["retry", "-c", "nosuch"], 1, "Error: no collection 'nosuch'"),
     (["nonsense"], 2, "No such command 'nonsense'"),
+    (["add", "--recapture-older-than", "soon"], 2, "Invalid value for '--recapture-older-than'"),
+    (["add", "--recapture-older-than", "30d", "-c", "nosuch"], 1, "Error: no collection 'nosuch'"),
+    (["forget"], 2, "Missing argument 'URL|HASH'"),
+    (["forget", "notaurl"], 1, "Error: invalid URL 'notaurl'"),
+    (["forget", "http://never.archived.test/"], 1, "Error: no capture of http://never.archived.test/"),
+    (["forget", PAGE], 1, "Error: forget asks for confirmation on a terminal; pass --yes"),
+    (["forget", "--at", "notatime", "--yes", PAGE], 1, "Error: invalid timestamp 'notatime'"),
+    (["forget", "--at", "1999", "--yes", PAGE], 1, f"Error: no capture of {PAGE} at 1999"),
+    (["forget", "-c", "nosuch", "--yes", PAGE], 1, "Error: no collection 'nosuch'"),
+    (["diff", PAGE], 1, "has only one capture"),
+    (["diff", "notaurl"], 1, "Error: invalid URL 'notaurl'"),
+    (["diff", PAGE, "2024", "2025", "2026"], 2, "give at most two times"),
 ]
 
 

@@ -5,8 +5,10 @@ each URL it captures the page (page.py), turns what was recorded into WARC recor
 pairs, revisits for payloads the collection already has, the screenshot, the rendered DOM and a page
 record), writes them durably, and only then reports the page captured. A capture interrupted
 because the browser it shared with another page was replaced is captured again, alone (see
-browsers.py). A capture that failed but whose exchanges are kept (a redirect loop, a page whose last
-navigation failed) is written to the WARC but is not a page: not listed, not searchable, not
+browsers.py). With a session (session.py), every page is captured with it: cookies and storage in
+each fresh context, or all pages in the one context of a browser profile (profile_browser.py). A
+capture that failed but whose exchanges are kept (a redirect loop, a page whose last navigation
+failed) is written to the WARC but is not a page: not listed, not searchable, not
 exported, and its URL goes to `failures.jsonl` for `warcache retry`.
 """
 
@@ -15,14 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from playwright.async_api import Playwright, async_playwright
 
 from warcache import timestamps
 from warcache.capture.browsers import HUNG, BrowserKeeper
-from warcache.capture.page import CaptureOptions, PageCapture, capture_page
-from warcache.capture.records import build_page_records, cdxj_lines
+from warcache.capture.page import BROWSER_ANSWER_TIMEOUT, CaptureOptions, PageCapture
+from warcache.capture.profile_browser import ProfileKeeper
+from warcache.capture.records import PageRecords, build_page_records, cdxj_lines
+from warcache.capture.session import PROFILE, check_in_browser
 from warcache.chromium import BrowserChoice
 from warcache.collection import Collection
 from warcache.extract.captured import PageHtml
@@ -71,11 +75,53 @@ class PageResult:
     def to_json(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict) -> PageResult:
+        """The result `to_json` gave (a capture worker sends results this way); unknown keys, from
+        another warcache version, are left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @classmethod
+    def of_capture(cls, capture: PageCapture) -> PageResult:
+        """What the user is told about a capture, before its records are written."""
+        return cls(url=capture.url, ok=capture.error is None, status=capture.status or None,
+                   final_url=capture.final_url or None, title=capture.title,
+                   timestamp=timestamps.from_datetime(capture.started), seconds=round(capture.seconds, 2),
+                   error=capture.error, warnings=list(capture.warnings), blocked=len(capture.blocked))
+
+    def wrote(self, page: PageRecords, written: WrittenPage) -> None:
+        """Note where the page's records went."""
+        self.resources, self.revisits = page.responses, page.revisits
+        self.bytes = written.end - written.start
+        self.warc = written.filename
+
+
+def checked_url(url: str) -> tuple[str, PageResult | None]:
+    """The URL as it is captured, or a failed result saying why it cannot be (trying again would
+    not help)."""
+    try:
+        return normalize_url(url), None
+    except Exception as exc:  # noqa: BLE001 - UsageError; reported per URL, the run goes on
+        return url, PageResult(url=url, ok=False, error=str(exc), retryable=False)
+
+
+def archivable(capture: PageCapture) -> bool:
+    """Whether a capture has records to write: it worked, or it failed with exchanges that are the
+    evidence of how (kept), and in both cases something was exchanged."""
+    return bool(capture.exchanges) and (capture.error is None or capture.keep)
+
 
 class Archiver:
-    """Capture pages into one collection. Use as `async with Archiver(...) as a: await a.add(url)`."""
+    """Capture pages into one collection. Use as `async with Archiver(...) as a: await a.add(url)`.
 
-    def __init__(self, coll: Collection, opts: CaptureOptions, browser: BrowserChoice, *,
+    Without a collection (`coll=None`) it only drives the browser: `capture()` returns each page as
+    recorded, and the caller writes it. A capture worker does that: each page goes into a WARC file
+    of its own, which is shipped to the collection's host and indexed there
+    (warcache.distributed).
+    """
+
+    def __init__(self, coll: Collection | None, opts: CaptureOptions, browser: BrowserChoice, *,
                  max_warc_size: int = DEFAULT_MAX_SIZE, headless: bool = True,
                  on_recovered: Callable[[Recovered], None] | None = None) -> None:
         self.coll = coll
@@ -91,29 +137,47 @@ class Archiver:
         self._cdxj: CdxjIndex | None = None
 
     async def __aenter__(self) -> Archiver:
-        self.coll.create()
-        def catch_up(path, name) -> None:
-            index_missing(self.coll, path, name)
-
-        for item in recover_collection(self.coll, catch_up):
-            if self.on_recovered:
-                self.on_recovered(item)
-        self._dedup = DedupIndex(self.coll.dedup_path)
-        self._cdxj = CdxjIndex(self.coll.indexes_dir)
-        self._fulltext = fulltext_index(self.coll)
+        if self.coll is not None:
+            self._open_collection(self.coll)
         self._pw = await async_playwright().start()
-        self._browsers = BrowserKeeper(self._pw, self.choice, headless=self.headless,
-                                       user_agent=self.opts.user_agent)
+        self._browsers = self._keeper(self._pw)
         try:
             await self._browsers.start()
+            if self.opts.session is not None and self._browsers.browser is not None:
+                # The whole session, or nothing captured (session.py).
+                await check_in_browser(self._browsers.browser, self.opts.session, BROWSER_ANSWER_TIMEOUT)
         except BaseException:
+            with contextlib.suppress(Exception):
+                await self._browsers.close()
+            self._browsers = None
             await self._pw.stop()
             raise
-        info = default_warcinfo(browser=f"Chromium {self.browser_version}", user_agent=self.user_agent,
-                                settings=self.opts.settings())
-        info["isPartOf"] = self.coll.name
-        self._writer = WarcFileWriter(self.coll.archive_dir, info=info, max_size=self.max_warc_size)
+        if self.coll is not None:
+            info = default_warcinfo(browser=f"Chromium {self.browser_version}", user_agent=self.user_agent,
+                                    settings=self.opts.settings())
+            info["isPartOf"] = self.coll.name
+            self._writer = WarcFileWriter(self.coll.archive_dir, info=info, max_size=self.max_warc_size)
         return self
+
+    def _keeper(self, pw: Playwright) -> BrowserKeeper:
+        session = self.opts.session
+        if session is not None and session.kind == PROFILE:
+            return ProfileKeeper(pw, self.choice, session.source, self.opts, headless=self.headless,
+                                 user_agent=self.opts.user_agent)
+        return BrowserKeeper(pw, self.choice, headless=self.headless, user_agent=self.opts.user_agent)
+
+    def _open_collection(self, coll: Collection) -> None:
+        coll.create()
+
+        def catch_up(path, name) -> None:
+            index_missing(coll, path, name)
+
+        for item in recover_collection(coll, catch_up):
+            if self.on_recovered:
+                self.on_recovered(item)
+        self._dedup = DedupIndex(coll.dedup_path)
+        self._cdxj = CdxjIndex(coll.indexes_dir)
+        self._fulltext = fulltext_index(coll)
 
     @property
     def user_agent(self) -> str:
@@ -143,29 +207,36 @@ class Archiver:
     async def add(self, url: str) -> PageResult:
         """Capture one URL. Failures come back as a result with `ok=False`, never as an exception,
         except ArchiveError when the WARC itself cannot be written (the run must stop)."""
-        try:
-            url = normalize_url(url)
-        except Exception as exc:  # noqa: BLE001 - UsageError; reported per URL, the run goes on
-            return PageResult(url=url, ok=False, error=str(exc), retryable=False)
-        capture, interrupted = await self._capture(url, alone=False)
-        if interrupted:
-            first = capture.error
-            capture.release()
-            capture, _ = await self._capture(url, alone=True)
-            capture.warnings.insert(0, f"captured again, alone on a fresh browser: the browser was replaced "
-                                       f"during the first attempt ({first})")
+        url, invalid = checked_url(url)
+        if invalid is not None:
+            return invalid
+        capture = await self.capture(url)
         try:
             return self._store(capture)
         finally:
             capture.release()
 
-    async def _capture(self, url: str, *, alone: bool) -> tuple[PageCapture, bool]:
+    async def capture(self, url: str, opts: CaptureOptions | None = None) -> PageCapture:
+        """Capture one (normalised) URL with `opts` (default: the archiver's), writing nothing; a
+        capture interrupted by another page's trouble with the shared browser is captured again,
+        alone. The caller releases the capture."""
+        opts = opts or self.opts
+        capture, interrupted = await self._capture(url, opts, alone=False)
+        if interrupted:
+            first = capture.error
+            capture.release()
+            capture, _ = await self._capture(url, opts, alone=True)
+            capture.warnings.insert(0, f"captured again, alone on a fresh browser: the browser was replaced "
+                                       f"during the first attempt ({first})")
+        return capture
+
+    async def _capture(self, url: str, opts: CaptureOptions, *, alone: bool) -> tuple[PageCapture, bool]:
         """Capture `url` once; also say whether it was interrupted (it failed on a browser that it
         shared with other captures and that was replaced meanwhile: see browsers.py)."""
         assert self._browsers is not None
         async with self._browsers.lease(alone=alone) as lease:
-            capture = await capture_page(lease.browser, url, self.opts, user_agent=self.user_agent)
-            if capture.browser_crashed or not lease.browser.is_connected():
+            capture = await self._browsers.capture(lease, url, opts)
+            if capture.browser_crashed or not lease.connected:
                 await self._browsers.replace(lease)
             if lease.hung and capture.error is not None:
                 # What a hung browser left says nothing about the page: nothing of it is kept.
@@ -173,37 +244,37 @@ class Archiver:
         return capture, capture.error is not None and lease.replaced and lease.shared
 
     def _store(self, capture: PageCapture) -> PageResult:
-        timestamp = timestamps.from_datetime(capture.started)
-        result = PageResult(url=capture.url, ok=capture.error is None, status=capture.status or None,
-                            final_url=capture.final_url or None, title=capture.title,
-                            timestamp=timestamp, seconds=round(capture.seconds, 2),
-                            error=capture.error, warnings=list(capture.warnings),
-                            blocked=len(capture.blocked))
-        if (capture.error is not None and not capture.keep) or not capture.exchanges:
+        result = PageResult.of_capture(capture)
+        if not archivable(capture):
             return result
-        assert self._writer is not None and self._dedup is not None
+        assert self._writer is not None and self._dedup is not None and self.coll is not None
         page = build_page_records(capture, self._dedup, browser_version=self.browser_version,
                                   user_agent=self.user_agent, opts=self.opts)
         written = self._writer.write_page(page.records)
         # Only now that the records are on disk may indexes point at them.
         self._dedup.add(page.originals)
         self._cdxj.add(cdxj_lines(page, written))
-        result.resources, result.revisits = page.responses, page.revisits
-        result.bytes = written.end - written.start
-        result.warc = written.filename
+        result.wrote(page, written)
         if capture.error is not None:
             return result  # archived as evidence, but not a page: see the module docstring
         entry = page_entry(page.info, warc=written.filename, records=record_spans(written),
                            size=written.end - written.start)
         assert entry is not None  # the page record's time is the capture's, always valid
-        self.coll.append_pages([entry])
+        doc, failure = None, None
         if capture.dom is not None:
-            try:
+            try:  # before the entry is listed: extracting the article notes its text digest in it
                 doc = page_doc(self.coll.name, entry, PageHtml(capture.dom.encode("utf-8"), "utf-8"))
-                self._fulltext.add([doc])
             except Exception as exc:  # noqa: BLE001 - the capture is safe; `warcache index` can redo this
-                result.warnings.append(f"{indexing_failed(capture.url, exc)}; it is archived, and "
-                                       "`warcache index` makes it searchable")
+                failure = exc
+        self.coll.append_pages([entry])
+        if doc is not None:
+            try:
+                self._fulltext.add([doc])
+            except Exception as exc:  # noqa: BLE001 - as above
+                failure = exc
+        if failure is not None:
+            result.warnings.append(f"{indexing_failed(capture.url, failure)}; it is archived, and "
+                                   "`warcache index` makes it searchable")
         return result
 
 

@@ -1,10 +1,12 @@
 """Capturing many URLs: what to capture, several pages at once, and what failed.
 
 `plan` turns the user's URLs and link sources into the list to capture, leaving out what the
-collection already holds (unless recapturing). `capture_many` runs captures in parallel browser
-contexts and reports each result as it lands; when interrupted it stops starting new captures,
-lets the ones under way be cancelled cleanly (their WARC records are written whole or not at all),
-and the caller learns what was and was not captured. Failures go to `failures.jsonl` so that
+collection already holds (unless recapturing), and adds the pages whose newest capture is older
+than a given age (`--recapture-older-than`, for a cron job that keeps captures fresh).
+`capture_many` runs captures in parallel browser contexts and reports each result as it lands;
+when interrupted it stops starting new captures, lets the ones under way be cancelled cleanly
+(their WARC records are written whole or not at all), and the caller learns what was and was not
+captured. Failures go to `failures.jsonl` so that
 `warcache retry` can try them again.
 """
 
@@ -15,6 +17,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from warcache import timestamps
 from warcache.capture.archiver import Archiver, PageResult
 from warcache.capture.links import LinkSource, collect_links, filter_links
 from warcache.collection import Collection
@@ -27,6 +30,7 @@ class Plan:
     to_capture: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)  # in the collection, left out
     failed_before: list[str] = field(default_factory=list)  # failed earlier: `warcache retry` takes them
+    stale: list[str] = field(default_factory=list)  # captured again: their newest capture is too old
     messages: list[str] = field(default_factory=list)
 
 
@@ -39,16 +43,36 @@ def captured_urls(coll: Collection) -> set[str]:
     return done
 
 
+def stale_urls(coll: Collection, older_than: float, now: str | None = None) -> list[str]:
+    """The page URLs of a collection whose newest capture is more than `older_than` seconds older
+    than `now` (default: now), the longest-unvisited first."""
+    newest: dict[str, str] = {}
+    for page in coll.pages():
+        if page.timestamp > newest.get(page.url, ""):
+            newest[page.url] = page.timestamp
+    cutoff = timestamps.to_seconds(now or timestamps.now()) - older_than
+    return [url for url, ts in sorted(newest.items(), key=lambda item: (item[1], item[0]))
+            if timestamps.to_seconds(ts) < cutoff]
+
+
 def plan(coll: Collection, urls: list[str], *, links_from: list[str] = (), base_url: str | None = None,
-         include: list[str] = (), exclude: list[str] = (), recapture: bool = False) -> Plan:
+         include: list[str] = (), exclude: list[str] = (), recapture: bool = False,
+         older_than: float | None = None, now: str | None = None) -> Plan:
     """What to capture. URLs given directly are captured as given, every time (an invalid one fails
-    in its turn, like any other capture); links found in a source are captured only if the
-    collection does not hold them yet (unless `recapture`), once each."""
+    in its turn, like any other capture); with `older_than` (seconds), so are the collection's
+    pages whose newest capture is older than that; links found in a source are captured only if
+    the collection does not hold a recent enough capture (unless `recapture`), once each."""
     result = Plan(to_capture=list(urls))
     seen: set[str] = set()
     for url in urls:
         with contextlib.suppress(UsageError):
             seen.add(normalize_url(url))
+    if older_than is not None:
+        for url in stale_urls(coll, older_than, now):
+            if url not in seen:
+                seen.add(url)
+                result.to_capture.append(url)
+                result.stale.append(url)
     if links_from:
         have = set() if recapture else captured_urls(coll)
         failed = set() if recapture else {f.get("url") for f in coll.failures()}

@@ -27,11 +27,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from playwright.async_api import Browser, CDPSession, Playwright
+from playwright.async_api import Browser, BrowserContext, CDPSession, Playwright
 from playwright.async_api import Error as PlaywrightError
 
 from warcache.capture.browser_errors import first_line
-from warcache.capture.page import BROWSER_ANSWER_TIMEOUT
+from warcache.capture.page import BROWSER_ANSWER_TIMEOUT, CaptureOptions, PageCapture, capture_page
 from warcache.chromium import (
     BrowserChoice,
     browser_version,
@@ -66,6 +66,15 @@ class Lease:
     def hung(self) -> bool:
         return self._instance.hung
 
+    @property
+    def connected(self) -> bool:
+        return self.browser.is_connected()
+
+    @property
+    def context(self) -> BrowserContext | None:
+        """The browser's one context, for a browser launched on a profile (profile_browser.py)."""
+        return self._instance.context
+
 
 @dataclass(eq=False)
 class _Instance:
@@ -75,6 +84,7 @@ class _Instance:
     retired: bool = False  # replaced by a fresh browser
     hung: bool = False  # the watchdog got no answer from it
     watchdog: asyncio.Task | None = None
+    context: BrowserContext | None = None  # the persistent context of a browser on a profile
 
 
 class BrowserKeeper:
@@ -144,6 +154,10 @@ class BrowserKeeper:
                 if alone:
                     self._alone = False
                 self._turn.notify_all()
+
+    async def capture(self, lease: Lease, url: str, opts: CaptureOptions) -> PageCapture:
+        """Capture `url` on the leased browser, in a fresh context of its own."""
+        return await capture_page(lease.browser, url, opts, user_agent=self.user_agent)
 
     async def replace(self, lease: Lease) -> None:
         """Replace the browser of `lease` (it crashed or hung) by a fresh one, once, however many
@@ -228,7 +242,7 @@ class BrowserKeeper:
             await asyncio.wait({watchdog}, timeout=1.0)
         if not kill:
             try:
-                await asyncio.wait_for(current.browser.close(), CLOSE_TIMEOUT)
+                await asyncio.wait_for(self._shut(current), CLOSE_TIMEOUT)
                 return
             except PlaywrightError:
                 return
@@ -237,3 +251,7 @@ class BrowserKeeper:
         kill_browser(current.instance)
         with contextlib.suppress(PlaywrightError, TimeoutError):
             await asyncio.wait_for(current.browser.close(), CLOSE_TIMEOUT)
+
+    async def _shut(self, current: _Instance) -> None:
+        """Close a browser that still answers (a browser on a profile saves its session first)."""
+        await current.browser.close()

@@ -34,6 +34,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import urldefrag, urljoin
 
 from playwright.async_api import Browser, BrowserContext, Page, Response
@@ -44,6 +45,7 @@ from warcache.capture.blocklist import blocker
 from warcache.capture.browser_errors import first_line, is_crash, net_error, plain
 from warcache.capture.navigation import Hop, NavigationLog, document_exchanges
 from warcache.capture.proxy import ERROR_HEADER, Exchange, RecordingProxy
+from warcache.capture.session import Session
 from warcache.capture.steps import Behaviours
 from warcache.capture.ytdlp import download as download_media
 
@@ -92,6 +94,7 @@ class CaptureOptions:
     media_timeout: float = 300.0
     block_rules: tuple[str, ...] = ()  # adblock-syntax rules (blocklist.py)
     block_sources: tuple[str, ...] = ()  # where they came from, for the warcinfo record
+    session: Session | None = None  # a logged-in session (session.py); its values are never shown
 
     def behaviours(self) -> int:
         """How many behaviours bounded by behavior_timeout run on each page."""
@@ -121,6 +124,7 @@ class CaptureOptions:
             "behavior_timeout": self.behavior_timeout, "pdf": self.pdf, "media": self.media,
             "blocked_by": [*self.block_sources], "consent_rules": "own and shipped" if self.consent_rules
             else "shipped",
+            **({"session": self.session.describe()} if self.session else {}),
         }
 
 
@@ -187,9 +191,51 @@ def follow_redirects(exchanges: list[Exchange], url: str) -> list[Exchange]:
     return chain
 
 
+class PageHost(Protocol):
+    """Where a capture opens its page: a fresh context of the run's browser (FreshContext), or the
+    one context of a browser profile (profile_browser.py). `close` undoes what `open` did, and
+    touches the browser only when `crashed` is False (a dead or hung browser is replaced whole)."""
+
+    async def open(self, proxy: RecordingProxy) -> BrowserContext: ...
+
+    async def new_page(self, context: BrowserContext, url: str) -> Page: ...
+
+    async def close(self, context: BrowserContext, *, crashed: bool) -> None: ...
+
+
+@dataclass
+class FreshContext:
+    """A new browser context per capture, behind the capture's own proxy: nothing is shared
+    between captures (cookies, storage, caches), except the cookies and storage of a session."""
+
+    browser: Browser
+    opts: CaptureOptions
+    user_agent: str
+
+    async def open(self, proxy: RecordingProxy) -> BrowserContext:
+        return await self.browser.new_context(
+            proxy={"server": proxy.url},
+            ignore_https_errors=True,  # only the proxy's own certificate; the proxy checks the real one
+            viewport={"width": self.opts.viewport[0], "height": self.opts.viewport[1]},
+            user_agent=self.user_agent,
+            service_workers="allow",  # their requests go through the proxy too (fresh, empty caches)
+            accept_downloads=True,
+            **(self.opts.session.context_args() if self.opts.session else {}),
+        )
+
+    async def new_page(self, context: BrowserContext, url: str) -> Page:
+        return await context.new_page()
+
+    async def close(self, context: BrowserContext, *, crashed: bool) -> None:
+        if not crashed:
+            await context.close()
+
+
 async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
-                       user_agent: str) -> PageCapture:
-    """Capture `url` (already normalised). Never raises for a page's failure: see `.error`."""
+                       user_agent: str, host: PageHost | None = None) -> PageCapture:
+    """Capture `url` (already normalised) in a page `host` opens (by default a fresh context of
+    `browser`). Never raises for a page's failure: see `.error`."""
+    host = host or FreshContext(browser, opts, user_agent)
     result = PageCapture(url=url, started=datetime.now(UTC))
     clock = time.monotonic()
     proxy = RecordingProxy(verify_tls=not opts.ignore_https_errors, max_body=opts.max_resource_size,
@@ -199,15 +245,8 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
     context: BrowserContext | None = None
     crashed: list[bool] = []
     try:
-        context = await asyncio.wait_for(browser.new_context(
-            proxy={"server": proxy.url},
-            ignore_https_errors=True,  # only the proxy's own certificate; the proxy checks the real one
-            viewport={"width": opts.viewport[0], "height": opts.viewport[1]},
-            user_agent=user_agent,
-            service_workers="allow",  # their requests go through the proxy too (fresh, empty caches)
-            accept_downloads=True,
-        ), BROWSER_ANSWER_TIMEOUT)
-        page = await asyncio.wait_for(context.new_page(), BROWSER_ANSWER_TIMEOUT)
+        context = await asyncio.wait_for(host.open(proxy), BROWSER_ANSWER_TIMEOUT)
+        page = await asyncio.wait_for(host.new_page(context, url), BROWSER_ANSWER_TIMEOUT)
         page.on("crash", lambda _page: crashed.append(True))
         _tame(page)
         nav = NavigationLog(page)
@@ -233,9 +272,9 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
         else:
             result.error = plain(exc)
     finally:
-        if context is not None and not result.browser_crashed:  # a dead or hung browser is replaced whole
+        if context is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(context.close(), 10)
+                await asyncio.wait_for(host.close(context, crashed=result.browser_crashed), 10)
         await proxy.close(grace=1.0)
     result.exchanges = sorted(proxy.exchanges, key=lambda e: e.seq)
     result.unfinished = proxy.unfinished

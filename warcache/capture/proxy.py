@@ -217,6 +217,11 @@ class RecordingProxy:
 
     # -- connections from the browser -----------------------------------------------------------
 
+    async def adopt(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve a connection the browser opened to another listener (the switchboard of a browser
+        on a profile, profile_browser.py) as if it had come here; `close()` ends it like the others."""
+        await self._on_client(reader, writer)
+
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._track()
         try:

@@ -10,7 +10,8 @@ last navigation failed; `error` then says why), the `final_url`, `status` and `m
 captured, and `navigations`, every hop from the URL asked for to that document: `{"url", "by",
 "status"}` with `by` one of `request`, `redirect` (HTTP), `script`, `meta-refresh`, `refresh-header`,
 `form`, `link`, `reload` or `navigation` (a navigation whose cause the browser did not say), and an
-`error` on a hop that failed. The indexes are derived from this record: a page record with `ok`
+`error` on a hop that failed. A page captured with a session says so (`session`: its kind and the
+name of its file, never a value). The indexes are derived from this record: a page record with `ok`
 false is not a page (index/postprocess.py).
 """
 
@@ -28,7 +29,7 @@ from warcache.capture.blocklist import MAX_LISTED
 from warcache.capture.httpwire import parse_head
 from warcache.capture.page import CaptureOptions, PageCapture
 from warcache.index.cdxj import CdxjLine, canonical_key, cdxj_mime, post_query, request_key
-from warcache.index.dedup import DedupIndex, Original
+from warcache.index.dedup import Original, PayloadLookup
 from warcache.warc.writer import (
     DOM_URN,
     MEDIA_INFO_URN,
@@ -84,7 +85,7 @@ def file_digest(path) -> tuple[str, int]:
     return "sha1:" + base64.b32encode(sha1.digest()).decode("ascii"), size
 
 
-def build_page_records(capture: PageCapture, dedup: DedupIndex, *, browser_version: str, user_agent: str,
+def build_page_records(capture: PageCapture, dedup: PayloadLookup, *, browser_version: str, user_agent: str,
                        opts: CaptureOptions) -> PageRecords:
     page = PageRecords()
     new_originals: dict[str, Original] = {}
@@ -185,6 +186,8 @@ def build_page_records(capture: PageCapture, dedup: DedupIndex, *, browser_versi
         info["blocked_count"] = len(capture.blocked)
     if media:
         info["media"] = media
+    if opts.session is not None:
+        info["session"] = opts.session.describe()  # that one was used, never its values
     if capture.error is not None:
         info["error"] = capture.error
     page.info = info

@@ -19,6 +19,7 @@ from warcache import timestamps
 from warcache.capture.archiver import Archiver, PageResult
 from warcache.capture.batch import Progress, capture_many
 from warcache.capture.page import CaptureOptions
+from warcache.capture.session import PROFILE
 from warcache.chromium import find_browser
 from warcache.collection import Collection
 from warcache.warc.recovery import Recovered
@@ -31,6 +32,7 @@ class RunEvents:
     started: Callable[[int, str], None] | None = None  # (index, url)
     landed: Callable[[int, PageResult], None] | None = None  # (index, result)
     note: Callable[[str], None] | None = None  # a line for the user (recovered files, interruption)
+    waiting: Callable[[str], None] | None = None  # the collection is being rewritten: waiting for it
 
 
 @dataclass
@@ -60,9 +62,14 @@ def run_captures(coll: Collection, opts: CaptureOptions, urls: list[str], *, bro
     browser, a WARC that cannot be written)."""
     events = events or RunEvents()
     choice = find_browser(browser_path)
+    if opts.session is not None and opts.session.kind == PROFILE:
+        jobs = 1  # one context for all pages: see profile_browser.py
     progress = Progress(urls)
     try:
-        asyncio.run(_capture_all(coll, opts, choice, progress, jobs, max_warc_size, events))
+        waiting = (lambda: events.waiting(f"waiting for `warcache forget` to finish with collection "
+                                          f"{coll.name!r} ...")) if events.waiting else None
+        with coll.writing(on_wait=waiting):  # not while `warcache forget` rewrites the collection
+            asyncio.run(_capture_all(coll, opts, choice, progress, jobs, max_warc_size, events))
     except (KeyboardInterrupt, asyncio.CancelledError):
         progress.interrupted = True
     except Exception:
@@ -71,11 +78,16 @@ def run_captures(coll: Collection, opts: CaptureOptions, urls: list[str], *, bro
     outcome = RunOutcome(urls, [progress.results[i] for i in sorted(progress.results)],
                          interrupted=progress.interrupted,
                          not_captured=progress.not_captured if progress.interrupted else [])
-    now = timestamps.to_iso(timestamps.now())
-    coll.update_failures({r.url for r in outcome.results if r.ok},
-                         [{"url": r.url, "reason": r.error, "time": now}
-                          for r in outcome.results if not r.ok and r.retryable])
+    remember_failures(coll, outcome.results)
     return outcome
+
+
+def remember_failures(coll: Collection, results: list[PageResult]) -> None:
+    """Record the URLs that failed for `warcache retry`, and take those captured now off that list."""
+    now = timestamps.to_iso(timestamps.now())
+    coll.update_failures({r.url for r in results if r.ok},
+                         [{"url": r.url, "reason": r.error, "time": now}
+                          for r in results if not r.ok and r.retryable])
 
 
 async def _capture_all(coll: Collection, opts: CaptureOptions, choice, progress: Progress, jobs: int,
@@ -106,4 +118,7 @@ async def _capture_all(coll: Collection, opts: CaptureOptions, choice, progress:
         loop.add_signal_handler(signal.SIGINT, interrupt)
     loop.set_exception_handler(quiet_when_interrupted)
     async with Archiver(coll, opts, choice, max_warc_size=max_warc_size, on_recovered=recovered) as archiver:
+        if opts.session is not None:  # (said once the browser has taken the session whole)
+            for line in (opts.session.summary(), *opts.session.notes):
+                note(f"note: {line}")
         await capture_many(archiver, progress, jobs=jobs, on_start=events.started, on_result=events.landed)

@@ -4,7 +4,7 @@ Each command parses its options, calls one library function, and prints. Data go
 (`--json`), progress and messages to stderr. Every failure the user can cause ends in a one-line
 `Error: ...` and a non-zero exit; tracebacks only with `--debug`.
 
-The commands live by what they do (`capture`, `archive`, `replay`); each imports the library
+The commands live by what they do (`capture`, `archive`, `history`, `replay`); each imports the library
 modules it needs when it runs, so `warcache --help` and the quick commands start fast.
 """
 
@@ -17,7 +17,7 @@ import sys
 import click
 
 from warcache import __version__
-from warcache.cli import archive, capture, replay
+from warcache.cli import archive, capture, distributed, history, replay
 from warcache.cli.output import say
 from warcache.errors import UsageError, WarcacheError
 
@@ -49,8 +49,10 @@ def install() -> None:
                          "(Debian/Ubuntu: sudo apt-get install chromium) or pass --browser PATH")
 
 
-for command in (capture.add, capture.retry, archive.import_, archive.index, archive.search, archive.list_,
-                archive.show, archive.export, archive.verify, replay.replay, replay.open_, install):
+for command in (capture.add, capture.retry, capture.login, archive.import_, archive.index, archive.search,
+                archive.list_, archive.show, history.diff, history.forget, archive.export, archive.verify,
+                replay.replay, replay.open_, distributed.worker, distributed.queue_, distributed.ingest,
+                install):
     cli.add_command(command)
 
 

@@ -114,7 +114,11 @@ def search(ctx: click.Context, query: tuple[str, ...], collection: str | None, l
 @click.option("--json", "as_json", is_flag=True, help="Print the pages as JSON on stdout.")
 @click.pass_context
 def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
-    """List captured pages, newest first, with their capture times."""
+    """List captured pages, newest first, with their capture times.
+
+    A page captured more than once says whether its article text "changed" or is "unchanged"
+    since the capture before (`warcache diff URL` shows what changed).
+    """
     from warcache.manage.pages import list_pages
 
     root = root_path(ctx.obj["root"])
@@ -128,6 +132,8 @@ def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
     for page in pages:
         latest = page["captures"][0]
         more = f" (+{len(page['captures']) - 1} earlier)" if len(page["captures"]) > 1 else ""
+        if latest.get("change"):
+            more = f" (+{len(page['captures']) - 1} earlier, {latest['change']})"
         size = human_bytes(latest["bytes"]) if latest.get("bytes") else "-"
         say(f"{when(latest['timestamp'])}  {latest.get('status') or '-':>3}  {size:>9}  "
                    f"[{page['collection']}] {shorten(page['title'] or '(no title)', 60)}{more}")
@@ -173,10 +179,16 @@ def export() -> None:
 @export.command("cache")
 @click.argument("dest", type=click.Path(file_okay=False))
 @collection_option
+@click.option("--redact", is_flag=True,
+              help="Accepted, and always true here: this export holds no headers, cookies or storage.")
 @click.pass_context
-def export_cache_cmd(ctx: click.Context, dest: str, collection: str) -> None:
+def export_cache_cmd(ctx: click.Context, dest: str, collection: str, redact: bool) -> None:
     """Write the cached-articles site: DEST/<YYYY>/<md5 of URL>/index.md and index.html per page,
-    and DEST/index.html listing them, newest first. Re-running rewrites only what changed."""
+    and DEST/index.html listing them, newest first. Re-running rewrites only what changed.
+
+    It holds each article's text, title and URL, and no HTTP headers: nothing of a session
+    (cookies, Authorization, storage) a page was captured with is in it, with or without --redact.
+    """
     from warcache.manage.export_articles import export_cache
 
     coll = open_collection(root_path(ctx.obj["root"]), collection)
@@ -190,15 +202,24 @@ def export_cache_cmd(ctx: click.Context, dest: str, collection: str) -> None:
 @export.command("wacz")
 @click.argument("dest", type=click.Path())
 @collection_option
+@click.option("--redact", is_flag=True,
+              help="Blank the values of Cookie, Authorization and Set-Cookie headers in the copy "
+                   "(the collection keeps them).")
 @click.pass_context
-def export_wacz_cmd(ctx: click.Context, dest: str, collection: str) -> None:
-    """Package the collection as a WACZ file (for ReplayWeb.page and other tools)."""
+def export_wacz_cmd(ctx: click.Context, dest: str, collection: str, redact: bool) -> None:
+    """Package the collection as a WACZ file (for ReplayWeb.page and other tools).
+
+    With --redact, the package holds copies of the WARCs in which the session a page was captured
+    with (the Cookie and Authorization headers sent, the Set-Cookie headers received) is blanked,
+    so the package can be shared; what the pages showed stays.
+    """
     from warcache.manage.wacz import write_wacz
 
     coll = open_collection(root_path(ctx.obj["root"]), collection)
-    report = write_wacz(coll, dest)
+    report = write_wacz(coll, dest, redact=redact)
+    redacted = f", {report.redacted_records} records redacted" if redact else ""
     click.echo(f"wrote {report.path} ({len(report.warcs)} WARC files, {report.index_lines} index lines, "
-               f"{report.pages} pages, {human_bytes(report.bytes)})", err=True)
+               f"{report.pages} pages{redacted}, {human_bytes(report.bytes)})", err=True)
     for name in report.left_out:
         click.echo(f"left out {name}", err=True)
     for warning in report.warnings:

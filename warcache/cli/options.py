@@ -77,6 +77,19 @@ def collection_option(f):
                         help="Collection to use (created on first capture).")(f)
 
 
+#: Bringing a logged-in session (warcache/capture/session.py); at most one of them.
+session_options = [
+    click.option("--cookies", "cookies_file", metavar="FILE",
+                 help="Capture with the cookies of a Netscape cookies.txt (as browser extensions and "
+                      "yt-dlp export them)."),
+    click.option("--storage-state", "storage_state_file", metavar="FILE",
+                 help="Capture with the cookies and storage of a Playwright storage-state JSON file."),
+    click.option("--profile", "profile_dir", metavar="DIR",
+                 help="Capture in a Chromium profile made by `warcache login` (one page at a time); "
+                      "the site's updates to the session are kept in it."),
+]
+
+
 def capture_options(f):
     """The options of every command that captures (add, retry)."""
     options = [
@@ -134,10 +147,31 @@ def capture_options(f):
                      show_default="cores, max 4",
                      help="Pages captured at once, each in its own browser context."),
         click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout."),
+        *session_options,
+        click.option("-q", "--quiet", is_flag=True,
+                     help="Print only what went wrong (failed captures, recovered files): silent when all "
+                          "is well, for cron. The exit status says it too."),
     ]
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def broker_option(f):
+    return click.option("--broker", metavar="URL", envvar="WARCACHE_BROKER",
+                        help="Redis of the capture queue, redis://HOST[:PORT][/DB] [env WARCACHE_BROKER].")(f)
+
+
+def store_option(f):
+    return click.option("--store", metavar="URL", envvar="WARCACHE_STORE",
+                        help="Where workers deliver WARC files: a directory every machine sees "
+                             "(file:///PATH) or s3://BUCKET/PREFIX[?endpoint=URL] "
+                             "[env WARCACHE_STORE; default: ROOT/incoming].")(f)
+
+
+def queue_options(f):
+    """Capturing through the queue instead of locally (add, retry)."""
+    return broker_option(store_option(f))
 
 
 def capture_settings(kw: dict) -> tuple[CaptureOptions, dict]:
@@ -163,7 +197,8 @@ def capture_settings(kw: dict) -> tuple[CaptureOptions, dict]:
         behavior_name=os.path.basename(behavior_path) if behavior_path else "",
         behavior_timeout=kw.pop("behavior_timeout"), pdf=kw.pop("pdf"), media=kw.pop("media"),
         media_timeout=kw.pop("media_timeout"),
-        block_rules=tuple(block + [rule for rules in lists for rule in rules]), block_sources=tuple(sources))
+        block_rules=tuple(block + [rule for rules in lists for rule in rules]), block_sources=tuple(sources),
+        session=_session(kw))
     return opts, kw
 
 
@@ -173,3 +208,18 @@ def _raw_value(ctx: click.Context | None, name: str):
     if ctx is None:
         return None
     return ctx.meta.get(f"warcache.raw.{name}")
+
+
+def _session(kw: dict):
+    """The session of --cookies, --storage-state or --profile, read and checked now (before anything
+    is captured), or None."""
+    from warcache.capture.session import COOKIES, PROFILE, STORAGE_STATE, load_session
+    from warcache.errors import UsageError
+
+    given = [(kind, kw.pop(key)) for kind, key in ((COOKIES, "cookies_file"),
+                                                   (STORAGE_STATE, "storage_state_file"),
+                                                   (PROFILE, "profile_dir"))]
+    given = [(kind, value) for kind, value in given if value]
+    if len(given) > 1:
+        raise UsageError("use one of --cookies, --storage-state and --profile, not several")
+    return load_session(*given[0]) if given else None

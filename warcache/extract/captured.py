@@ -9,6 +9,7 @@ links, and the title the page showed.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from warcache import contenttype
@@ -64,3 +65,19 @@ def article_of(entry: PageEntry, html: PageHtml) -> Article:
 def page_article(coll: Collection, entry: PageEntry) -> Article:
     """The article of a captured page (ArchiveError if its records cannot be read)."""
     return article_of(entry, page_html(coll, entry))
+
+
+def article_text(article: Article) -> str:
+    """The text two captures of a page are compared by (`warcache diff`, "changed" in `list`): the
+    headline, unless the body already begins with it, then the article body."""
+    body = article.body_text.strip()
+    headline = article.headline.strip()
+    if headline and not body.startswith(headline):
+        return f"{headline}\n\n{body}" if body else headline
+    return body
+
+
+def text_digest(text: str) -> str:
+    """A digest of the words of a text: equal exactly when a word diff of two texts finds no
+    change (spacing and line breaks do not count)."""
+    return "sha1:" + hashlib.sha1(" ".join(text.split()).encode("utf-8")).hexdigest()

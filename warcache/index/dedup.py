@@ -12,6 +12,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from warcache.errors import ArchiveError
 
@@ -32,6 +33,13 @@ class Original:
     uri: str
     date: str  # WARC-Date of the original record
     record_id: str
+
+
+class PayloadLookup(Protocol):
+    """Where a capture asks whether the collection already holds a payload: the collection's own
+    table, or on a capture worker the map the collection's host publishes (distributed/digests.py)."""
+
+    def lookup(self, digest: str) -> Original | None: ...
 
 
 #: How long opening the table waits for other processes that are opening or creating it.

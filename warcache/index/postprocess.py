@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from warcache import contenttype, timestamps
 from warcache.collection import Collection
 from warcache.errors import ArchiveError, WarcacheError
-from warcache.extract.captured import PageHtml, article_of
+from warcache.extract.captured import PageHtml, article_of, article_text, text_digest
 from warcache.index.cdxj import CdxjIndex, CdxjLine, index_warc
 from warcache.index.dedup import DedupIndex, Original
 from warcache.pagelist import PageEntry
@@ -61,8 +61,10 @@ def indexing_failed(url: str, exc: BaseException) -> str:
 
 
 def page_doc(collection: str, entry: PageEntry, html: PageHtml) -> PageDoc:
-    """Extract one captured page into a full-text document."""
+    """Extract one captured page into a full-text document, and note the digest of its article
+    text in `entry` (here, so that capture and a rebuild make the same page list entry)."""
     article = article_of(entry, html)
+    entry.text_digest = text_digest(article_text(article))
     return PageDoc(
         url=entry.url, hash_url=hash_url(entry.url), title=article.title, headline=article.headline,
         body=article.body_text, full_text=article.full_text, domain=host_of(entry.url),
@@ -240,6 +242,8 @@ def _html_response(item: RecordAt) -> _Response | None:
     headers = record.http_headers
     if headers is None or not item.seekable or item.truncated:
         return None
+    if record.rec_headers.get_header("WARC-Refers-To"):
+        return None  # a revisit `warcache forget` gave its payload: no more a page than the revisit was
     content_type = headers.get_header("Content-Type")
     mime = contenttype.media_type(content_type)
     if mime not in contenttype.HTML_TYPES:
@@ -309,8 +313,13 @@ def rebuild_collection(coll: Collection, paths: Iterable[Path] | None = None) ->
     return report
 
 
-def add_files(coll: Collection, paths: list[Path]) -> CollectionIndexReport:
-    """Index WARC files newly placed in the collection (imported, or not yet indexed)."""
+#: Told what was indexed of each file (its originals: a capture worker's digest map wants them).
+OnIndexed = Callable[[FileIndexResult], None]
+
+
+def add_files(coll: Collection, paths: list[Path],
+              on_indexed: OnIndexed | None = None) -> CollectionIndexReport:
+    """Index WARC files newly placed in the collection (imported, delivered, or not yet indexed)."""
     report = CollectionIndexReport(files=len(paths))
     cdxj = CdxjIndex(coll.indexes_dir)
     dedup = DedupIndex(coll.dedup_path)
@@ -321,13 +330,16 @@ def add_files(coll: Collection, paths: list[Path]) -> CollectionIndexReport:
             report.docs += fulltext_index(coll).add(result.docs) if result.docs else 0
             coll.append_pages(result.pages)
             dedup.add(result.originals)
+            if on_indexed is not None:
+                on_indexed(result)
     finally:
         cdxj.close()
         dedup.close()
     return report
 
 
-def index_missing(coll: Collection, path: Path, filename: str) -> CollectionIndexReport:
+def index_missing(coll: Collection, path: Path, filename: str,
+                  on_indexed: OnIndexed | None = None) -> CollectionIndexReport:
     """Index what the indexes lack of one WARC file that capture wrote, known as `filename`.
 
     Why: a capture writes a page's records (fsynced), then its URL index lines, its pages.jsonl
@@ -363,6 +375,8 @@ def index_missing(coll: Collection, path: Path, filename: str) -> CollectionInde
         dedup.add(result.originals)
     finally:
         dedup.close()
+    if on_indexed is not None:
+        on_indexed(result)
     report.lines = len(lines)
     return report
 
@@ -391,14 +405,15 @@ def indexed_filenames(coll: Collection) -> set[str]:
 def index_collection(coll: Collection, *, rebuild: bool = False) -> CollectionIndexReport:
     """`warcache index`: everything again with `rebuild`; else the WARC files not yet indexed, and
     the full-text documents of listed pages that the full-text index lacks."""
-    if rebuild:
-        return rebuild_collection(coll)
-    done = indexed_filenames(coll)
-    report = add_files(coll, [p for p in coll.warc_files() if p.name not in done])
-    completed = complete_fulltext(coll)
-    report.docs += completed.docs
-    report.warnings.extend(completed.warnings)
-    return report
+    with coll.writing():  # not while `warcache forget` rewrites the collection
+        if rebuild:
+            return rebuild_collection(coll)
+        done = indexed_filenames(coll)
+        report = add_files(coll, [p for p in coll.warc_files() if p.name not in done])
+        completed = complete_fulltext(coll)
+        report.docs += completed.docs
+        report.warnings.extend(completed.warnings)
+        return report
 
 
 def complete_fulltext(coll: Collection) -> CollectionIndexReport:

@@ -31,6 +31,10 @@ Everything taken from the archive (titles, URLs, bylines) is HTML-escaped where 
 page, and each page carries a Content-Security-Policy that forbids scripts, so an archived page cannot
 run code when its copy is opened. Images still load from their original servers.
 
+Nothing of the session a page was captured with (`--cookies`, `--storage-state`, `--profile`) is in
+the site: it holds no HTTP headers, cookies or storage, only what the page showed, so `export cache
+--redact` is accepted and changes nothing.
+
 Pages are skipped (and reported) when they are not HTML (PDF, JSON...), were error pages (HTTP 4xx/5xx),
 or their records cannot be read. Re-exporting compares each file's new content with what is on disk and
 writes only what differs; article folders of an earlier export whose URL is no longer exported (or whose

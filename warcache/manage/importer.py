@@ -28,6 +28,11 @@ class ImportReport:
 
 
 def import_files(coll: Collection, sources: list[Path]) -> ImportReport:
+    with coll.writing():  # not while `warcache forget` rewrites the collection
+        return _import(coll, sources)
+
+
+def _import(coll: Collection, sources: list[Path]) -> ImportReport:
     report = ImportReport()
     coll.create()
     for source in sources:

@@ -19,7 +19,10 @@ def _collections(root: Path, collection: str | None) -> list[Collection]:
 
 
 def list_pages(root: Path, *, collection: str | None = None) -> list[dict]:
-    """One entry per (collection, URL) with its captures newest first; pages newest first."""
+    """One entry per (collection, URL) with its captures newest first; pages newest first.
+
+    Each capture says whether its article text `changed` from the capture before it, or is
+    `unchanged` (by the digests in the page list; None when unknown or the first capture)."""
     pages: dict[tuple[str, str], dict] = {}
     for coll in _collections(root, collection):
         for entry in coll.pages():
@@ -28,11 +31,23 @@ def list_pages(root: Path, *, collection: str | None = None) -> list[dict]:
                                           "hash_url": hash_url(entry.url), "captures": []})
             page["captures"].append({
                 "timestamp": entry.timestamp, "status": entry.status, "final_url": entry.page_url,
-                "title": entry.title, "bytes": entry.bytes, "warc": entry.warc, "offset": entry.offset})
+                "title": entry.title, "bytes": entry.bytes, "warc": entry.warc, "offset": entry.offset,
+                "text_digest": entry.text_digest})
     for page in pages.values():
-        page["captures"].sort(key=lambda c: c["timestamp"], reverse=True)
-        page["title"] = page["captures"][0]["title"]
+        captures = page["captures"]
+        captures.sort(key=lambda c: c["timestamp"], reverse=True)
+        page["title"] = captures[0]["title"]
+        for capture, before in zip(captures, [*captures[1:], None], strict=True):
+            capture["change"] = change(capture["text_digest"], before["text_digest"] if before else None)
     return sorted(pages.values(), key=lambda p: p["captures"][0]["timestamp"], reverse=True)
+
+
+def change(digest: str | None, previous: str | None) -> str | None:
+    """"changed" or "unchanged" from a capture's text digest and its previous capture's; None
+    when either is unknown."""
+    if digest is None or previous is None:
+        return None
+    return "unchanged" if digest == previous else "changed"
 
 
 def find_captures(root: Path, target: str, *,

@@ -19,6 +19,13 @@ such a URL with 404, media and byte ranges alike, until they are (measured with
 scripts/compare_replay.py). ARC files and `.open` files (captures being written) are left out, with
 the index lines and pages that point into them. The WACZ is written next to its destination under a
 temporary name and renamed in place when complete.
+
+With `redact` (`export wacz --redact`), the package holds redacted copies instead of the WARCs
+themselves (warc/redact.py): the values of Cookie and Authorization request headers and of Set-Cookie
+response headers are blanked, block digests recomputed, payloads and their digests unchanged. The
+copies are made one at a time next to the destination (never in the collection, whose WARCs are only
+read), and the package's index is built from the copies, whose offsets differ. What the pages showed
+(the DOM, the screenshot, the bodies) is the capture and stays.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +46,7 @@ from warcache.collection import Collection, open_collection
 from warcache.errors import ArchiveError, UsageError
 from warcache.index.cdxj import CdxjIndex, index_warc
 from warcache.urls import hash_url
+from warcache.warc.redact import redact_warc
 
 WACZ_VERSION = "1.1.1"
 PAGES_FORMAT = "json-pages-1.0"
@@ -54,6 +63,8 @@ class WaczReport:
     bytes: int = 0
     left_out: list[str] = field(default_factory=list)  # archive files not packaged
     warnings: list[str] = field(default_factory=list)
+    redacted: bool = False
+    redacted_records: int = 0  # records whose secret header values were blanked
 
 
 def _now() -> str:
@@ -155,6 +166,31 @@ def _pages_jsonl(coll: Collection, names: set[str], title: str) -> tuple[bytes, 
     return ("\n".join(out) + "\n").encode("utf-8"), len(entries)
 
 
+def _add_redacted(package: _Package, files: list[Path], workdir: Path, report: WaczReport) -> list[bytes]:
+    """Add a redacted copy of each WARC (made next to the package, never in the collection) and
+    return the index of the copies: a redacted record is shorter, so every offset after it moves."""
+    lines: set[bytes] = set()
+    with tempfile.TemporaryDirectory(prefix=".warcache-redact-", dir=workdir) as scratch:
+        for path in files:
+            copy = Path(scratch) / path.name
+            try:
+                result = redact_warc(path, copy)
+            except ArchiveError as exc:
+                report.left_out.append(path.name)
+                report.warnings.append(f"left out of the redacted package: {exc}")
+                continue
+            if result.dropped_tail:
+                report.warnings.append(f"{path.name}: its unreadable end ({result.dropped_tail}) was left "
+                                       "out of the redacted copy")
+            report.redacted_records += result.redacted
+            indexed = index_warc(copy, path.name)
+            lines.update(str(line).encode("utf-8") for line in indexed.lines)
+            package.add_file(copy, f"archive/{path.name}")
+            report.warcs.append(path.name)
+            copy.unlink()
+    return sorted(lines)
+
+
 def _destination(dest_file: str | os.PathLike[str], coll: Collection) -> Path:
     dest = Path(dest_file).expanduser()
     if dest.is_dir():
@@ -166,10 +202,11 @@ def _destination(dest_file: str | os.PathLike[str], coll: Collection) -> Path:
     return dest
 
 
-def write_wacz(coll: Collection, dest_file: str | os.PathLike[str]) -> WaczReport:
-    """Package `coll` as a WACZ at `dest_file` (or `<dest_file>/<collection>.wacz` for a directory)."""
+def write_wacz(coll: Collection, dest_file: str | os.PathLike[str], *, redact: bool = False) -> WaczReport:
+    """Package `coll` as a WACZ at `dest_file` (or `<dest_file>/<collection>.wacz` for a directory).
+    With `redact`, the package holds redacted copies of the WARCs (see the module docstring)."""
     dest = _destination(dest_file, coll)
-    report = WaczReport(path=dest)
+    report = WaczReport(path=dest, redacted=redact)
     files = []
     for path in coll.warc_files():
         if path.name.endswith((".warc", ".warc.gz")):
@@ -179,15 +216,18 @@ def write_wacz(coll: Collection, dest_file: str | os.PathLike[str]) -> WaczRepor
     if not files:
         raise UsageError(f"collection {coll.name!r} has no WARC files to package")
     report.left_out += sorted(p.name for p in coll.archive_dir.iterdir() if p.name.endswith(".open"))
-    names = {p.name for p in files}
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
     try:
         with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
             package = _Package(zf)
-            for path in files:
-                package.add_file(path, f"archive/{path.name}")
-                report.warcs.append(path.name)
-            lines = _index_lines(coll, names, report)
+            if redact:
+                lines = _add_redacted(package, files, dest.parent, report)
+            else:
+                for path in files:
+                    package.add_file(path, f"archive/{path.name}")
+                    report.warcs.append(path.name)
+                lines = _index_lines(coll, set(report.warcs), report)
+            names = set(report.warcs)
             package.add_bytes("indexes/index.cdxj", b"".join(line + b"\n" for line in lines))
             report.index_lines = len(lines)
             pages, report.pages = _pages_jsonl(coll, names, f"{coll.name}: all pages")
@@ -216,7 +256,7 @@ def write_wacz(coll: Collection, dest_file: str | os.PathLike[str]) -> WaczRepor
 
 
 def export_wacz(root: str | os.PathLike[str], collection: str | Collection,
-                dest_file: str | os.PathLike[str]) -> Path:
+                dest_file: str | os.PathLike[str], *, redact: bool = False) -> Path:
     """Package a collection as a WACZ file; returns its path (see `write_wacz` for the details)."""
     coll = collection if isinstance(collection, Collection) else open_collection(Path(root), collection)
-    return write_wacz(coll, dest_file).path
+    return write_wacz(coll, dest_file, redact=redact).path

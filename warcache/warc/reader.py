@@ -522,9 +522,11 @@ def _format_from_name(path: Path) -> str:
     return "arc" if name.endswith((".arc", ".arc.gz")) else "warc"
 
 
-def open_record_at(path: str | os.PathLike[str], offset: int) -> tuple[IO[bytes], ArcWarcRecord]:
+def open_record_at(path: str | os.PathLike[str], offset: int, *,
+                   parse_http: bool = True) -> tuple[IO[bytes], ArcWarcRecord]:
     """Open `path` and parse the headers of the record at byte `offset`; its body is read from the
     open file as the caller goes (a record can be a video), and the caller closes the file.
+    With `parse_http=False` the HTTP head is not parsed: the body is the whole record block.
 
     Given a final name that does not exist (yet, or any more), the `NAME.open` twin is read: a
     capture being written, or closed between the index lookup and this call.
@@ -537,7 +539,7 @@ def open_record_at(path: str | os.PathLike[str], offset: int) -> tuple[IO[bytes]
         if offset >= size:
             raise ArchiveError(f"{p}: no record at byte {offset} (file has {size} bytes)")
         fh.seek(offset)
-        it = ArchiveIterator(fh, arc2warc=True)
+        it = ArchiveIterator(fh, arc2warc=True, no_record_parse=not parse_http)
         it.known_format = _format_from_name(p)
         record = next(it)
         problem = _header_problem(record)
@@ -555,15 +557,16 @@ def open_record_at(path: str | os.PathLike[str], offset: int) -> tuple[IO[bytes]
     return fh, record
 
 
-def read_record_at(path: str | os.PathLike[str], offset: int) -> ArcWarcRecord:
+def read_record_at(path: str | os.PathLike[str], offset: int, *, parse_http: bool = True) -> ArcWarcRecord:
     """Read the one record at byte `offset` of `path` (for gzip, just that member), whole.
 
     The record is read to its end and its content spooled, so the file is closed on return;
-    a record cut short or with broken gzip data is an ArchiveError.
+    a record cut short or with broken gzip data is an ArchiveError. `parse_http` as for
+    `open_record_at`.
     """
     warnings: list[str] = []
     with _collect_stderr(warnings):
-        fh, record = open_record_at(path, offset)
+        fh, record = open_record_at(path, offset, parse_http=parse_http)
         with fh:
             try:
                 spool = _spool(record.raw_stream)

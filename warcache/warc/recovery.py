@@ -88,6 +88,11 @@ def _is_locked(path: Path) -> bool:
     return False
 
 
+def being_written(path: Path) -> bool:
+    """True if a live writer holds this `.open` file (a capture is writing it now)."""
+    return _is_locked(path)
+
+
 def recover_collection(coll: Collection, catch_up: CatchUp | None = None) -> list[Recovered]:
     """Recover every abandoned `.open` file of a collection. Returns what was done, for the user.
 
