@@ -419,6 +419,10 @@ def _sri_page(ctx: Ctx) -> Reply:
 <script type="module" src="/static/sri-mod.js" integrity="{sums["/static/sri-mod.js"]}"></script>
 <script>
 (async () => {{
+  // The module script runs before DOMContentLoaded: the lines come in one order, live or replayed.
+  if (document.readyState === "loading") {{
+    await new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve));
+  }}
   await new Promise((resolve) => {{
     const s = document.createElement("script");
     s.src = "/static/sri-dyn.js?_=" + Date.now();
