@@ -19,7 +19,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from warcache.collection import Collection
+from warcache.errors import ArchiveError
 from warcache.pagelist import PageEntry
+from warcache.warc.reader import read_record_at
 
 
 @dataclass
@@ -69,6 +72,28 @@ def parse_check(data: bytes, *, warc: str, offset: int,
     except (ValueError, UnicodeDecodeError):
         return None
     return check_ref(info, warc=warc, offset=offset, shots=shots)
+
+
+def read_check(coll: Collection, entry: PageEntry) -> dict | None:
+    """The JSON of the latest check of a capture (None: never checked). ArchiveError when the
+    record the page list names cannot be read (`warcache index --rebuild` sets the list right)."""
+    where = entry.check or {}
+    warc, offset = where.get("warc"), where.get("offset")
+    if not isinstance(warc, str) or not isinstance(offset, int):
+        return None
+    try:
+        record = read_record_at(coll.warc_path(warc), offset)
+        info = json.loads(record.raw_stream.read())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ArchiveError(f"{warc}: no fidelity check record at byte {offset} ({exc})") from None
+    return info if isinstance(info, dict) else None
+
+
+def page_capture(entries: list[PageEntry]) -> PageEntry:
+    """Of the captures of one page, the one that stands for it: the newest, unless a retry's
+    pair marks another preferred (the newest of those is then the page's)."""
+    newest = sorted(entries, key=lambda e: e.timestamp, reverse=True)
+    return next((e for e in newest if e.preferred is not False), newest[0])
 
 
 def apply_checks(entries: list[PageEntry], checks: list[CheckRef]) -> bool:
