@@ -27,7 +27,7 @@ from warcache import __version__
 from warcache.capture.records import IndexHint, sha1_digest
 from warcache.collection import Collection
 from warcache.errors import ArchiveError
-from warcache.fidelity.compare import Comparison, Seen, compare
+from warcache.fidelity.compare import Comparison, Seen, compare, prepare_screenshot
 from warcache.fidelity.observe import Replayed, entry_url, original_urls, replay_intercept, replay_served
 from warcache.index.cdxj import cdxj_mime
 from warcache.index.checks import CheckRef, apply_checks, check_ref
@@ -160,7 +160,9 @@ async def check_capture(browser, coll: Collection, live: Live, replay_root: str 
         jobs.append(replay_served(browser, entry_url(replay_root, coll.name, live.timestamp, live.page_url),
                                   viewport=viewport, scroll_steps=steps, user_agent=live.user_agent or None,
                                   timeout=timeout))
-    replays = await asyncio.gather(*jobs)
+    if live.seen.screenshot:  # decoded meanwhile, off the event loop (Pillow lets go of the GIL)
+        jobs.append(asyncio.to_thread(prepare_screenshot, live.seen.screenshot))
+    replays = [r for r in await asyncio.gather(*jobs) if isinstance(r, Replayed)]
     known = replays[0].requested + live.seen.failed
     result = CheckResult(live, datetime.now(UTC).isoformat(timespec="milliseconds"), retry_of=retry_of)
     for replayed in replays:
@@ -228,7 +230,10 @@ def _add(records: list[PendingRecord], hints: list[IndexHint | None], record: Pe
 
 
 def _small_jpeg(data: bytes) -> bytes:
+    """The picture as a JPEG at most SHOT_WIDTH wide (a replay's usually is already: kept as is)."""
     with Image.open(io.BytesIO(data)) as image:
+        if image.format == "JPEG" and image.width <= SHOT_WIDTH:
+            return data
         picture = image.convert("RGB")
     if picture.width > SHOT_WIDTH:
         picture = picture.resize((SHOT_WIDTH, max(1, round(picture.height * SHOT_WIDTH / picture.width))),

@@ -3,7 +3,8 @@
 Four measures, each from 0 to 1, and the reasons that explain them:
 
 * **screenshot**: the share of the picture that looks the same. Both full-page screenshots are
-  turned to grey and cut into cells of CELL x CELL pixels, each cell averaged (Pillow's box
+  turned to grey and cut into cells of CELL x CELL CSS pixels (whatever scale each was drawn at),
+  each cell averaged (Pillow's box
   filter, which evens out anti-aliasing and sub-pixel differences of text); a cell is alike when
   its average grey is within CELL_THRESHOLD of 255 levels of the other picture's. Each row of
   cells is matched with the most alike row of the other picture within SHIFT_PX pixels up or down,
@@ -33,6 +34,7 @@ does not load them.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -60,6 +62,7 @@ class Seen:
     """What one showing of the page gave (live, or one replay)."""
 
     screenshot: bytes | None = None  # full-page PNG or JPEG
+    scale: float = 1.0  # its device pixels per CSS pixel
     text: str | None = None
     console_errors: list[str] | None = None  # None: not known (the live side of an old capture)
     answered: int = 0  # requests answered from the archive (replays only)
@@ -86,7 +89,8 @@ def compare(live: Seen, replay: Seen, viewport: tuple[int, int]) -> Comparison:
     """Score `replay` against `live` (see the module docstring)."""
     out = Comparison(score=0)
     if live.screenshot and replay.screenshot:
-        shot = screenshot_similarity(live.screenshot, replay.screenshot, viewport)
+        shot = screenshot_similarity(live.screenshot, replay.screenshot, viewport,
+                                     scales=(live.scale, replay.scale))
         out.measures["screenshot"] = shot.similarity
         out.details["screenshot"] = shot.to_json()
         if shot.similarity < 0.995:
@@ -153,9 +157,11 @@ class ShotSimilarity:
         return text + ")"
 
 
-def screenshot_similarity(live: bytes, replay: bytes, viewport: tuple[int, int]) -> ShotSimilarity:
-    """Compare two full-page screenshots (any format Pillow reads) taken at the same viewport."""
-    a, b = _cells(live), _cells(replay)
+def screenshot_similarity(live: bytes, replay: bytes, viewport: tuple[int, int], *,
+                          scales: tuple[float, float] = (1.0, 1.0)) -> ShotSimilarity:
+    """Compare two full-page screenshots (any format Pillow reads) taken at the same viewport,
+    drawn at `scales` device pixels per CSS pixel."""
+    a, b = _cells(live, scales[0]), _cells(replay, scales[1])
     rows_a, rows_b = _best_rows(a, b), _best_rows(b, a)
     screen = max(1, math.ceil(viewport[1] / CELL))
     whole = _mean(rows_a + rows_b)
@@ -163,11 +169,22 @@ def screenshot_similarity(live: bytes, replay: bytes, viewport: tuple[int, int])
     return ShotSimilarity((first + whole) / 2, first, whole, a.height * CELL, b.height * CELL)
 
 
-def _cells(data: bytes) -> Image.Image:
-    """The picture in grey, one pixel per CELL x CELL cell (its mean)."""
+def prepare_screenshot(data: bytes, scale: float = 1.0) -> None:
+    """Decode a screenshot into cells ahead of `compare` (which then finds it ready)."""
+    _cells(data, scale)
+
+
+@functools.lru_cache(maxsize=4)  # the live picture is compared with each replay: decoded once
+def _cells(data: bytes, scale: float = 1.0) -> Image.Image:
+    """The picture in grey, one pixel per cell of CELL x CELL CSS pixels (its mean). A JPEG is
+    decoded at the smallest size its format allows that still has a pixel per cell."""
     with Image.open(io.BytesIO(data)) as image:
+        full = image.width or 1
+        step = CELL * scale  # image pixels per cell
+        image.draft("L", (max(1, math.ceil(image.width / step)), max(1, math.ceil(image.height / step))))
         grey = image.convert("L")
-    size = (max(1, math.ceil(grey.width / CELL)), max(1, math.ceil(grey.height / CELL)))
+    step *= grey.width / full
+    size = (max(1, math.ceil(grey.width / step)), max(1, math.ceil(grey.height / step)))
     return grey.resize(size, Image.Resampling.BOX)
 
 

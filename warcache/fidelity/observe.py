@@ -7,15 +7,22 @@
   public URL `/<collection>/<timestamp>/<url>`, which sends the browser on as needed.
 
 Each replay is seen as the capture saw the page live: the same viewport, the same scrolling (as
-many steps as the capture took, no more), then a full-page screenshot, the visible text and the
+far as the capture scrolled, no further), then a full-page screenshot, the visible text and the
 console errors. The waits are short (an archive answers at once): what the capture waited for the
-network to bring, the archive has.
+network to bring, the archive has. So the replay scrolls inside the page, a whole viewport per
+step (the capture's steps overlap by 15%: as far, in fewer steps, and every part of the page is
+still on screen once) and two frames apart (enough for scroll handlers and IntersectionObservers
+to run), and waits for the network only at the bottom, going on while the page grows. And it is
+drawn at half scale (SCALE: the same layout, a quarter of the pixels to take, encode and
+compare; the comparison averages cells of 8 CSS pixels anyway), a picture small enough to keep
+as it is for the side-by-side page.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -23,7 +30,6 @@ from urllib.parse import quote, unquote, urlsplit
 
 from playwright.async_api import Error as PlaywrightError
 
-from warcache.capture.behaviours import scroll_page
 from warcache.capture.page import VISIBLE_TEXT_JS
 from warcache.collection import Collection
 from warcache.errors import WarcacheError
@@ -34,6 +40,31 @@ from warcache.replay.intercept import offline_page_in
 QUIET = 0.05
 SETTLE_TIMEOUT = 5.0
 SCROLL_TIMEOUT = 15.0
+#: How far a step of the capture's scrolling goes, in viewports (capture.behaviours.scroll_page).
+CAPTURE_STEP = 0.85
+#: The device scale factor of the replays (see the module docstring).
+SCALE = 0.5
+#: Scrolls down a viewport per step, two frames apart, until at the bottom or `max` steps;
+#: returns the steps taken.
+_SCROLL_JS = """async (max) => {
+  const el = document.scrollingElement || document.documentElement || document.body;
+  if (!el || max <= 0) { return 0; }
+  const frame = () => new Promise((done) => {
+    const t = setTimeout(done, 100);
+    requestAnimationFrame(() => { clearTimeout(t); setTimeout(done, 0); });
+  });
+  const view = window.innerHeight || 800;
+  let steps = 0;
+  while (steps < max) {
+    window.scrollBy({top: view, left: 0, behavior: 'instant'});
+    steps += 1;
+    await frame(); await frame();
+    if (window.scrollY + view >= el.scrollHeight - 2) { break; }
+  }
+  return steps;
+}"""
+_HEIGHT_JS = ("() => Math.max(document.documentElement ? document.documentElement.scrollHeight : 0,"
+              " document.body ? document.body.scrollHeight : 0)")
 MAX_SCREENSHOT_HEIGHT = 16000  # as the capture (capture.page.CaptureOptions.max_screenshot_height)
 _OLD_STYLE_PATH = re.compile(r"^/[^/]+/\d{1,14}(?:[a-z]{2}_)?/(https?:/.*)$", re.IGNORECASE)
 
@@ -89,28 +120,42 @@ class _Watch:
 
 async def _look(page, watch: _Watch, out: Replayed, scroll_steps: int) -> None:  # noqa: ANN001
     """Scroll as the capture did, let the network settle, then take what the comparison needs."""
-    async def wait_idle(quiet: float, timeout: float) -> bool:
-        return await watch.wait_idle(min(quiet, QUIET), timeout)
-
     await watch.wait_idle(QUIET, SETTLE_TIMEOUT)
     if scroll_steps:
         with contextlib.suppress(PlaywrightError, TimeoutError):
-            scrolled = scroll_page(page, wait_idle, timeout=SCROLL_TIMEOUT, max_steps=scroll_steps,
-                                   settle=QUIET)
-            await asyncio.wait_for(scrolled, SCROLL_TIMEOUT + 5)
+            await asyncio.wait_for(_scroll(page, watch, scroll_steps), SCROLL_TIMEOUT)
+        with contextlib.suppress(PlaywrightError):
+            await page.evaluate("() => window.scrollTo({top: 0, left: 0, behavior: 'instant'})")
         await watch.wait_idle(QUIET, SETTLE_TIMEOUT)
-    height = await page.evaluate(
-        "() => Math.max(document.documentElement ? document.documentElement.scrollHeight : 0,"
-        " document.body ? document.body.scrollHeight : 0)")
+    height = await page.evaluate(_HEIGHT_JS)
     # JPEG: encoded several times faster than PNG, and the comparison (cell averages) cannot tell.
-    kwargs: dict = {"full_page": True, "type": "jpeg", "quality": 85, "timeout": 20000,
+    kwargs: dict = {"full_page": True, "type": "jpeg", "quality": 80, "timeout": 20000,
                     "animations": "disabled"}
     if height > MAX_SCREENSHOT_HEIGHT:
         size = page.viewport_size or {"width": 1280}
         kwargs["clip"] = {"x": 0, "y": 0, "width": size["width"], "height": MAX_SCREENSHOT_HEIGHT}
     out.seen.screenshot = await page.screenshot(**kwargs)
+    out.seen.scale = SCALE
     text = await page.evaluate(VISIBLE_TEXT_JS)
     out.seen.text = text if isinstance(text, str) else ""
+
+
+async def _scroll(page, watch: _Watch, steps: int) -> None:  # noqa: ANN001
+    """Scroll down at most `steps` steps, waiting for the network at the bottom and going on while
+    the page grows (see the module docstring)."""
+    left = math.ceil(steps * CAPTURE_STEP)
+    height = await page.evaluate(_HEIGHT_JS)
+    quiet_bottoms = 0
+    while left > 0:
+        left -= max(1, await page.evaluate(_SCROLL_JS, left))
+        await watch.wait_idle(QUIET, SETTLE_TIMEOUT)
+        grown = await page.evaluate(_HEIGHT_JS)
+        if grown > height:
+            height, quiet_bottoms = grown, 0
+            continue
+        quiet_bottoms += 1  # at the bottom, unchanged: once more (on a busy machine a page's
+        if quiet_bottoms >= 2:  # answer to the scroll may come after the first look), then stop
+            return
 
 
 async def replay_intercept(browser, coll: Collection, url: str, timestamp: str, *,  # noqa: ANN001
@@ -125,7 +170,7 @@ async def replay_intercept(browser, coll: Collection, url: str, timestamp: str, 
 
     try:
         async with offline_page_in(browser, coll, url, timestamp, timeout=timeout, viewport=viewport,
-                                   prepare=prepare) as shown:
+                                   prepare=prepare, scale=SCALE) as shown:
             await _look(shown.page, watch[0], out, scroll_steps)
             out.seen.answered = shown.result.served
             out.seen.not_archived = list(dict.fromkeys(shown.result.refused))
@@ -162,7 +207,8 @@ async def replay_served(browser, entry_url: str, *, viewport: tuple[int, int],  
             not_archived.append(request.url)
 
     try:
-        options: dict = {"viewport": {"width": viewport[0], "height": viewport[1]}}
+        options: dict = {"viewport": {"width": viewport[0], "height": viewport[1]},
+                         "device_scale_factor": SCALE}
         if user_agent:
             options["user_agent"] = user_agent
         context = await browser.new_context(**options)

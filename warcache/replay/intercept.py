@@ -217,10 +217,12 @@ async def offline_page_in(
     timeout: float = 30.0,
     viewport: tuple[int, int] = (1280, 800),
     prepare: Callable[[Any], Awaitable[None]] | None = None,
+    scale: float | None = None,
 ) -> AsyncIterator[OfflinePage]:
     """`offline_page` in a fresh context of a browser the caller runs already (the fidelity
     check uses the capture's): the capture of `url` at `timestamp` in `coll`, every request
-    answered from the archive.  `prepare(context)` runs before the page opens (to listen to it).
+    answered from the archive.  `prepare(context)` runs before the page opens (to listen to it);
+    `scale` is the device scale factor (the fidelity check draws its replays at half scale).
     Raises UsageError when the page does not load; the context is closed on exit."""
     result = OpenResult(url, coll.name, timestamp)
     resolver = Resolver(coll)
@@ -233,7 +235,7 @@ async def offline_page_in(
                 await prepare(ctx)
 
         page = await _open_page(browser, resolver, result, url, timestamp, timeout=timeout,
-                                viewport=viewport, proxy=NOWHERE_PROXY, prepare=prepared)
+                                viewport=viewport, proxy=NOWHERE_PROXY, prepare=prepared, scale=scale)
         yield OfflinePage(page, result)
     finally:
         if context is not None:
@@ -307,6 +309,7 @@ async def _open_page(
     viewport: tuple[int, int],
     proxy: dict | None = None,
     prepare: Callable[[Any], Awaitable[None]] | None = None,
+    scale: float | None = None,
 ):  # noqa: ANN202 - a Playwright Page
     from playwright.async_api import Error as PlaywrightError
 
@@ -314,6 +317,8 @@ async def _open_page(
                                "service_workers": "allow"}
     if proxy is not None:
         options["proxy"] = proxy
+    if scale is not None:
+        options["device_scale_factor"] = scale
     context = await chromium.new_context(**options)
     if prepare is not None:
         await prepare(context)
