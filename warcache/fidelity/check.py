@@ -27,7 +27,14 @@ from warcache import __version__
 from warcache.capture.records import IndexHint, sha1_digest
 from warcache.collection import Collection
 from warcache.errors import ArchiveError
-from warcache.fidelity.compare import Comparison, Seen, compare, prepare_screenshot
+from warcache.fidelity.compare import (
+    Comparison,
+    Seen,
+    ShotSimilarity,
+    compare,
+    prepare_screenshot,
+    screenshot_similarity,
+)
 from warcache.fidelity.observe import Replayed, entry_url, original_urls, replay_intercept, replay_served
 from warcache.index.cdxj import cdxj_mime
 from warcache.index.checks import CheckRef, apply_checks, check_ref
@@ -160,9 +167,24 @@ async def check_capture(browser, coll: Collection, live: Live, replay_root: str 
         jobs.append(replay_served(browser, entry_url(replay_root, coll.name, live.timestamp, live.page_url),
                                   viewport=viewport, scroll_steps=steps, user_agent=live.user_agent or None,
                                   timeout=timeout))
-    if live.seen.screenshot:  # decoded meanwhile, off the event loop (Pillow lets go of the GIL)
-        jobs.append(asyncio.to_thread(prepare_screenshot, live.seen.screenshot))
-    replays = [r for r in await asyncio.gather(*jobs) if isinstance(r, Replayed)]
+    # The pictures are compared off the event loop (Pillow lets go of the GIL), each as soon as
+    # its replay is done, while the other replay still runs.
+    live_cells = asyncio.create_task(asyncio.to_thread(prepare_screenshot, live.seen.screenshot))
+    shots: dict[str, ShotSimilarity] = {}
+
+    async def replayed_and_pictured(job) -> Replayed:  # noqa: ANN001 - a coroutine
+        replayed = await job
+        if live.seen.screenshot and replayed.seen.screenshot and replayed.error is None:
+            await live_cells
+            shots[replayed.mode] = await asyncio.to_thread(
+                screenshot_similarity, live.seen.screenshot, replayed.seen.screenshot, viewport,
+                scales=(live.seen.scale, replayed.seen.scale))
+        return replayed
+
+    try:
+        replays = await asyncio.gather(*(replayed_and_pictured(job) for job in jobs))
+    finally:
+        await asyncio.gather(live_cells, return_exceptions=True)
     known = replays[0].requested + live.seen.failed
     result = CheckResult(live, datetime.now(UTC).isoformat(timespec="milliseconds"), retry_of=retry_of)
     for replayed in replays:
@@ -172,7 +194,7 @@ async def check_capture(browser, coll: Collection, live: Live, replay_root: str 
             comparison = Comparison(score=0, reasons=[f"the replay did not load: {replayed.error}"],
                                     not_archived=replayed.seen.not_archived)
         else:
-            comparison = compare(live.seen, replayed.seen, viewport)
+            comparison = compare(live.seen, replayed.seen, viewport, shot=shots.get(replayed.mode))
         result.modes[replayed.mode] = ModeResult(replayed.mode, comparison, replayed)
     return result
 

@@ -85,12 +85,14 @@ class Comparison:
                 "reasons": self.reasons, "not_archived": self.not_archived, "details": self.details}
 
 
-def compare(live: Seen, replay: Seen, viewport: tuple[int, int]) -> Comparison:
-    """Score `replay` against `live` (see the module docstring)."""
+def compare(live: Seen, replay: Seen, viewport: tuple[int, int], *,
+            shot: ShotSimilarity | None = None) -> Comparison:
+    """Score `replay` against `live` (see the module docstring); `shot`, the screenshots'
+    similarity when it was measured already."""
     out = Comparison(score=0)
     if live.screenshot and replay.screenshot:
-        shot = screenshot_similarity(live.screenshot, replay.screenshot, viewport,
-                                     scales=(live.scale, replay.scale))
+        shot = shot or screenshot_similarity(live.screenshot, replay.screenshot, viewport,
+                                             scales=(live.scale, replay.scale))
         out.measures["screenshot"] = shot.similarity
         out.details["screenshot"] = shot.to_json()
         if shot.similarity < 0.995:
@@ -169,9 +171,10 @@ def screenshot_similarity(live: bytes, replay: bytes, viewport: tuple[int, int],
     return ShotSimilarity((first + whole) / 2, first, whole, a.height * CELL, b.height * CELL)
 
 
-def prepare_screenshot(data: bytes, scale: float = 1.0) -> None:
+def prepare_screenshot(data: bytes | None, scale: float = 1.0) -> None:
     """Decode a screenshot into cells ahead of `compare` (which then finds it ready)."""
-    _cells(data, scale)
+    if data:
+        _cells(data, scale)
 
 
 @functools.lru_cache(maxsize=4)  # the live picture is compared with each replay: decoded once

@@ -11,11 +11,11 @@ far as the capture scrolled, no further), then a full-page screenshot, the visib
 console errors. The waits are short (an archive answers at once): what the capture waited for the
 network to bring, the archive has. So the replay scrolls inside the page, a whole viewport per
 step (the capture's steps overlap by 15%: as far, in fewer steps, and every part of the page is
-still on screen once) and two frames apart (enough for scroll handlers and IntersectionObservers
-to run), and waits for the network only at the bottom, going on while the page grows. And it is
-drawn at half scale (SCALE: the same layout, a quarter of the pixels to take, encode and
-compare; the comparison averages cells of 8 CSS pixels anyway), a picture small enough to keep
-as it is for the side-by-side page.
+still on screen once) and a frame apart (scroll events and IntersectionObservers are worked out
+in the frame after a scroll, before the next step), and waits for the network only at the
+bottom, going on while the page grows. And it is drawn at half scale (SCALE: the same layout, a
+quarter of the pixels to take, encode and compare; the comparison averages cells of 8 CSS pixels
+anyway), a picture small enough to keep as it is for the side-by-side page.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ SCROLL_TIMEOUT = 15.0
 CAPTURE_STEP = 0.85
 #: The device scale factor of the replays (see the module docstring).
 SCALE = 0.5
-#: Scrolls down a viewport per step, two frames apart, until at the bottom or `max` steps;
+#: Scrolls down a viewport per step, a frame apart, until at the bottom or `max` steps;
 #: returns the steps taken.
 _SCROLL_JS = """async (max) => {
   const el = document.scrollingElement || document.documentElement || document.body;
@@ -58,7 +58,7 @@ _SCROLL_JS = """async (max) => {
   while (steps < max) {
     window.scrollBy({top: view, left: 0, behavior: 'instant'});
     steps += 1;
-    await frame(); await frame();
+    await frame();
     if (window.scrollY + view >= el.scrollHeight - 2) { break; }
   }
   return steps;

@@ -330,7 +330,10 @@ async def _open_page(
             body = request.post_data_buffer or b""
         except PlaywrightError:
             body = b""
-        content_type = await request.header_value("content-type")
+        # Only a POST or PUT is looked up by its body (index.cdxj.request_key): asking the browser
+        # for the header costs a round trip per request, which other requests need not wait for.
+        content_type = (await request.header_value("content-type")
+                        if request.method in ("POST", "PUT") else None)
         capture = await asyncio.to_thread(
             resolver.find,
             request.url,
