@@ -136,6 +136,22 @@ class Collection:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.pages_path)
 
+    def update_pages(self, change: Callable[[list[PageEntry]], bool]) -> None:
+        """Change entries of pages.jsonl in place: `change(entries)` edits the list and says
+        whether it changed anything; the file is then written anew, atomically. Why under the
+        lock from read to write: a capture appending meanwhile must not be lost."""
+        with self._pages_lock():
+            entries = list(self.pages())
+            if not change(entries):
+                return
+            tmp = self.pages_path.with_name(f".pages-{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for e in entries:
+                    fh.write(e.to_line())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.pages_path)
+
     @property
     def failures_path(self) -> Path:
         """Captures that failed, for `warcache retry` (a log, not an index: WARCs hold no failures)."""

@@ -6,7 +6,8 @@ and replay never have to scan WARC files. Every module reads entries through thi
 field means the same thing everywhere.
 
 The JSON form is stable: keys this version does not know (written by a newer one) are kept
-in `extra` and written back unchanged.
+in `extra` and written back unchanged, and optional keys an entry lacks (one written before
+they existed) read back as None and are written back absent.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: The page's own records in a warcache WARC, by kind.
-RECORD_KINDS = ("screenshot", "dom", "pdf", "media", "page")
+RECORD_KINDS = ("screenshot", "dom", "text", "pdf", "media", "page")
 
 
 @dataclass
@@ -44,6 +45,16 @@ class PageEntry:
     #: made, so `list` can tell "changed" from "unchanged" without reading WARCs. None: unknown (an
     #: entry written before it existed, or a page with no text to extract).
     text_digest: str | None = None
+    #: The latest fidelity check of the capture (index/checks.py derives these from its record):
+    #: the score replaying from the archive alone by request interception (`warcache open`), the
+    #: score through the replay server, and where the check record is, {"warc", "offset",
+    #: "time", "shots": {mode: [offset, length]}}. None: never checked.
+    fidelity: int | None = None
+    replay_fidelity: int | None = None
+    check: dict[str, Any] | None = None
+    #: Set only when the page was captured twice (`add --retry-below`): True on the capture with
+    #: the better fidelity, the page's capture; False on the other.
+    preferred: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -65,6 +76,10 @@ class PageEntry:
         })
         if self.text_digest is not None:  # absent when unknown: an older entry reads back unchanged
             data["text_digest"] = self.text_digest
+        for key in ("fidelity", "replay_fidelity", "check", "preferred"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
         return data
 
     def to_line(self) -> str:
@@ -94,13 +109,18 @@ class PageEntry:
                     records[str(kind)] = (span[0], span[1])
         status = data.pop("status", None)
         text_digest = data.pop("text_digest", None)
+        check, preferred = data.pop("check", None), data.pop("preferred", None)
         return cls(
             url=url, timestamp=timestamp, warc=warc, offset=offset,
             final_url=_text(data.pop("final_url", "")), status=status if isinstance(status, int) else None,
             title=_text(data.pop("title", "")), mime=_text(data.pop("mime", "")), records=records,
             resources=_count(data.pop("resources", None)), revisits=_count(data.pop("revisits", None)),
             bytes=_count(data.pop("bytes", None)),
-            text_digest=text_digest if isinstance(text_digest, str) and text_digest else None, extra=data,
+            text_digest=text_digest if isinstance(text_digest, str) and text_digest else None,
+            fidelity=_score(data.pop("fidelity", None)),
+            replay_fidelity=_score(data.pop("replay_fidelity", None)),
+            check=check if isinstance(check, dict) else None,
+            preferred=preferred if isinstance(preferred, bool) else None, extra=data,
         )
 
     @classmethod
@@ -117,3 +137,7 @@ def _text(value: object) -> str:
 
 def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _score(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100 else None

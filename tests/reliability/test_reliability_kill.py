@@ -27,7 +27,7 @@ from chaos_kill import ChaosReport, chaos, check, snapshot  # noqa: E402
 from warcache.collection import Collection  # noqa: E402
 from warcache.index.postprocess import rebuild_collection  # noqa: E402
 
-FAST = ["--no-scroll", "--idle-timeout", "0.3", "-j", "1"]
+FAST = ["--no-check", "--no-scroll", "--idle-timeout", "0.3", "-j", "1"]
 
 #: Runs `warcache add` with one step of storing a page made fatal on its second call: the process
 #: dies there, as under SIGKILL, after the page's records are on disk and before it is fully indexed.

@@ -161,12 +161,17 @@ def login(url: str, profile_dir: str, browser_path: str | None) -> None:
 
 def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str | None, jobs: int,
                    max_warc_size: int, as_json: bool, quiet: bool = False, broker: str | None = None,
-                   store: str | None = None) -> list:
+                   store: str | None = None, no_check: bool = False, retry_below: int | None = None) -> list:
     """Capture `urls` here, or through the queue with `broker`, printing a line per URL as it lands
     and a summary (the same either way); exits 130 when interrupted. `quiet` (for cron, which
     mails whatever a job prints): only failures, what recovery did, the summary when something
-    failed, and an interruption are printed."""
+    failed, and an interruption are printed. Each page captured here is checked for fidelity
+    unless `no_check` (pages captured by workers are not: the check runs where the capture does)."""
     from warcache.capture.run import RunEvents, run_captures
+
+    if retry_below is not None and (no_check or broker):
+        raise click.UsageError("--retry-below needs the fidelity check: leave out "
+                               + ("--broker" if broker else "--no-check"))
 
     tty = sys.stderr.isatty() and not quiet
     total = len(urls)
@@ -199,8 +204,18 @@ def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str
         outcome = run_queued(coll, opts, urls, broker=broker, store=store or default_store(coll),
                              browser_path=browser_path if given else None, events=events)
     else:
-        outcome = run_captures(coll, opts, urls, browser_path=browser_path, jobs=jobs,
-                               max_warc_size=max_warc_size, events=events)
+        checker = None
+        if not no_check:
+            from warcache.fidelity.after_capture import FidelityChecker
+
+            checker = FidelityChecker(coll)
+        try:
+            outcome = run_captures(coll, opts, urls, browser_path=browser_path, jobs=jobs,
+                                   max_warc_size=max_warc_size, events=events, after_store=checker,
+                                   retry_below=retry_below)
+        finally:
+            if checker is not None:
+                checker.close()
     if as_json:
         click.echo(json.dumps([r.to_json() for r in outcome.results], indent=2, ensure_ascii=False))
     if not (quiet and outcome.ok):

@@ -7,6 +7,9 @@ Routes (on the listing port; see `app` for how a request gets here):
     /_warcache/reader/<coll>/<ts>/<url> reader view (extracted article)
     /_warcache/screenshot/<coll>/<file>/<offset>   a capture's screenshot
     /_warcache/pdf/<coll>/<file>/<offset>          a capture's PDF (--pdf), as a download
+    /_warcache/check/<coll>/<ts>/<url>  a capture's fidelity: live and replayed screenshots side
+                                        by side, the scores, their reasons, the URLs not archived
+    /_warcache/check-shot/<coll>/<file>/<offset>   a screenshot of a replay the check took
     /_warcache/image/<coll>/<ts>/<url>  an archived image, for the reader view
     /_warcache/static/client.js         the client script (as on the replay port)
     /<coll>/<ts><mod>/<url>             redirected to the replay origin
@@ -27,7 +30,8 @@ from werkzeug.wrappers import Request, Response
 
 from warcache import contenttype
 from warcache.collection import Collection
-from warcache.errors import ArchiveError, UsageError
+from warcache.errors import ArchiveError, UsageError, WarcacheError
+from warcache.index.checks import read_check
 from warcache.pagelist import PageEntry
 from warcache.replay import ui
 from warcache.replay.client import ClientScript
@@ -35,7 +39,7 @@ from warcache.replay.headers import IMAGE_CSP, page_response, redirect, text_res
 from warcache.replay.resolve import Resolver, header
 from warcache.replay.wburl import parse_archival_path, replay_path
 from warcache.warc.reader import read_record_at
-from warcache.warc.writer import PDF_URN, SCREENSHOT_URN
+from warcache.warc.writer import CHECK_SHOT_URN, PDF_URN, SCREENSHOT_URN
 
 PAGE_SIZE = 50
 MAX_IMAGE = 16 * 1024 * 1024  # reader-view images bigger than this are not shown
@@ -95,6 +99,11 @@ class Listing:
         kind = parts[2] if len(parts) > 2 else ""
         if kind == "screenshot" and len(parts) == 6:
             return self._screenshot(parts[3], unquote(parts[4]), parts[5])
+        if kind == "check-shot" and len(parts) == 6:
+            return self._screenshot(parts[3], unquote(parts[4]), parts[5], urn=CHECK_SHOT_URN)
+        if kind == "check" and len(parts) >= 6:
+            prefix = "/".join(parts[:5]) + "/"
+            return self._check(parts[3], parts[4], target[len(prefix) :], replay_origin)
         if kind == "pdf" and len(parts) == 6:
             return self._pdf(parts[3], unquote(parts[4]), parts[5])
         if kind == "reader" and len(parts) >= 6:
@@ -179,11 +188,14 @@ class Listing:
         ]
         return page_response(ui.captures_page(name, wb.url, rows), 200 if rows else 404)
 
-    def _screenshot(self, name: str, filename: str, offset_text: str) -> Response:
-        data = self._own_record(name, filename, offset_text, SCREENSHOT_URN)
+    def _screenshot(self, name: str, filename: str, offset_text: str, *,
+                    urn: str = SCREENSHOT_URN) -> Response:
+        data = self._own_record(name, filename, offset_text, urn)
         if data is None:
             return text_response("not found\n", 404)
-        response = Response(data, 200, content_type="image/png")
+        # Only warcache's own records get here, and it writes PNG (the capture) or JPEG (the check).
+        mime = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
+        response = Response(data, 200, content_type=mime)
         response.headers["Cache-Control"] = "private, max-age=86400, immutable"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
@@ -200,6 +212,22 @@ class Listing:
         response.headers["Cache-Control"] = "private, max-age=86400, immutable"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+    def _check(self, name: str, ts: str, url_text: str, replay_origin: Callable[[str], str]) -> Response:
+        """A capture's fidelity check: the live screenshot beside those of its replays."""
+        wb = parse_archival_path(f"/{name}/{ts}/{url_text}", self.archive.collections())
+        if wb is None:
+            return page_response(ui.error_page("Not found", "No such capture."), 404)
+        entry = next((e for e in self.archive.page_entries(wb.coll)
+                      if e.url == wb.url and e.timestamp == wb.timestamp), None)
+        if entry is None:
+            return page_response(ui.error_page("Not found", "No such capture."), 404)
+        coll = self.archive.get_collection(wb.coll)
+        try:
+            info = read_check(coll, entry)
+        except WarcacheError as exc:
+            return page_response(ui.error_page("Unreadable check", str(exc)), 500)
+        return page_response(ui.check_page(_check_view(replay_origin(wb.coll), wb.coll, entry, info)))
 
     def _own_record(self, name: str, filename: str, offset_text: str, urn: str) -> bytes | None:
         """The payload of one of warcache's own resource records of a page (`urn` says which
@@ -276,4 +304,41 @@ def _row(replay: str, name: str, entry: PageEntry, counts: dict[str, int]) -> ui
         thumb_href=thumb,
         status=entry.status,
         pdf_href=f"/_warcache/pdf/{name}/{quote(entry.warc, safe='')}/{pdf[0]}" if pdf else None,
+        fidelity=entry.fidelity,
+        replay_fidelity=entry.replay_fidelity,
+        check_href=f"/_warcache/check/{name}/{ts}/{ui.url_path_quote(url)}" if entry.check else None,
     )
+
+
+def _check_view(replay: str, name: str, entry: PageEntry, info: dict | None) -> ui.CheckView:
+    """What the check page shows of a capture (`info`: its latest check record, if any)."""
+    url, ts = entry.url, entry.timestamp
+    shot = entry.span("screenshot")
+    live = f"/_warcache/screenshot/{name}/{quote(entry.warc, safe='')}/{shot[0]}" if shot else None
+    view = ui.CheckView(coll=name, url=url, title=entry.title, timestamp=ts, live_shot=live,
+                        replay_href=replay + replay_path(name, ts, "", ui.url_path_quote(url)),
+                        fidelity=entry.fidelity, replay_fidelity=entry.replay_fidelity,
+                        preferred=entry.preferred)
+    if info is None:
+        return view
+    view.checked = str(info.get("checked") or "")
+    view.software = str(info.get("software") or "")
+    where = entry.check or {}
+    shots = where.get("shots") if isinstance(where.get("shots"), dict) else {}
+    modes = info.get("modes") if isinstance(info.get("modes"), dict) else {}
+    for mode, label in (("intercept", "Replayed by interception (as warcache open)"),
+                        ("replay", "Replayed through the replay server")):
+        data = modes.get(mode)
+        if not isinstance(data, dict):
+            continue
+        span, warc = shots.get(mode), where.get("warc")
+        href = None
+        if isinstance(span, list) and span and isinstance(span[0], int) and isinstance(warc, str):
+            href = f"/_warcache/check-shot/{name}/{quote(warc, safe='')}/{span[0]}"
+        score = data.get("score")
+        view.modes.append(ui.CheckMode(
+            label=label, score=score if isinstance(score, int) else None, shot_href=href,
+            reasons=[r for r in data.get("reasons") or [] if isinstance(r, str)],
+            not_archived=[u for u in data.get("not_archived") or [] if isinstance(u, str)],
+            error=str(data["error"]) if data.get("error") else None))
+    return view

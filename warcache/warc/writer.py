@@ -39,6 +39,11 @@ DOM_URN = "urn:warcache:dom:"
 PDF_URN = "urn:warcache:pdf:"  # the page printed to PDF (--pdf)
 MEDIA_URN = "urn:warcache:media:"  # a file yt-dlp downloaded from the page (--media)
 MEDIA_INFO_URN = "urn:warcache:media-info:"  # yt-dlp's description of that file
+#: The text the page showed (its visible text, as the browser laid it out), for the fidelity check.
+TEXT_URN = "urn:warcache:text:"
+#: A fidelity check of a capture (JSON), and the screenshots of its replays (`<mode>:<url>`).
+CHECK_URN = "urn:warcache:check:"
+CHECK_SHOT_URN = "urn:warcache:check-screenshot:"
 
 
 class RawHead(Protocol):
