@@ -29,11 +29,11 @@ from warcache.errors import ArchiveError, WarcacheError
 from warcache.extract.captured import PageHtml, article_of, article_text, text_digest
 from warcache.index.cdxj import CdxjIndex, CdxjLine, index_warc
 from warcache.index.dedup import DedupIndex, Original
-from warcache.pagelist import PageEntry
+from warcache.pagelist import Annotation, PageEntry
 from warcache.search.index import PageDoc, fulltext_index
 from warcache.urls import hash_url, host_of
 from warcache.warc.reader import ReadStop, RecordAt, WarcReader, read_record_at
-from warcache.warc.writer import DOM_URN, MEDIA_URN, PAGE_URN, PDF_URN, SCREENSHOT_URN
+from warcache.warc.writer import ANNOTATION_URN, DOM_URN, MEDIA_URN, PAGE_URN, PDF_URN, SCREENSHOT_URN
 
 MAX_HTML_BYTES = 20 * 1024 * 1024  # a bigger "page" is not an article worth extracting
 PAGE_INFO_URN = "urn:pageinfo:"  # browsertrix-crawler's per-page record
@@ -81,6 +81,7 @@ class FileIndexResult:
     docs: list[PageDoc] = field(default_factory=list)
     pages: list[PageEntry] = field(default_factory=list)
     originals: list[tuple[str, Original]] = field(default_factory=list)
+    annotations: list[Annotation] = field(default_factory=list)  # tags and notes (`warcache tag`)
     stopped: ReadStop | None = None
     problems: list[str] = field(default_factory=list)  # pages whose text could not be indexed, and why
 
@@ -139,6 +140,10 @@ def index_file(coll: Collection, path: Path, filename: str | None = None) -> Fil
                 page.bytes = end - page_start
                 pages.append(page)
             page_start = end
+        elif rtype == "metadata" and uri.startswith(ANNOTATION_URN):
+            annotation = Annotation.from_json(_json(item))
+            if annotation is not None and annotation.url == uri[len(ANNOTATION_URN):]:
+                result.annotations.append(annotation)
         elif rtype == "resource" and uri.startswith(DOM_URN):
             page = pending.setdefault(uri[len(DOM_URN):], _WarcachePage(uri[len(DOM_URN):]))
             page.dom = _read(item)
@@ -303,6 +308,7 @@ def rebuild_collection(coll: Collection, paths: Iterable[Path] | None = None) ->
     report.lines = sum(len(r.lines) for r in results)
     docs = [d for r in results for d in r.docs]
     report.docs = fulltext_index(coll).rebuild(docs)
+    coll.replace_annotations([a for r in results for a in r.annotations])
     coll.replace_pages([p for r in results for p in r.pages])
     dedup = DedupIndex(coll.dedup_path)
     try:
@@ -328,6 +334,7 @@ def add_files(coll: Collection, paths: list[Path],
             cdxj.add(result.lines)
             report.lines += len(result.lines)
             report.docs += fulltext_index(coll).add(result.docs) if result.docs else 0
+            coll.append_annotations(result.annotations)
             coll.append_pages(result.pages)
             dedup.add(result.originals)
             if on_indexed is not None:
