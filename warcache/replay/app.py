@@ -223,6 +223,10 @@ class ReplayApp:
         return self._origin(_Where(False, hostname, scheme), replay=True, coll=coll)
 
     # -- the archive, as both origins read it (see `listing.Archive`) -----------------------
+    @property
+    def isolated(self) -> bool:
+        return self.origins.isolated
+
     def collections(self) -> frozenset[str]:
         """The names of the collections served (re-listed at most every 2 s)."""
         if self.collection:
@@ -523,7 +527,19 @@ class ReplayApp:
             return None
         if dest is None and wb.modifier not in DOC_MODIFIERS:
             return None
-        return self.client.head(wb.coll, stamp, wb.url, suffix)
+        return self.client.head(wb.coll, stamp, wb.url, suffix,
+                                self.listing_origins(request) if dest in (None, "iframe") else None)
+
+    def listing_origins(self, request: Request) -> list[str]:
+        """The origins the listing pages may have been opened at, as a replayed page's client
+        addresses the banner (see `timeline`): each loopback name and the domain on the listing
+        port, or, for a server on a public address, the one the browser used."""
+        where = self._where(request)
+        if self.allowed_hosts is None or where is None:
+            return [self._origin(where, replay=False)] if where is not None else []
+        scheme = where.scheme
+        hosts = (f"[{h}]" if ":" in h else h for h in sorted(self.allowed_hosts))
+        return [f"{scheme}://{host}:{self.ui_port}" for host in hosts]
 
     def _not_archived(self, request: Request, where: _Where, wb: ArchivalUrl) -> Response:
         dest = request.headers.get("Sec-Fetch-Dest")

@@ -22,6 +22,24 @@
   const cfg = JSON.parse(script.dataset.wc);
   Object.defineProperty(window, "__warcacheClient", {value: true});
 
+  // The banner (replay/timeline.py): a replay framed by the listing origin tells it which
+  // capture it shows -- the original URL, the time, the title, nothing else -- addressed to
+  // the listing origin only, so no other site framing a replay learns what it shows.
+  // (The listing may have been opened under any of its names: the browser delivers the
+  // message to the one that matches, if any, and drops the others.)
+  const banner = cfg.banner && window.parent !== window && window.parent === window.top ? window.parent : null;
+  if (banner) {
+    const tell = function () {
+      const msg = {warcache: "shown", url: String(cfg.url), ts: String(cfg.ts),
+        title: String(document.title || "").slice(0, 300)};
+      cfg.banner.forEach(function (origin) {
+        try { banner.postMessage(msg, origin); } catch (e) { /* not a valid origin: skipped */ }
+      });
+    };
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", tell);
+    else tell();
+  }
+
   self.__warcachePin(cfg.time, cfg.seed);
   const core = self.__warcacheCore(cfg, function () { return document.baseURI; });
   delete self.__warcachePin;
