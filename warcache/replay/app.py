@@ -56,6 +56,7 @@ from warcache.collection import Collection, list_collections, open_collection, r
 from warcache.errors import ArchiveError, UsageError, WarcacheError
 from warcache.pagelist import PageEntry
 from warcache.replay import ui
+from warcache.replay.adding import ADD_PATH, Adder
 from warcache.replay.client import ClientScript
 from warcache.replay.headers import (
     added_headers,
@@ -117,6 +118,7 @@ class ReplayApp:
         replay_port: int,
         allowed_hosts: Iterable[str] | None = frozenset(LOOPBACK_NAMES),
         origins: Origins | None = None,
+        adder: Adder | None = None,
     ) -> None:
         if ui_port == replay_port:
             raise UsageError("the listing and replay ports must differ")
@@ -138,6 +140,9 @@ class ReplayApp:
         self._pages_cache: dict[str, tuple[tuple[int, int], list[PageEntry]]] = {}
         self.client = ClientScript()
         self.listing = Listing(self, self.client)
+        self.adder = adder
+        if adder is not None:
+            self.listing.add_href = lambda request: ADD_PATH if adder.client_allowed(request) else None
         self.hostnames = HostNames()
         self.js = JsRewriter()
         self._learned: dict[str, float] = {}
@@ -152,6 +157,8 @@ class ReplayApp:
         return response(environ, start_response)
 
     def close(self) -> None:
+        if self.adder is not None:
+            self.adder.close()
         with self._lock:
             for resolver in self._resolvers.values():
                 resolver.close()
@@ -166,6 +173,9 @@ class ReplayApp:
         target = _raw_target(request)
         if where.replay:
             return self._replay_origin(request, where, target)
+        if target.split("?", 1)[0] == ADD_PATH and self.adder is not None:
+            # The listing origin only (see `adding`): as the browser names it, for the Origin check.
+            return self.adder.respond(request, f"{request.scheme}://{request.host}", self.collections())
         return self.listing.respond(request, target, lambda coll: self._origin(where, replay=True, coll=coll))
 
     def _where(self, request: Request) -> _Where | None:

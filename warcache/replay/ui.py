@@ -66,7 +66,7 @@ def format_timestamp(ts: str) -> str:
 
 
 def layout(title: str, body: str, *, coll: str | None = None, query: str = "", extra_style: str = "",
-           nav: str = "") -> str:
+           nav: str = "", referrer: str = "no-referrer") -> str:
     search = ""
     crumbs = '<a href="/">warcache</a>'
     if coll:
@@ -79,7 +79,7 @@ def layout(title: str, body: str, *, coll: str | None = None, query: str = "", e
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="referrer" content="no-referrer">'
+        f'<meta name="referrer" content="{h(referrer)}">'
         f"<title>{h(title)}</title><style>{_STYLE}{extra_style}</style></head>\n"
         f"<body><header>{crumbs}{nav}{search}</header><main>\n{body}\n</main></body></html>\n"
     )
