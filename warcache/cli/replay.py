@@ -61,8 +61,11 @@ def replay(ctx: click.Context, host: str, port: int, replay_port: int | None, co
 
         adder = Adder(capture_function(root, browser_path=browser_path), allow_from=allow_add_from,
                       default_coll=collection or "default")
+    from warcache.manage.browser_add import diff_function
+
     serve(root, host=host, port=port, collection=collection, replay_port=replay_port, threads=threads,
-          collection_domain=collection_domain, shared_origin=shared_origin, adder=adder)
+          collection_domain=collection_domain, shared_origin=shared_origin, adder=adder,
+          differ=diff_function(root))
 
 
 @click.command("open")

@@ -1,4 +1,5 @@
-"""The capture function behind the replay server's 'Archive a URL' form (`replay.adding`).
+"""What the replay server gets from the manage layer: the capture function behind its 'Archive a
+URL' form (`replay.adding`), and `warcache diff` for its diff page.
 
 The replay package must not import capture (layers: see pyproject.toml); `warcache replay`
 builds this function here, where both are reachable, and hands it to the server.
@@ -40,3 +41,19 @@ def capture_function(root: Path, *, browser_path: str | None = None,
                 f"in {result.seconds:.1f} s")
 
     return capture
+
+
+def diff_function(root: Path) -> Callable[[str, str, str, str], dict] | None:
+    """differ(collection, url, ts1, ts2): `warcache diff`'s result as JSON, for the replay
+    server's diff page; None while this warcache has no `warcache diff` (manage.diff)."""
+    import importlib.util
+
+    if importlib.util.find_spec("warcache.manage.diff") is None:
+        return None
+
+    def differ(coll_name: str, url: str, ts1: str, ts2: str) -> dict:
+        from warcache.manage.diff import diff_captures
+
+        return diff_captures(root, url, ts1, ts2, collection=coll_name).to_json()
+
+    return differ

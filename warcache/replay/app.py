@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
@@ -119,6 +119,7 @@ class ReplayApp:
         allowed_hosts: Iterable[str] | None = frozenset(LOOPBACK_NAMES),
         origins: Origins | None = None,
         adder: Adder | None = None,
+        differ: Callable[[str, str, str, str], dict] | None = None,
     ) -> None:
         if ui_port == replay_port:
             raise UsageError("the listing and replay ports must differ")
@@ -141,6 +142,7 @@ class ReplayApp:
         self.client = ClientScript()
         self.listing = Listing(self, self.client)
         self.adder = adder
+        self.listing.differ = differ
         if adder is not None:
             self.listing.add_href = lambda request: ADD_PATH if adder.client_allowed(request) else None
         self.hostnames = HostNames()

@@ -7,6 +7,8 @@ Routes (on the listing port; see `app` for how a request gets here):
     /<coll>/<ts>/<url>                  the capture in a frame under the banner (`timeline`)
     /_warcache/nav/<coll>?ts=&url=      the banner's data for a capture (JSON)
     /_warcache/ui/banner.js             the banner's script
+    /_warcache/diff/<coll>?url=&a=&b=   what changed between two captures (when the server was
+                                        given `warcache diff`'s function: `differ`)
     /_warcache/reader/<coll>/<ts>/<url> reader view (extracted article)
     /_warcache/screenshot/<coll>/<file>/<offset>   a capture's screenshot
     /_warcache/pdf/<coll>/<file>/<offset>          a capture's PDF (--pdf), as a download
@@ -26,7 +28,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 from werkzeug.wrappers import Request, Response
 
@@ -116,6 +118,8 @@ class Listing:
             return self.client.banner_response()
         if kind == "nav" and len(parts) == 4:
             return self._nav(request, parts[3])
+        if kind == "diff" and len(parts) == 4 and self.differ is not None:
+            return self._diff(request, parts[3])
         if kind == "image" and len(parts) >= 6:
             prefix = "/".join(parts[:5]) + "/"
             return self._image(parts[3], parts[4], target[len(prefix) :])
@@ -192,12 +196,32 @@ class Listing:
         captures = self.captures_of(name, wb.url)
         cells = [(c, _thumb(name, c.entry)) for c in captures]
         notes = self.archive.get_collection(name).annotations().get(wb.url)
-        html = timeline.calendar_page(name, wb.url, cells, diff_href=self.diff_href,
+        html = timeline.calendar_page(name, wb.url, cells, diff_href=lambda a, b: self.diff_href(name, a, b),
                                       tags=notes.tags if notes else (), note=notes.note if notes else "")
         return page_response(html, 200 if captures else 404)
 
-    #: Set by the application when `warcache diff` is available: the diff page of two captures.
-    diff_href: Callable[[timeline.Capture, timeline.Capture], str | None] | None = None
+    #: Set by the application when `warcache diff` is available (the manage layer's function,
+    #: handed down by `warcache replay`): differ(coll, url, ts1, ts2) -> its JSON.
+    differ: Callable[[str, str, str, str], dict] | None = None
+
+    def diff_href(self, name: str, old: timeline.Capture, new: timeline.Capture) -> str | None:
+        """The diff page of two captures of a page, when both are page captures (with an article)."""
+        if self.differ is None or old.entry is None or new.entry is None:
+            return None
+        query = urlencode({"url": new.url, "a": old.timestamp, "b": new.timestamp})
+        return f"/_warcache/diff/{quote(name, safe='')}?{query}"
+
+    def _diff(self, request: Request, name: str) -> Response:
+        url, a, b = request.args.get("url", ""), request.args.get("a", ""), request.args.get("b", "")
+        if name not in self.archive.collections() or not (a.isdigit() and b.isdigit()) or not url:
+            return _not_found()
+        try:
+            diff = self.differ(name, url, a, b) if self.differ else None
+        except UsageError as exc:
+            return page_response(ui.error_page("No comparison", str(exc)), 404)
+        if diff is None:
+            return _not_found()
+        return page_response(timeline.diff_page(name, url, diff))
 
     def captures_of(self, name: str, url: str) -> list[timeline.Capture]:
         """Every capture of `url`: warcache's page captures (with their screenshots and scores),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +21,9 @@ from warcache.errors import UsageError
 from warcache.replay.adding import Adder
 from warcache.replay.app import ReplayApp
 from warcache.replay.origins import Origins, allowed_hosts, choose_origins, is_loopback
+
+#: differ(collection, url, ts1, ts2) -> `warcache diff`'s JSON (the manage layer's; see `listing`).
+Differ = Callable[[str, str, str, str], dict]
 
 
 def make_app(
@@ -32,6 +36,7 @@ def make_app(
     collection_domain: str | None = None,
     shared_origin: bool = False,
     adder: Adder | None = None,
+    differ: Differ | None = None,
 ) -> ReplayApp:
     """The WSGI application for a root, without a server (tests call it in-process)."""
     return ReplayApp(
@@ -42,6 +47,7 @@ def make_app(
         allowed_hosts=allowed_hosts(host),
         origins=choose_origins(host, collection_domain, shared_origin)[0],
         adder=adder,
+        differ=differ,
     )
 
 
@@ -105,6 +111,7 @@ def _create(
     threads: int,
     origins: Origins,
     adder: Adder | None = None,
+    differ: Differ | None = None,
 ) -> tuple[ReplayApp, object, str, str]:
     from waitress.server import create_server
 
@@ -126,6 +133,7 @@ def _create(
             allowed_hosts=allowed_hosts(host),
             origins=origins,
             adder=adder,
+            differ=differ,
         )
         server = create_server(
             app,
@@ -157,12 +165,13 @@ def start_server(
     collection_domain: str | None = None,
     shared_origin: bool = False,
     adder: Adder | None = None,
+    differ: Differ | None = None,
 ) -> RunningServer:
     """Start a replay server in a background thread (port 0: any free ports; `adder`: the
     'Archive a URL' form and its capture queue)."""
     origins = choose_origins(host, collection_domain, shared_origin)[0]
     app, server, ui_url, replay_url = _create(root, host, port, collection, replay_port, threads, origins,
-                                              adder)
+                                              adder, differ)
     thread = threading.Thread(target=server.run, name="warcache-replay", daemon=True)  # type: ignore[attr-defined]
     thread.start()
     return RunningServer(app, ui_url, replay_url, server, thread)
@@ -186,6 +195,7 @@ def serve(
     collection_domain: str | None = None,
     shared_origin: bool = False,
     adder: Adder | None = None,
+    differ: Differ | None = None,
 ) -> None:
     """Serve replays until interrupted.  Listens on 127.0.0.1 unless told otherwise; warns on
     stderr when bound to another address (then anyone who can reach it can read the archive)."""
@@ -194,7 +204,7 @@ def serve(
         if warning:
             print(warning, file=sys.stderr)
     app, server, ui_url, replay_url = _create(root, host, port, collection, replay_port, threads, origins,
-                                              adder)
+                                              adder, differ)
     if app.origins.isolated:
         rport = urlsplit(replay_url).port
         where = (f"http://<collection>.{app.origins.domain}:{rport}/, and each page from its original "

@@ -273,3 +273,38 @@ ul.cal img{width:100%;height:125px;object-fit:cover;object-position:top}
 .year h2 small{font-weight:normal;color:#666}
 .tag{background:#e0e7ff;border-radius:9px;padding:0 .5em;margin-right:.3em;text-decoration:none}
 """
+
+
+# -- the diff page ---------------------------------------------------------------------------
+def diff_page(coll: str, url: str, diff: dict) -> str:
+    """What changed in a page's article between two captures (`warcache diff`'s result as
+    JSON: `old`, `new`, `ops` of equal/delete/insert text).  All of it is archived text: escaped."""
+    old, new = diff.get("old") or {}, diff.get("new") or {}
+    parts = []
+    for op in diff.get("ops") or []:
+        kind, text = op.get("op"), str(op.get("text", ""))
+        if kind == "delete":
+            parts.append(f"<del>{h(text)}</del>")
+        elif kind == "insert":
+            parts.append(f"<ins>{h(text)}</ins>")
+        else:
+            parts.append(h(text))
+    summary = (f"{h(diff.get('words_deleted', 0))} words removed, {h(diff.get('words_inserted', 0))} added"
+               if diff.get("changed") else "The article text did not change.")
+    when_old, when_new = str(old.get("timestamp", "")), str(new.get("timestamp", ""))
+    body = (
+        f'<h1>Changes to</h1><p class="url">{h(url)}</p>'
+        f'<p class="when">from <a href="{h(view_path(coll, when_old, url))}">'
+        f"{h(timestamps.display(when_old, seconds=True))}</a> to "
+        f'<a href="{h(view_path(coll, when_new, url))}">{h(timestamps.display(when_new, seconds=True))}</a>'
+        f' · <a href="{h(calendar_path(coll, url))}">all captures</a></p>'
+        f'<p class="summary">{summary}</p><article class="diff">{"".join(parts)}</article>'
+    )
+    return ui.layout(f"warcache: changes to {url}", body, coll=coll, extra_style=_DIFF_STYLE)
+
+
+_DIFF_STYLE = """
+article.diff{background:#fff;border:1px solid #e2e2e2;border-radius:6px;padding:1.2em 1.6em;
+ white-space:pre-wrap;font:16px/1.6 Georgia,serif}
+del{background:#fee2e2;color:#991b1b}ins{background:#dcfce7;color:#166534;text-decoration:none}
+"""
