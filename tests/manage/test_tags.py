@@ -99,3 +99,6 @@ def test_bad_tags_and_unknown_pages_are_one_line_errors(tmp_path, cli):
     run = cli("tag", "https://a.example/one", "x", root=root)
     assert run.code == 0 and "nothing changed" in run.stderr
     assert len(list((root / "collections" / "main" / "archive").glob("warcache-annotation-*"))) == 1
+    # The tag's file was indexed when written: `warcache index` has nothing left to do.
+    run = cli("index", root=root)
+    assert run.code == 0 and "0 WARC files newly indexed" in run.stderr, run.stderr

@@ -19,6 +19,7 @@ from pathlib import Path
 from warcache import timestamps
 from warcache.collection import Collection
 from warcache.errors import UsageError
+from warcache.index.postprocess import add_files
 from warcache.manage.pages import find_captures
 from warcache.pagelist import Annotation
 from warcache.warc.writer import write_annotations
@@ -68,7 +69,9 @@ def annotate_url(coll: Collection, url: str, *, add: Sequence[str] = (), remove:
         return None
     annotation = Annotation(url=url, time=timestamps.now(), tags=tuple(tags), note=text)
     name = write_annotations(coll.archive_dir, [annotation])
-    coll.append_annotations([annotation])
+    # Indexed as any new WARC file is (its URL index line, the derived annotation list), so a
+    # later `warcache index` finds nothing left to do.
+    add_files(coll, [coll.archive_dir / name])
     return Change(coll.name, annotation, name)
 
 
