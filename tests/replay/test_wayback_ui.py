@@ -8,6 +8,7 @@ screenshots land in docs/ (for the README) and were looked at when they were mad
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -56,6 +57,15 @@ def _captures(root: Path, url: str) -> list[str]:
     return sorted(e.timestamp for e in Collection(root, "default").pages() if e.url == url)
 
 
+def _wait_live(page, url: str, timeout: float = 15) -> None:
+    """Wait for the bar to show `url` (polled from here: the listing's policy forbids the
+    string evaluation Playwright's wait_for_function would use in the page)."""
+    deadline = time.monotonic() + timeout
+    while page.locator("#wb-live").inner_text() != url:
+        assert time.monotonic() < deadline, page.locator("#wb-live").inner_text()
+        time.sleep(0.2)
+
+
 def _shot(page, name: str) -> None:
     DOCS.mkdir(exist_ok=True)
     path = DOCS / name
@@ -95,9 +105,13 @@ def test_banner_frames_the_replay_and_follows_its_navigations(server, root, shar
     home = site.url("/")
     inner = page.frames[1]
     inner.evaluate("location.href = '/'")
-    page.wait_for_function(f"document.getElementById('wb-live').textContent === {home!r}", timeout=15000)
+    _wait_live(page, home)
     assert page.url.endswith(f"/{home}") and "/default/" in page.url
     assert page.locator("#wb-calendar").get_attribute("href") == f"/default/*/{home}"
+    # A page that changes its own URL (a client-side router): the bar follows that too.
+    page.frames[1].evaluate("history.pushState(null, '', '/route?x=1')")
+    routed = site.url("/route?x=1")
+    _wait_live(page, routed)
 
     # A framebusting page stays in the archive: the sandbox refuses to navigate the top window.
     page.frames[1].evaluate("try { top.location.href = 'http://127.0.0.1:9/'; } catch (e) {}")
@@ -135,8 +149,11 @@ def test_calendar_shows_captures_by_month_with_thumbnails(server, root, shared_c
     assert stamps[0][:4] in month
     images = page.locator("ul.cal img")
     assert images.count() == len(stamps)
-    page.wait_for_function("[...document.querySelectorAll('ul.cal img')].every(i => i.complete && "
-                           "i.naturalWidth > 0)", timeout=10000)
+    deadline = time.monotonic() + 10
+    loaded = "i => i.complete && i.naturalWidth > 0"
+    while not all(images.nth(i).evaluate(loaded) for i in range(images.count())):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
     assert page.locator("a.tag").first.inner_text() == "#reading"
     hrefs = [cells.nth(i).locator("div a").first.get_attribute("href") for i in range(cells.count())]
     assert sorted(hrefs) == sorted(f"/default/{ts}/{final}" for ts in stamps)

@@ -85,7 +85,7 @@ class Listing:
             if self.archive.collection:
                 return redirect(f"/{self.archive.collection}/")
             infos = [ui.CollectionInfo(n, len(self.archive.page_entries(n))) for n in sorted(colls)]
-            return page_response(ui.collections_page(infos))
+            return page_response(ui.collections_page(infos, self.add_href(request)))
         if path.startswith("/_warcache/"):
             return self._special(request, target, replay_origin)
         name, sep, rest = path[1:].partition("/")

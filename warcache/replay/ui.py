@@ -94,7 +94,7 @@ class CollectionInfo:
     pages: int
 
 
-def collections_page(colls: list[CollectionInfo]) -> str:
+def collections_page(colls: list[CollectionInfo], add_href: str | None = None) -> str:
     if not colls:
         body = (
             '<div class="notice"><h1>No collections yet</h1>'
@@ -104,7 +104,8 @@ def collections_page(colls: list[CollectionInfo]) -> str:
     rows = "".join(
         f'<tr><td><a href="/{h(c.name)}/">{h(c.name)}</a></td><td>{c.pages}</td></tr>' for c in colls
     )
-    body = f"<h1>Collections</h1><table><tr><th>Collection</th><th>Pages</th></tr>{rows}</table>"
+    add = f'<a class="add" href="{h(add_href)}">+ Archive a URL</a>' if add_href else ""
+    body = f"<h1>Collections</h1>{add}<table><tr><th>Collection</th><th>Pages</th></tr>{rows}</table>"
     return layout("warcache: collections", body)
 
 
