@@ -73,3 +73,21 @@ def test_no_diff_page_without_warcache_diff(tmp_path):
     client = Client(make_app(_root(tmp_path), ui_port=18080, replay_port=18081))
     assert 'class="diff"' not in client.get(f"/t/*/{URL}", base_url=UI).get_data(as_text=True)
     assert client.get(f"/_warcache/diff/t?url={URL}&a=1&b=2", base_url=UI).status_code == 404
+
+
+def test_fidelity_score_shows_in_banner_calendar_and_list(tmp_path):
+    """A capture whose page-list entry has a fidelity score (the self-check's field) shows it."""
+    root = _root(tmp_path)
+    pages = root / "collections" / "t" / "indexes" / "pages.jsonl"
+    lines = [json.loads(line) for line in pages.read_text().splitlines()]
+    for line in lines:
+        if line["timestamp"].startswith("2024"):
+            line["fidelity"] = 87
+    pages.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    client = Client(make_app(root, ui_port=18080, replay_port=18081))
+    html = client.get(f"/t/20240517100000/{URL}", base_url=UI, headers=NAV).get_data(as_text=True)
+    assert 'title="fidelity of this capture (self-check)">fidelity 87</span>' in html
+    later = client.get(f"/t/20250203100000/{URL}", base_url=UI, headers=NAV).get_data(as_text=True)
+    assert '<span id="wb-fidelity" class="wb-badge" hidden>' in later
+    assert "fidelity 87" in client.get(f"/t/*/{URL}", base_url=UI).get_data(as_text=True)
+    assert "fidelity 87" in client.get("/t/", base_url=UI).get_data(as_text=True)
