@@ -1,13 +1,14 @@
 """The personal wayback machine in a real browser: the replay banner, the calendar, tags.
 
 The session's shared capture of the fixture site (two captures of /final.html in collection
-default) is served by a real replay server; Chromium opens the listing origin's pages.  The
-screenshots land in docs/ (for the README) and were looked at when they were made.
+default) is served by a real replay server; Chromium opens the listing origin's pages.  With
+WARCACHE_UPDATE_DOCS=1 the screenshots land in docs/ for the README (look at them before
+committing them); otherwise in the test's own directory.
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,6 +31,11 @@ def root(shared_capture, tmp_path_factory):
 
     assert shared_capture.run.code == 0, shared_capture.run.stderr
     root = shared_capture.copy(tmp_path_factory.mktemp("wayback"))
+    # The shared run captured /final.html twice, maybe within one second (one timestamp, so one
+    # address): a capture a second later makes sure there is a previous and a next.
+    time.sleep(1.1)
+    run = cli("add", "--recapture", "-c", "default", shared_capture.site.url("/final.html"), root=root)
+    assert run.code == 0, run.stderr
     run = cli("tag", shared_capture.site.url("/final.html"), "reading", "--note", "the end of the chain",
               "-c", "default", root=root)
     assert run.code == 0, run.stderr
@@ -54,7 +60,7 @@ def page():
 def _captures(root: Path, url: str) -> list[str]:
     from warcache.collection import Collection
 
-    return sorted(e.timestamp for e in Collection(root, "default").pages() if e.url == url)
+    return sorted({e.timestamp for e in Collection(root, "default").pages() if e.url == url})
 
 
 def _wait_live(page, url: str, timeout: float = 15) -> None:
@@ -66,17 +72,21 @@ def _wait_live(page, url: str, timeout: float = 15) -> None:
         time.sleep(0.2)
 
 
-def _shot(page, name: str) -> None:
-    DOCS.mkdir(exist_ok=True)
-    path = DOCS / name
+def _shot(page, name: str, tmp_path: Path) -> None:
+    """A screenshot for the README: into docs/ when WARCACHE_UPDATE_DOCS is set (then look at
+    it before committing it), else into the test's directory."""
+    path = (DOCS if os.environ.get("WARCACHE_UPDATE_DOCS") else tmp_path) / name
+    path.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000
 
 
-def test_banner_frames_the_replay_and_follows_its_navigations(server, root, shared_capture, page):
+def test_banner_frames_the_replay_and_follows_its_navigations(server, root, shared_capture, page, tmp_path):
     site = shared_capture.site
     final = site.url("/final.html")
-    first, second = _captures(root, final)[:2]
+    stamps = _captures(root, final)
+    first, second = stamps[-2:]
+    earlier = f"/default/{stamps[-3]}/{final}" if len(stamps) > 2 else None
     page.goto(f"{server.ui_url}default/{first}/{final}")
     frame = page.frame_locator("#wb-frame")
     frame.locator("body").wait_for()
@@ -84,7 +94,7 @@ def test_banner_frames_the_replay_and_follows_its_navigations(server, root, shar
     assert page.locator("#wb-live").inner_text() == final
     assert page.locator("#wb-live").get_attribute("href") == final
     assert page.locator("#wb-when").inner_text().startswith(f"{first[:4]}-{first[4:6]}-{first[6:8]}")
-    assert page.locator("#wb-prev").get_attribute("href") is None
+    assert page.locator("#wb-prev").get_attribute("href") == earlier
     assert page.locator("#wb-next").get_attribute("href") == f"/default/{second}/{final}"
     assert page.locator("#wb-calendar").get_attribute("href") == f"/default/*/{final}"
     # The banner takes its own strip: the replayed page has the rest of the window as its viewport.
@@ -93,7 +103,7 @@ def test_banner_frames_the_replay_and_follows_its_navigations(server, root, shar
     inner = page.frames[1]
     assert inner.evaluate("[innerWidth, innerHeight]") == [VIEWPORT["width"], VIEWPORT["height"] - 44]
     assert urlsplit(inner.url).hostname.endswith(".default.localhost")
-    _shot(page, "wayback-banner.png")
+    _shot(page, "wayback-banner.png", tmp_path)
 
     # Next: the view of the second capture.
     page.locator("#wb-next").click()
@@ -139,7 +149,7 @@ def test_banner_ignores_messages_from_other_windows_and_origins(server, root, sh
     assert page.locator("#wb-bar b").count() == 0
 
 
-def test_calendar_shows_captures_by_month_with_thumbnails(server, root, shared_capture, page):
+def test_calendar_shows_captures_by_month_with_thumbnails(server, root, shared_capture, page, tmp_path):
     final = shared_capture.site.url("/final.html")
     stamps = _captures(root, final)
     page.goto(f"{server.ui_url}default/*/{final}")
@@ -157,7 +167,7 @@ def test_calendar_shows_captures_by_month_with_thumbnails(server, root, shared_c
     assert page.locator("a.tag").first.inner_text() == "#reading"
     hrefs = [cells.nth(i).locator("div a").first.get_attribute("href") for i in range(cells.count())]
     assert sorted(hrefs) == sorted(f"/default/{ts}/{final}" for ts in stamps)
-    _shot(page, "wayback-calendar.png")
+    _shot(page, "wayback-calendar.png", tmp_path)
     cells.first.locator("a.shot").click()
     page.wait_for_url("**/default/20*/**")
     assert page.locator("#wb-frame").count() == 1
@@ -171,13 +181,3 @@ def test_pages_list_shows_tags_and_filters_by_them(server, shared_capture, page)
     titles = page.locator("ul.pages li h2").all_inner_texts()
     assert titles and all(t == "Final page" for t in titles)
     assert page.locator("ul.pages .note").first.inner_text() == "the end of the chain"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _docs_stay_in_repo():
-    """The screenshots are part of the README: keep them only if the test run made all of them."""
-    yield
-    for name in ("wayback-banner.png", "wayback-calendar.png"):
-        path = DOCS / name
-        if path.exists() and path.stat().st_size == 0:
-            shutil.rmtree(path, ignore_errors=True)

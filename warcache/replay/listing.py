@@ -227,7 +227,9 @@ class Listing:
         """Every capture of `url`: warcache's page captures (with their screenshots and scores),
         and the URL index's other captures of it (imported WARCs; a page's own response is
         within seconds of its page record, and is not counted twice)."""
-        entries = [e for e in self.archive.page_entries(name) if e.url == url]
+        # Captures within one second share their address (/<coll>/<timestamp>/<url>): one each.
+        entries = list({e.timestamp: e for e in reversed(self.archive.page_entries(name))
+                        if e.url == url}.values())
         out = [timeline.Capture(e.timestamp, e.url, str(e.status) if e.status else None, e.mime, e)
                for e in entries]
         seen = [timestamps.to_seconds(e.timestamp) for e in entries]
