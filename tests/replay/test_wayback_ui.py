@@ -44,7 +44,9 @@ def root(shared_capture, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(root):
-    with start_server(root) as running:
+    from warcache.manage.browser_add import diff_function
+
+    with start_server(root, differ=diff_function(root)) as running:
         yield running
 
 
@@ -168,6 +170,15 @@ def test_calendar_shows_captures_by_month_with_thumbnails(server, root, shared_c
     hrefs = [cells.nth(i).locator("div a").first.get_attribute("href") for i in range(cells.count())]
     assert sorted(hrefs) == sorted(f"/default/{ts}/{final}" for ts in stamps)
     _shot(page, "wayback-calendar.png", tmp_path)
+    # Each capture after the first links to what changed since the one before (`warcache diff`).
+    diffs = page.locator("a.diff")
+    assert diffs.count() == len(stamps) - 1
+    diffs.first.click()
+    page.wait_for_url("**/_warcache/diff/default?**")
+    assert page.locator("h1").inner_text() == "Changes to"
+    assert page.locator("p.summary").inner_text() == "The article text did not change."
+    assert "badgerfinal" in page.locator("article.diff").inner_text()
+    page.go_back()
     cells.first.locator("a.shot").click()
     page.wait_for_url("**/default/20*/**")
     assert page.locator("#wb-frame").count() == 1

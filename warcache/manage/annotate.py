@@ -68,10 +68,11 @@ def annotate_url(coll: Collection, url: str, *, add: Sequence[str] = (), remove:
     if before is None and not tags and not text:
         return None
     annotation = Annotation(url=url, time=timestamps.now(), tags=tuple(tags), note=text)
-    name = write_annotations(coll.archive_dir, [annotation])
-    # Indexed as any new WARC file is (its URL index line, the derived annotation list), so a
-    # later `warcache index` finds nothing left to do.
-    add_files(coll, [coll.archive_dir / name])
+    with coll.writing():  # not while `warcache forget` rewrites the collection (it would miss the file)
+        name = write_annotations(coll.archive_dir, [annotation])
+        # Indexed as any new WARC file is (its URL index line, the derived annotation list), so a
+        # later `warcache index` finds nothing left to do.
+        add_files(coll, [coll.archive_dir / name])
     return Change(coll.name, annotation, name)
 
 
