@@ -13,6 +13,7 @@ they existed) read back as None and are written back absent.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,10 @@ class PageEntry:
     #: the better fidelity, the page's capture; False on the other.
     preferred: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The user's labels of the page's URL (all its captures share them), from the collection's
+    # annotation records (`Annotation`); filled in when the list is read, never stored in it.
+    tags: tuple[str, ...] = ()
+    note: str = ""
 
     @property
     def page_url(self) -> str:
@@ -141,3 +146,46 @@ def _count(value: object) -> int | None:
 
 def _score(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100 else None
+
+
+@dataclass
+class Annotation:
+    """The user's tags and note of one URL, as an annotation record in a WARC states them.
+
+    Each record holds the whole state after a change (the full tag set, the note) and when it
+    was made, so the latest record of a URL is its state: no record needs the ones before it,
+    and a rebuild reads them in any order.
+    """
+
+    url: str
+    time: str  # 14 digits, UTC: when the change was made
+    tags: tuple[str, ...] = ()
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url, "time": self.time, "tags": list(self.tags), "note": self.note}
+
+    def to_line(self) -> str:
+        return json.dumps(self.to_json(), ensure_ascii=False, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, data: object) -> Annotation | None:
+        """The annotation a JSON object describes, or None (records and lists are data)."""
+        if not isinstance(data, dict):
+            return None
+        url, time, tags, note = data.get("url"), data.get("time"), data.get("tags"), data.get("note", "")
+        if not (isinstance(url, str) and url and isinstance(time, str) and time.isdigit()
+                and isinstance(tags, list) and all(isinstance(t, str) for t in tags)
+                and isinstance(note, str)):
+            return None
+        return cls(url=url, time=time, tags=tuple(tags), note=note)
+
+
+def latest_annotations(annotations: Iterable[Annotation]) -> dict[str, Annotation]:
+    """The state of each URL: its latest annotation (by time; the later one read on a tie)."""
+    out: dict[str, Annotation] = {}
+    for a in annotations:
+        known = out.get(a.url)
+        if known is None or a.time >= known.time:
+            out[a.url] = a
+    return out

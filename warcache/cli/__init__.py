@@ -50,10 +50,9 @@ def install() -> None:
 
 
 for command in (capture.add, capture.retry, capture.login, fidelity.check, archive.import_, archive.index,
-                archive.search, archive.list_, archive.show, history.diff, history.forget, archive.export,
-                archive.verify, replay.replay, replay.open_, distributed.worker, distributed.queue_,
-                distributed.ingest,
-                install):
+                archive.search, archive.list_, archive.show, archive.tag, history.diff, history.forget,
+                archive.export, archive.verify, replay.replay, replay.open_, distributed.worker,
+                distributed.queue_, distributed.ingest, install):
     cli.add_command(command)
 
 

@@ -77,7 +77,7 @@ def search(ctx: click.Context, query: tuple[str, ...], collection: str | None, l
     \b
     Words must all match; also "exact phrases", OR, NOT or -word, ( ),
     title:word, site:example.com (or domain:), url:word,
-    after:2024-01-01, before:2024-06 (dates of capture).
+    after:2024-01-01, before:2024-06 (dates of capture), tag:NAME.
         warcache search 'climate "sea level" site:example.org after:2024'
     """
     from warcache.search.archive import archive_indexes, group_hits, hit_json, search_archive
@@ -141,6 +141,9 @@ def list_(ctx: click.Context, collection: str | None, below: int | None, as_json
         say(f"{when(latest['timestamp'])}  {latest.get('status') or '-':>3}  {size:>9}  {score}  "
                    f"[{page['collection']}] {shorten(page['title'] or '(no title)', 60)}{more}")
         say(f"    {page['url']}")
+        if page["tags"] or page["note"]:
+            tags = " ".join(f"#{t}" for t in page["tags"])
+            say(f"    {tags}{'  ' if tags and page['note'] else ''}{shorten(page['note'], 80)}")
 
 
 @click.command()
@@ -279,3 +282,33 @@ def verify(ctx: click.Context, collection: str | None) -> None:
         ok = ok and report.ok
     if not ok:
         ctx.exit(1)
+
+
+@click.command()
+@click.argument("target", metavar="URL|HASH")
+@click.argument("tags", nargs=-1)
+@click.option("-r", "--remove", multiple=True, metavar="TAG", help="Take this tag off (repeatable).")
+@click.option("--note", default=None, metavar="TEXT", help="Set the page's note ('' clears it).")
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all holding the URL).")
+@click.pass_context
+def tag(ctx: click.Context, target: str, tags: tuple[str, ...], remove: tuple[str, ...], note: str | None,
+        collection: str | None) -> None:
+    """Label a captured page (a URL, or the md5 hash of its URL) with tags and a note.
+
+    Tags and notes are written into the collection's WARCs (a small file per change), so
+    `warcache index --rebuild` keeps them. Search them with tag:NAME.
+
+    \b
+        warcache tag https://example.com/post reading climate
+        warcache tag https://example.com/post -r reading --note "cited in my thesis"
+    """
+    from warcache.manage.annotate import annotate
+
+    changes = annotate(root_path(ctx.obj["root"]), target, add=list(tags), remove=list(remove), note=note,
+                       collection=collection)
+    if not changes:
+        click.echo("nothing changed", err=True)
+    for change in changes:
+        a = change.annotation
+        say(f"[{change.collection}] {a.url}: {' '.join('#' + t for t in a.tags) or '(no tags)'}"
+            f"{'  note: ' + shorten(a.note, 60) if a.note else ''}", err=True)

@@ -34,11 +34,12 @@ from warcache.extract.captured import PageHtml, article_of, article_text, text_d
 from warcache.index.cdxj import CdxjIndex, CdxjLine, index_warc
 from warcache.index.checks import CheckRef, apply_checks, parse_check
 from warcache.index.dedup import DedupIndex, Original
-from warcache.pagelist import PageEntry
+from warcache.pagelist import Annotation, PageEntry
 from warcache.search.index import PageDoc, fulltext_index
 from warcache.urls import hash_url, host_of
 from warcache.warc.reader import ReadStop, RecordAt, WarcReader, read_record_at
 from warcache.warc.writer import (
+    ANNOTATION_URN,
     CHECK_SHOT_URN,
     CHECK_URN,
     DOM_URN,
@@ -96,6 +97,7 @@ class FileIndexResult:
     pages: list[PageEntry] = field(default_factory=list)
     originals: list[tuple[str, Original]] = field(default_factory=list)
     checks: list[CheckRef] = field(default_factory=list)
+    annotations: list[Annotation] = field(default_factory=list)  # tags and notes (`warcache tag`)
     stopped: ReadStop | None = None
     problems: list[str] = field(default_factory=list)  # pages whose text could not be indexed, and why
 
@@ -155,6 +157,10 @@ def index_file(coll: Collection, path: Path, filename: str | None = None) -> Fil
                 page.bytes = end - page_start
                 pages.append(page)
             page_start = end
+        elif rtype == "metadata" and uri.startswith(ANNOTATION_URN):
+            annotation = Annotation.from_json(_json(item))
+            if annotation is not None and annotation.url == uri[len(ANNOTATION_URN):]:
+                result.annotations.append(annotation)
         elif rtype == "resource" and uri.startswith(DOM_URN):
             page = pending.setdefault(uri[len(DOM_URN):], _WarcachePage(uri[len(DOM_URN):]))
             page.dom = _read(item)
@@ -332,6 +338,7 @@ def rebuild_collection(coll: Collection, paths: Iterable[Path] | None = None) ->
     report.docs = fulltext_index(coll).rebuild(docs)
     pages = [p for r in results for p in r.pages]
     apply_checks(pages, [c for r in results for c in r.checks])
+    coll.replace_annotations([a for r in results for a in r.annotations])
     coll.replace_pages(pages)
     dedup = DedupIndex(coll.dedup_path)
     try:
@@ -357,6 +364,7 @@ def add_files(coll: Collection, paths: list[Path],
             cdxj.add(result.lines)
             report.lines += len(result.lines)
             report.docs += fulltext_index(coll).add(result.docs) if result.docs else 0
+            coll.append_annotations(result.annotations)
             coll.append_pages(result.pages)
             _apply_checks(coll, result.checks)
             dedup.add(result.originals)

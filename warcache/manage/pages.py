@@ -33,7 +33,8 @@ def list_pages(root: Path, *, collection: str | None = None, below: int | None =
         for entry in coll.pages():
             key = (coll.name, entry.url)
             page = pages.setdefault(key, {"url": entry.url, "collection": coll.name, "title": "",
-                                          "hash_url": hash_url(entry.url), "captures": []})
+                                          "hash_url": hash_url(entry.url), "tags": list(entry.tags),
+                                          "note": entry.note, "captures": []})
             entries.setdefault(key, []).append(entry)
             page["captures"].append({
                 "timestamp": entry.timestamp, "status": entry.status, "final_url": entry.page_url,

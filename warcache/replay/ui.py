@@ -55,6 +55,10 @@ article.reader img{max-width:100%;height:auto}
 .side h2{font-size:1em;margin:0 0 .4em}
 .side img{width:100%;height:auto;border:1px solid #ddd;display:block}
 .side ul{font-size:.85em;padding-left:1.2em;word-break:break-all}
+.tag{background:#e0e7ff;color:#1e3a8a;border-radius:9px;padding:0 .55em;margin-right:.35em;
+ text-decoration:none;font-size:.85em;white-space:nowrap}
+.tags{margin:0 0 1em;line-height:2}.labels{margin:.3em 0 0}.note{font-size:.85em;color:#444}
+.add{float:right;font-weight:600}
 """
 
 
@@ -68,7 +72,8 @@ def format_timestamp(ts: str) -> str:
     return timestamps.display(ts, seconds=True)
 
 
-def layout(title: str, body: str, *, coll: str | None = None, query: str = "") -> str:
+def layout(title: str, body: str, *, coll: str | None = None, query: str = "", extra_style: str = "",
+           nav: str = "", referrer: str = "no-referrer") -> str:
     search = ""
     crumbs = '<a href="/">warcache</a>'
     if coll:
@@ -81,9 +86,9 @@ def layout(title: str, body: str, *, coll: str | None = None, query: str = "") -
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="referrer" content="no-referrer">'
-        f"<title>{h(title)}</title><style>{_STYLE}</style></head>\n"
-        f"<body><header>{crumbs}{search}</header><main>\n{body}\n</main></body></html>\n"
+        f'<meta name="referrer" content="{h(referrer)}">'
+        f"<title>{h(title)}</title><style>{_STYLE}{extra_style}</style></head>\n"
+        f"<body><header>{crumbs}{nav}{search}</header><main>\n{body}\n</main></body></html>\n"
     )
 
 
@@ -96,7 +101,7 @@ class CollectionInfo:
     pages: int
 
 
-def collections_page(colls: list[CollectionInfo]) -> str:
+def collections_page(colls: list[CollectionInfo], add_href: str | None = None) -> str:
     if not colls:
         body = (
             '<div class="notice"><h1>No collections yet</h1>'
@@ -106,7 +111,8 @@ def collections_page(colls: list[CollectionInfo]) -> str:
     rows = "".join(
         f'<tr><td><a href="/{h(c.name)}/">{h(c.name)}</a></td><td>{c.pages}</td></tr>' for c in colls
     )
-    body = f"<h1>Collections</h1><table><tr><th>Collection</th><th>Pages</th></tr>{rows}</table>"
+    add = f'<a class="add" href="{h(add_href)}">+ Archive a URL</a>' if add_href else ""
+    body = f"<h1>Collections</h1>{add}<table><tr><th>Collection</th><th>Pages</th></tr>{rows}</table>"
     return layout("warcache: collections", body)
 
 
@@ -130,6 +136,9 @@ class PageRow:
     check_href: str | None = None  # the capture's check page
     snippet: str = ""
     highlights: list[tuple[int, int]] = field(default_factory=list)
+    tags: tuple[str, ...] = ()
+    note: str = ""
+    unframed_href: str | None = None  # the replay alone, without the banner
 
 
 def _snippet(text: str, spans: Iterable[tuple[int, int]]) -> str:
@@ -173,6 +182,9 @@ def _row(row: PageRow) -> str:
     links = [f'<a href="{h(row.replay_href)}">replay</a>']
     if row.check_href:
         links.append(f'<a href="{h(row.check_href)}">live vs replay</a>')
+    if row.unframed_href:
+        links.append(f'<a href="{h(row.unframed_href)}" title="the replay alone, without the banner">'
+                     "unframed</a>")
     if row.reader_href:
         links.append(f'<a href="{h(row.reader_href)}">reader</a>')
     if row.pdf_href:
@@ -182,6 +194,10 @@ def _row(row: PageRow) -> str:
         links.append(f'<a href="{h(row.captures_href)}">{h(label)}</a>')
     status = f" · HTTP {h(row.status)}" if row.status and row.status != 200 else ""
     snippet = f'<p class="snippet">{_snippet(row.snippet, row.highlights)}</p>' if row.snippet else ""
+    if row.tags or row.note:
+        tags = "".join(f'<a class="tag" href="?{h(urlencode({"q": "tag:" + t}))}">#{h(t)}</a>'
+                       for t in row.tags)
+        snippet += f'<p class="labels">{tags}<span class="note">{h(row.note)}</span></p>'
     return (
         f'<li>{thumb}<div class="meta"><h2><a href="{h(row.replay_href)}">{h(row.title or row.url)}</a>'
         f'{badge(row.fidelity, row.replay_fidelity, row.check_href)}</h2><div class="url">{h(row.url)}</div>'
@@ -191,7 +207,8 @@ def _row(row: PageRow) -> str:
 
 
 def pages_page(
-    coll: str, rows: list[PageRow], *, query: str = "", page: int = 1, has_next: bool = False, note: str = ""
+    coll: str, rows: list[PageRow], *, query: str = "", page: int = 1, has_next: bool = False, note: str = "",
+    tags: list[tuple[str, int]] | None = None, add_href: str | None = None,
 ) -> str:
     heading = f"Results for “{h(query)}” in {h(coll)}" if query else f"Pages in {h(coll)}"
     if rows:
@@ -207,7 +224,14 @@ def pages_page(
     if has_next:
         pager.append(f'<a href="?{h(urlencode({**params, "page": page + 1}))}">older →</a>')
     note_html = f'<p class="when">{h(note)}</p>' if note else ""
-    body = f'<h1>{heading}</h1>{note_html}{items}<p class="pager">{"".join(pager)}</p>'
+    tag_list = ""
+    if tags:
+        links = "".join(
+            f'<a class="tag" href="?{h(urlencode({"q": "tag:" + t}))}">#{h(t)} <small>{n}</small></a>'
+            for t, n in tags)
+        tag_list = f'<nav class="tags" aria-label="tags">Tags: {links}</nav>'
+    add = f'<a class="add" href="{h(add_href)}">+ Archive a URL</a>' if add_href else ""
+    body = f'<h1>{heading}</h1>{add}{tag_list}{note_html}{items}<p class="pager">{"".join(pager)}</p>'
     return layout(f"warcache: {coll}", body, coll=coll, query=query)
 
 
