@@ -8,7 +8,12 @@ request events and records nothing; warcache goes through its recording proxy an
 Runs alternate so both see the same machine load. Pages come from the test fixture site, started
 here on 127.0.0.1 (nothing else is contacted).
 
-    .venv/bin/python scripts/bench_capture.py [--runs 7] [--json]
+With `--check`, a third side: warcache with its fidelity check (as `warcache add` runs by default:
+each page replayed from the archive by interception and through the replay server, compared with
+the live page), against warcache with `--no-check`, runs alternating too; the check's cost is
+the ratio of the two.
+
+    .venv/bin/python scripts/bench_capture.py [--runs 7] [--check] [--json]
 """
 
 from __future__ import annotations
@@ -84,6 +89,45 @@ async def plain_load(browser, url: str, opts: CaptureOptions, user_agent: str) -
     return time.monotonic() - t0
 
 
+async def run_check(runs: int) -> dict:
+    """warcache with and without the fidelity check, alternating, in one collection each."""
+    from warcache.fidelity.after_capture import FidelityChecker
+
+    choice = find_browser()
+    opts = CaptureOptions()
+    rows = []
+    with FixtureSite() as site, tempfile.TemporaryDirectory() as tmp:
+        plain_coll = open_collection(Path(tmp), "nocheck", create=True)
+        checked_coll = open_collection(Path(tmp), "check", create=True)
+        pages = {"fixture main page (JS, 24 requests, scroll-loaded)": site.url("/"),
+                 "plain HTML page (3 requests)": site.url("/final.html")}
+        with FidelityChecker(checked_coll) as checker:
+            async with Archiver(plain_coll, opts, choice) as plain, \
+                    Archiver(checked_coll, opts, choice, after_store=checker) as checked:
+                for name, url in pages.items():
+                    await plain.add(url)  # warm-up, both sides
+                    await checked.add(url)
+                    base, ours, scores = [], [], []
+                    for _ in range(runs):
+                        t0 = time.monotonic()
+                        result = await plain.add(url)
+                        base.append(time.monotonic() - t0)
+                        assert result.ok, result.error
+                        t0 = time.monotonic()
+                        result = await checked.add(url)
+                        ours.append(time.monotonic() - t0)
+                        assert result.ok, result.error
+                        scores.append((result.fidelity, result.replay_fidelity))
+                    rows.append({
+                        "page": name, "runs": runs,
+                        "no_check_median_s": round(statistics.median(base), 3),
+                        "check_median_s": round(statistics.median(ours), 3),
+                        "ratio": round(statistics.median(ours) / statistics.median(base), 3),
+                        "fidelity": [s[0] for s in scores], "replay_fidelity": [s[1] for s in scores],
+                    })
+    return {"rows": rows, "browser": choice.source}
+
+
 async def run(runs: int) -> dict:
     choice = find_browser()
     opts = CaptureOptions()
@@ -126,8 +170,25 @@ async def run(runs: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--check", action="store_true",
+                        help="measure the fidelity check: warcache with it against --no-check")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.check:
+        report = asyncio.run(run_check(args.runs))
+        if args.json:
+            print(json.dumps(report, indent=2))
+            return
+        print(f"browser: {report['browser']}; {args.runs} alternating runs per page; "
+              "target: the check adds at most 30% (ratio <= 1.30) on the fixture main page\n")
+        header = f"{'page':<52} {'--no-check':>11} {'checked':>9} {'ratio':>7}  fidelity (replay server)"
+        print(header)
+        print("-" * len(header))
+        for r in report["rows"]:
+            scores = ", ".join(f"{a} ({b})" for a, b in zip(r["fidelity"], r["replay_fidelity"], strict=True))
+            print(f"{r['page']:<52} {r['no_check_median_s']:>10.2f}s {r['check_median_s']:>8.2f}s "
+                  f"{r['ratio']:>7.3f}  {scores}")
+        return
     report = asyncio.run(run(args.runs))
     if args.json:
         print(json.dumps(report, indent=2))

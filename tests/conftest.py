@@ -41,13 +41,19 @@ class CliRun:
         return json.loads(self.stdout)
 
 
+#: The fidelity check (issue 11) replays every page `add` captures, twice: several seconds a page
+#: on a busy machine. Tests run the CLI without it (as `--no-check`) unless they ask for it with
+#: env={"WARCACHE_NO_CHECK": ""}, as tests/fidelity does.
+NO_CHECK = {"WARCACHE_NO_CHECK": "1"}
+
+
 def run_cli(*args: str, root: Path | None = None, timeout: float = 300, env: dict | None = None) -> CliRun:
-    """Run the real `warcache` entry point in a subprocess, as a user would."""
+    """Run the real `warcache` entry point in a subprocess, as a user would (see NO_CHECK)."""
     cmd = [sys.executable, "-m", "warcache"]
     if root is not None:
         cmd += ["--root", str(root)]
     cmd += list(args)
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, **NO_CHECK, **(env or {})}
     full_env.pop("WARCACHE_ROOT", None)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
     return CliRun(proc.returncode, proc.stdout, proc.stderr)

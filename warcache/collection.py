@@ -21,7 +21,7 @@ from pathlib import Path
 
 from warcache import dirswap
 from warcache.errors import ArchiveError, UsageError
-from warcache.pagelist import PageEntry
+from warcache.pagelist import Annotation, PageEntry, latest_annotations
 
 ROOT_ENV = "WARCACHE_ROOT"
 #: A WARC file still being written (or left by a killed run) carries this suffix until it is closed.
@@ -136,6 +136,22 @@ class Collection:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.pages_path)
 
+    def update_pages(self, change: Callable[[list[PageEntry]], bool]) -> None:
+        """Change entries of pages.jsonl in place: `change(entries)` edits the list and says
+        whether it changed anything; the file is then written anew, atomically. Why under the
+        lock from read to write: a capture appending meanwhile must not be lost."""
+        with self._pages_lock():
+            entries = list(self.pages())
+            if not change(entries):
+                return
+            tmp = self.pages_path.with_name(f".pages-{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for e in entries:
+                    fh.write(e.to_line())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.pages_path)
+
     @property
     def failures_path(self) -> Path:
         """Captures that failed, for `warcache retry` (a log, not an index: WARCs hold no failures)."""
@@ -181,7 +197,8 @@ class Collection:
 
     def pages(self) -> Iterator[PageEntry]:
         """The page entries recorded so far (a torn last line from a crash, or a line that is not
-        a page entry, is skipped)."""
+        a page entry, is skipped), with their URL's tags and note."""
+        notes = self.annotations()
         try:
             fh = open(self.pages_path, encoding="utf-8")
         except FileNotFoundError:
@@ -190,7 +207,52 @@ class Collection:
             for line in fh:
                 entry = PageEntry.from_line(line)
                 if entry is not None:
+                    note = notes.get(entry.url)
+                    if note is not None:
+                        entry.tags, entry.note = note.tags, note.note
                     yield entry
+
+    # -- tags and notes: derived from the annotation records of the WARCs ----------------------
+    @property
+    def annotations_path(self) -> Path:
+        return self.indexes_dir / "annotations.jsonl"
+
+    def annotations(self) -> dict[str, Annotation]:
+        """The tags and note of each annotated URL (its latest annotation; damaged lines skipped)."""
+        try:
+            lines = self.annotations_path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return {}
+        found = []
+        for line in lines:
+            try:
+                a = Annotation.from_json(json.loads(line))
+            except ValueError:
+                continue
+            if a is not None:
+                found.append(a)
+        return latest_annotations(found)
+
+    def append_annotations(self, annotations: list[Annotation]) -> None:
+        """Add annotations to the derived list (after their records are in a WARC)."""
+        if not annotations:
+            return
+        self.indexes_dir.mkdir(parents=True, exist_ok=True)
+        with self._pages_lock(), open(self.annotations_path, "a", encoding="utf-8") as fh:
+            fh.write("".join(a.to_line() for a in annotations))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def replace_annotations(self, annotations: list[Annotation]) -> None:
+        """Write the derived list anew (a rebuild), atomically."""
+        self.indexes_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.annotations_path.with_name(f".annotations-{os.getpid()}.tmp")
+        with self._pages_lock():
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write("".join(a.to_line() for a in latest_annotations(annotations).values()))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.annotations_path)
 
 
 def root_path(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -51,6 +51,14 @@ def test_an_upward_import_is_caught(tmp_path: Path) -> None:
     assert "warcache.warc.reader -> warcache.replay.ui" in proc.stdout
 
 
+def test_capture_importing_the_fidelity_check_is_caught(tmp_path: Path) -> None:
+    # The check sits above capture and replay (it needs both); capture reaches it only through
+    # the after_store hook the CLI passes in.
+    proc = _lint_a_copy_with(tmp_path, "capture/archiver.py", "from warcache.fidelity import check")
+    assert proc.returncode != 0
+    assert "warcache.capture.archiver -> warcache.fidelity.check" in proc.stdout
+
+
 def test_an_upward_import_inside_extract_is_caught(tmp_path: Path) -> None:
     # The DOM helpers are below the clutter rules, which are below the article finder.
     proc = _lint_a_copy_with(tmp_path, "extract/dom.py", "from warcache.extract import clutter")

@@ -101,7 +101,7 @@ def test_root_that_is_a_file_is_refused(tmp_path):
 def test_a_killed_run_leaves_no_complete_looking_file_and_the_next_run_recovers(site, tmp_path, browser_path):
     archive = tmp_path / "collections" / "default" / "archive"
     urls = [site.url("/final.html"), site.url("/slow?ms=6000"), site.url("/slow?ms=6000")]
-    cmd = [sys.executable, "-m", "warcache", "--root", str(tmp_path), "add", *urls]
+    cmd = [sys.executable, "-m", "warcache", "--root", str(tmp_path), "add", "--no-check", *urls]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
@@ -136,7 +136,8 @@ def test_a_killed_run_leaves_no_complete_looking_file_and_the_next_run_recovers(
 
 
 def test_two_runs_on_one_collection_never_share_a_file(site, tmp_path, browser_path):
-    cmds = [[sys.executable, "-m", "warcache", "--root", str(tmp_path), "add", "--no-scroll", site.url(p)]
+    cmds = [[sys.executable, "-m", "warcache", "--root", str(tmp_path), "add", "--no-check",
+             "--no-scroll", site.url(p)]
             for p in ("/final.html", "/notfound")]
     procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for c in cmds]
     for p in procs:

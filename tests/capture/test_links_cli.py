@@ -152,8 +152,8 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_picks_up_the_rest(site, tmp_path, brow
     post = tmp_path / "links.txt"
     urls = [site.url("/final.html")] + [site.url(f"/slow?ms={5000 + n}") for n in range(3)]
     post.write_text("\n".join(urls) + "\n")
-    cmd = [sys.executable, "-m", "warcache", "--root", str(tmp_path), "add", "--links-from", str(post),
-           "-j", "1"]
+    cmd = [sys.executable, "-m", "warcache", "--root", str(tmp_path), "add", "--no-check",
+           "--links-from", str(post), "-j", "1"]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
     line = ""

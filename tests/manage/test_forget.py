@@ -49,7 +49,7 @@ PNG = bytes.fromhex(  # a 1x1 PNG
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5b0000000049454e44ae426082")
 FAVICON_404 = b"no favicon here\n"
-FAST = ["-j", "1", "--no-scroll", "--idle-timeout", "1"]
+FAST = ["--no-check", "-j", "1", "--no-scroll", "--idle-timeout", "1"]
 
 
 def _article(n: int) -> bytes:

@@ -46,7 +46,7 @@ def site():
 
 
 def _command(root, urls):
-    return [sys.executable, "-m", "warcache", "--root", str(root), "add", *ARGS, *urls]
+    return [sys.executable, "-m", "warcache", "--root", str(root), "add", "--no-check", *ARGS, *urls]
 
 
 def _check_archive(root, urls_ok):
@@ -133,8 +133,8 @@ def test_with_pages_in_parallel_a_page_that_hangs_the_browser_fails_alone(site, 
     stopped: list[int] = []
     watched: dict[str, int] = {}
     site.hooks["freeze"] = lambda _request: freeze_browsers_of(watched["pid"], stopped)
-    cmd = [sys.executable, "-m", "warcache", "--root", str(tmp_path), "add", "--json", "-j", "2",
-           "--timeout", "5", "--idle-timeout", "1", "--no-scroll", *urls]
+    cmd = [sys.executable, "-m", "warcache", "--root", str(tmp_path), "add", "--no-check", "--json",
+           "-j", "2", "--timeout", "5", "--idle-timeout", "1", "--no-scroll", *urls]
     try:
         run = run_watched(cmd, timeout=300, on_start=lambda proc: watched.update(pid=proc.pid))
     finally:

@@ -30,7 +30,7 @@ def concurrent(tmp_path_factory, browser_path):
     with HostileSite() as site:
         batches = [[site.url(f"/article/{p * 100 + i}?ms={50 * (i % 4)}") for i in range(PER_PROCESS)]
                    for p in range(PROCESSES)]
-        procs = [subprocess.Popen([sys.executable, "-m", "warcache", "--root", str(root), "add",
+        procs = [subprocess.Popen([sys.executable, "-m", "warcache", "--root", str(root), "add", "--no-check",
                                    "--no-scroll", "--idle-timeout", "0.3", "-j", "2", *urls],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                  for urls in batches]

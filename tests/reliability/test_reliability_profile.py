@@ -62,8 +62,8 @@ def _ticks(site) -> int:
 
 
 def _run(root, profile, urls, fault):
-    cmd = [sys.executable, "-m", "warcache", "--root", str(root), "add", "--json", "--timeout", "8",
-           "--idle-timeout", "2", "--no-scroll", "--profile", profile, *urls]
+    cmd = [sys.executable, "-m", "warcache", "--root", str(root), "add", "--no-check", "--json", "--timeout",
+           "8", "--idle-timeout", "2", "--no-scroll", "--profile", profile, *urls]
     return run_watched(cmd, timeout=300, on_start=fault)
 
 

@@ -158,7 +158,7 @@ def real_world(tmp_path_factory) -> RealWorld:
     site = RealWorldSite().start()
     try:
         # The capture (the real CLI, in its own process) runs while the pages are looked at live.
-        cmd = [sys.executable, "-m", "warcache", "--root", str(root), "add", "--no-scroll",
+        cmd = [sys.executable, "-m", "warcache", "--root", str(root), "add", "--no-check", "--no-scroll",
                "--idle-timeout", "1", "--no-screenshot", "-j", "4", *capture_urls(site)]
         env = {k: v for k, v in os.environ.items() if k != "WARCACHE_ROOT"}
         capture = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

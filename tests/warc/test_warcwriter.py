@@ -11,7 +11,15 @@ from warcio.archiveiterator import ArchiveIterator
 from warcache.capture.httpwire import parse_head
 from warcache.collection import open_collection
 from warcache.warc.recovery import recover_collection
-from warcache.warc.writer import OPEN_SUFFIX, PAGE_URN, PendingRecord, WarcFileWriter, make_record_id
+from warcache.warc.writer import (
+    CHECK_SHOT_URN,
+    CHECK_URN,
+    OPEN_SUFFIX,
+    PAGE_URN,
+    PendingRecord,
+    WarcFileWriter,
+    make_record_id,
+)
 
 RAW_HEAD = b"HTTP/1.1 200 OK\r\nX-Zed: 1\r\nset-cookie: a=1\r\nContent-Length:5\r\nSet-Cookie: b=2\r\n\r\n"
 
@@ -105,3 +113,35 @@ def test_recovery_leaves_files_of_live_writers_alone(tmp_path):
     writer.write_page(_page())
     assert recover_collection(coll) == []
     writer.close()
+
+
+def _check(uri="http://example.test/"):
+    now = datetime.now(UTC)
+    return [
+        PendingRecord("resource", f"{CHECK_SHOT_URN}intercept:{uri}", now, payload=io.BytesIO(b"jpeg"),
+                      payload_length=4, content_type="image/jpeg"),
+        PendingRecord("metadata", CHECK_URN + uri, now, payload=io.BytesIO(b"{}"), payload_length=2,
+                      content_type="application/json"),
+    ]
+
+
+def test_recovery_keeps_a_complete_fidelity_check_and_drops_a_torn_one(tmp_path):
+    # A check is written like a page, as a group ending with its metadata record: `warcache check`
+    # killed mid-way keeps the checks it finished; a page whose check was cut off stays a page.
+    coll = open_collection(tmp_path, "c", create=True)
+    writer = WarcFileWriter(coll.archive_dir, info={"software": "test"})
+    page = writer.write_page(_page("http://a.test/"))
+    writer.write_page(_check("http://a.test/"))
+    writer.write_page(_page("http://b.test/"))
+    open_path = coll.archive_dir / (page.filename + OPEN_SUFFIX)
+    size = open_path.stat().st_size
+    writer.write_page(_check("http://b.test/")[:1])  # the check's screenshot, and no check record
+    writer._fh.close()  # simulate a killed process
+    original = open_path.read_bytes()
+    done = recover_collection(coll)
+    assert len(done) == 1 and done[0].pages_kept == 2
+    final = coll.archive_dir / page.filename
+    assert final.read_bytes() == original[:size]
+    with open(final, "rb") as fh:
+        uris = [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(fh)]
+    assert uris.count(CHECK_URN + "http://a.test/") == 1 and PAGE_URN + "http://b.test/" in uris

@@ -10,29 +10,38 @@ each fresh context, or all pages in the one context of a browser profile (profil
 capture that failed but whose exchanges are kept (a redirect loop, a page whose last navigation
 failed) is written to the WARC but is not a page: not listed, not searchable, not
 exported, and its URL goes to `failures.jsonl` for `warcache retry`.
+
+After a page is written, and before it is listed, an `after_store` hook may look at it (the CLI
+passes the fidelity check, warcache.fidelity, which capture may not import): it gets the page as
+written and a browser lease of its own, and gives back records to write right after the page's,
+and the scores it found. A hook that fails costs only its own result: the page is listed anyway.
+With `retry_below`, a page whose fidelity is under it is captured once more with longer waits
+(`CaptureOptions.longer`); both captures are kept, and the hook marks the better one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, fields
 
-from playwright.async_api import Playwright, async_playwright
+from playwright.async_api import Browser, Playwright, async_playwright
 
 from warcache import timestamps
 from warcache.capture.browsers import HUNG, BrowserKeeper
 from warcache.capture.page import BROWSER_ANSWER_TIMEOUT, CaptureOptions, PageCapture
 from warcache.capture.profile_browser import ProfileKeeper
-from warcache.capture.records import PageRecords, build_page_records, cdxj_lines
+from warcache.capture.records import IndexHint, PageRecords, build_page_records, cdxj_lines
 from warcache.capture.session import PROFILE, check_in_browser
 from warcache.chromium import BrowserChoice
 from warcache.collection import Collection
 from warcache.extract.captured import PageHtml
 from warcache.index.cdxj import CdxjIndex
+from warcache.index.checks import mark_preferred
 from warcache.index.dedup import DedupIndex
 from warcache.index.postprocess import index_missing, indexing_failed, page_doc, page_entry
+from warcache.pagelist import PageEntry
 from warcache.search.index import fulltext_index
 from warcache.urls import normalize_url
 from warcache.warc.recovery import Recovered, recover_collection
@@ -43,6 +52,8 @@ from warcache.warc.writer import (
     PAGE_URN,
     PDF_URN,
     SCREENSHOT_URN,
+    TEXT_URN,
+    PendingRecord,
     WarcFileWriter,
     WrittenPage,
     default_warcinfo,
@@ -71,6 +82,9 @@ class PageResult:
     warnings: list[str] = field(default_factory=list)
     retryable: bool = True  # False when trying again cannot help (an invalid URL)
     blocked: int = 0  # requests the block list kept from being fetched
+    fidelity: int | None = None  # the fidelity check's scores (None: not checked)
+    replay_fidelity: int | None = None
+    first_fidelity: int | None = None  # with --retry-below: the first capture's, captured again
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -112,6 +126,43 @@ def archivable(capture: PageCapture) -> bool:
     return bool(capture.exchanges) and (capture.error is None or capture.keep)
 
 
+@dataclass
+class StoredPage:
+    """A page just written, as the `after_store` hook sees it. `entry` is its page-list entry,
+    listed once the hook returns (it may change it); `retry_of`, the entry of the first capture
+    when this one is a retry."""
+
+    coll: Collection
+    capture: PageCapture
+    info: dict  # the page record's JSON
+    entry: PageEntry
+    written: WrittenPage
+    browser: Browser
+    user_agent: str
+    retry_of: PageEntry | None = None
+
+    @property
+    def page_record_id(self) -> str:
+        return self.written.records[-1].record_id
+
+
+@dataclass
+class AfterStore:
+    """What the hook gives back: records to write right after the page's (with their index hints;
+    none is fine), and `finish(entry, written)`, called once they are written, which completes
+    the page's entry."""
+
+    records: list[PendingRecord] = field(default_factory=list)
+    hints: list[IndexHint | None] = field(default_factory=list)
+    finish: Callable[[PageEntry, WrittenPage], None] | None = None
+    fidelity: int | None = None
+    replay_fidelity: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+AfterStoreHook = Callable[[StoredPage], Awaitable[AfterStore | None]]
+
+
 class Archiver:
     """Capture pages into one collection. Use as `async with Archiver(...) as a: await a.add(url)`.
 
@@ -123,8 +174,11 @@ class Archiver:
 
     def __init__(self, coll: Collection | None, opts: CaptureOptions, browser: BrowserChoice, *,
                  max_warc_size: int = DEFAULT_MAX_SIZE, headless: bool = True,
-                 on_recovered: Callable[[Recovered], None] | None = None) -> None:
+                 on_recovered: Callable[[Recovered], None] | None = None,
+                 after_store: AfterStoreHook | None = None, retry_below: int | None = None) -> None:
         self.coll = coll
+        self.after_store = after_store
+        self.retry_below = retry_below
         self.opts = opts
         self.choice = browser
         self.max_warc_size = max_warc_size
@@ -212,9 +266,30 @@ class Archiver:
             return invalid
         capture = await self.capture(url)
         try:
-            return self._store(capture)
+            result, entry = await self._store(capture)
         finally:
             capture.release()
+        if (entry is not None and self.retry_below is not None and result.fidelity is not None
+                and result.fidelity < self.retry_below):
+            result = await self._retry(url, result, entry)
+        return result
+
+    async def _retry(self, url: str, first: PageResult, first_entry: PageEntry) -> PageResult:
+        """Capture `url` again with longer waits; both captures are kept (see the module docstring)."""
+        capture = await self.capture(url, self.opts.longer())
+        try:
+            result, _entry = await self._store(capture, retry_of=first_entry)
+        finally:
+            capture.release()
+        if not result.ok:
+            first.warnings.append(f"captured again (fidelity {first.fidelity} < {self.retry_below}), "
+                                  f"which failed: {result.error}")
+            return first
+        result.first_fidelity = first.fidelity
+        result.seconds = round(result.seconds + first.seconds, 2)
+        result.bytes += first.bytes
+        result.warnings[:0] = first.warnings
+        return result
 
     async def capture(self, url: str, opts: CaptureOptions | None = None) -> PageCapture:
         """Capture one (normalised) URL with `opts` (default: the archiver's), writing nothing; a
@@ -243,10 +318,11 @@ class Archiver:
                 capture.error, capture.browser_crashed, capture.keep = HUNG, True, False
         return capture, capture.error is not None and lease.replaced and lease.shared
 
-    def _store(self, capture: PageCapture) -> PageResult:
+    async def _store(self, capture: PageCapture, *,
+                     retry_of: PageEntry | None = None) -> tuple[PageResult, PageEntry | None]:
         result = PageResult.of_capture(capture)
         if not archivable(capture):
-            return result
+            return result, None
         assert self._writer is not None and self._dedup is not None and self.coll is not None
         page = build_page_records(capture, self._dedup, browser_version=self.browser_version,
                                   user_agent=self.user_agent, opts=self.opts)
@@ -256,10 +332,13 @@ class Archiver:
         self._cdxj.add(cdxj_lines(page, written))
         result.wrote(page, written)
         if capture.error is not None:
-            return result  # archived as evidence, but not a page: see the module docstring
+            return result, None  # archived as evidence, but not a page: see the module docstring
         entry = page_entry(page.info, warc=written.filename, records=record_spans(written),
                            size=written.end - written.start)
         assert entry is not None  # the page record's time is the capture's, always valid
+        if self.after_store is not None:
+            await self._after_store(StoredPage(self.coll, capture, page.info, entry, written,
+                                               self._browsers.browser, self.user_agent, retry_of), result)
         doc, failure = None, None
         if capture.dom is not None:
             try:  # before the entry is listed: extracting the article notes its text digest in it
@@ -267,6 +346,8 @@ class Archiver:
             except Exception as exc:  # noqa: BLE001 - the capture is safe; `warcache index` can redo this
                 failure = exc
         self.coll.append_pages([entry])
+        if retry_of is not None:
+            self.coll.update_pages(mark_preferred)  # the first capture's mark, as a rebuild sets it
         if doc is not None:
             try:
                 self._fulltext.add([doc])
@@ -275,7 +356,29 @@ class Archiver:
         if failure is not None:
             result.warnings.append(f"{indexing_failed(capture.url, failure)}; it is archived, and "
                                    "`warcache index` makes it searchable")
-        return result
+        return result, entry
+
+    async def _after_store(self, stored: StoredPage, result: PageResult) -> None:
+        """Run the hook on a page just written and write what it gives back after it. Its failure
+        is a warning: the page is archived, and is listed whatever the hook did."""
+        assert self._browsers is not None and self._writer is not None and self.after_store is not None
+        try:
+            async with self._browsers.lease() as lease:
+                stored.browser = lease.browser
+                after = await self.after_store(stored)
+        except Exception as exc:  # noqa: BLE001 - the capture is safe; the hook's trouble is its own
+            result.warnings.append(f"the fidelity check failed: {type(exc).__name__}: {exc}")
+            return
+        if after is None:
+            return
+        result.warnings.extend(after.warnings)
+        if after.records:
+            extra = PageRecords(records=after.records, hints=after.hints)
+            written = self._writer.write_page(after.records)
+            self._cdxj.add(cdxj_lines(extra, written))
+            if after.finish is not None:
+                after.finish(stored.entry, written)
+        result.fidelity, result.replay_fidelity = after.fidelity, after.replay_fidelity
 
 
 def record_spans(written: WrittenPage) -> dict[str, tuple[int, int]]:
@@ -283,8 +386,9 @@ def record_spans(written: WrittenPage) -> dict[str, tuple[int, int]]:
     (the first media file, when there are several)."""
     spans = {}
     for ref in written.records:
-        for key, prefix in (("screenshot", SCREENSHOT_URN), ("dom", DOM_URN), ("pdf", PDF_URN),
-                            ("media", MEDIA_URN), ("page", PAGE_URN)):
+        for key, prefix in (("screenshot", SCREENSHOT_URN), ("dom", DOM_URN), ("text", TEXT_URN),
+                            ("pdf", PDF_URN), ("media", MEDIA_URN), ("page", PAGE_URN)):
             if ref.uri.startswith(prefix):
                 spans.setdefault(key, (ref.offset, ref.length))
     return spans
+

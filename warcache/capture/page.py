@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +59,10 @@ BROWSER_ANSWER_TIMEOUT = 10.0
 MAX_DOCUMENTS = 10
 #: Seconds Chromium gets to print a page to PDF.
 PDF_TIMEOUT = 30.0
+#: What a capture keeps of what the page showed for the fidelity check: at most this many
+#: console errors and failed requests, and this many characters of visible text.
+MAX_NOTED = 100
+MAX_VISIBLE_TEXT = 1_000_000
 
 
 @dataclass
@@ -108,6 +113,14 @@ class CaptureOptions:
                 + self.behaviours() * (self.behavior_timeout + 5) + (PDF_TIMEOUT if self.pdf else 0)
                 + (self.extras_timeout if self.fetch_extras else 0) + 45)
 
+    def longer(self) -> CaptureOptions:
+        """The options for a second try at a page whose first capture was not faithful enough
+        (`add --retry-below`): twice the waits for a quiet network and for scrolling, and twice
+        the scroll steps, so slow and lazy content has the time to arrive."""
+        return dataclasses.replace(self, idle_timeout=self.idle_timeout * 2, quiet=self.quiet * 2,
+                                   scroll_timeout=self.scroll_timeout * 2,
+                                   max_scroll_steps=self.max_scroll_steps * 2)
+
     def settings(self) -> dict:
         """The options as recorded in each WARC's warcinfo."""
         return {
@@ -127,6 +140,10 @@ class CaptureOptions:
             **({"session": self.session.describe()} if self.session else {}),
         }
 
+
+#: The text a page shows, as laid out (hidden elements left out). The fidelity check reads the
+#: replays of a capture with the same expression.
+VISIBLE_TEXT_JS = "() => document.body ? document.body.innerText : ''"
 
 REDIRECT_LOOP = "ERR_TOO_MANY_REDIRECTS"  # Chromium's reason when a navigation redirects 20 times
 
@@ -156,6 +173,11 @@ class PageCapture:
     pdf: bytes | None = None
     blocked: list[str] = field(default_factory=list)  # URLs the block list kept from being fetched
     media: list = field(default_factory=list)  # ytdlp.MediaFile: what --media downloaded
+    # What the page showed live, for the fidelity check (which replays the capture and compares):
+    visible_text: str | None = None  # document.body.innerText at the snapshot
+    console_errors: list[str] = field(default_factory=list)  # console.error and uncaught exceptions
+    failed_requests: list[str] = field(default_factory=list)  # requests that failed live (not archived)
+    scroll_steps: int = 0  # scroll steps taken (the check scrolls its replays as far)
 
     def main_chain(self) -> list[Exchange]:
         """The exchanges of the hops to the document captured (HTTP redirects, and navigations the
@@ -249,6 +271,7 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
         page = await asyncio.wait_for(host.new_page(context, url), BROWSER_ANSWER_TIMEOUT)
         page.on("crash", lambda _page: crashed.append(True))
         _tame(page)
+        _note_trouble(page, result)
         nav = NavigationLog(page)
         await nav.listen_for_reasons(context, BROWSER_ANSWER_TIMEOUT)
         try:
@@ -288,6 +311,26 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
             result.warnings.append(f"--media: {why}")
     result.seconds = time.monotonic() - clock
     return result
+
+
+def _note_trouble(page: Page, result: PageCapture) -> None:
+    """Keep the page's console errors and failed requests: the fidelity check tells errors and
+    refusals of its replays from those the page had live."""
+    def console(message) -> None:
+        if message.type == "error" and len(result.console_errors) < MAX_NOTED:
+            result.console_errors.append(message.text[:500])
+
+    def page_error(error) -> None:
+        if len(result.console_errors) < MAX_NOTED:
+            result.console_errors.append(f"uncaught: {str(error)[:500]}")
+
+    def failed(request) -> None:
+        if len(result.failed_requests) < MAX_NOTED:
+            result.failed_requests.append(request.url)
+
+    page.on("console", console)
+    page.on("pageerror", page_error)
+    page.on("requestfailed", failed)
 
 
 def _tame(page: Page) -> None:
@@ -378,6 +421,7 @@ async def _drive(page: Page, proxy: RecordingProxy, nav: NavigationLog, url: str
                 scroll_page(page, wait_idle, timeout=opts.scroll_timeout, max_steps=opts.max_scroll_steps),
                 opts.scroll_timeout + PAGE_ANSWER_TIMEOUT)
             behaviours.scrolled(report, time.monotonic() - began)
+            result.scroll_steps = report.steps
             if report.stopped_by != "bottom":
                 result.warnings.append(
                     f"stopped scrolling after {report.steps} steps ({report.stopped_by} limit)")
@@ -403,6 +447,7 @@ async def _drive(page: Page, proxy: RecordingProxy, nav: NavigationLog, url: str
         # The page moved on while it was being taken: what was taken may be of either document.
         del result.warnings[noted:]
         result.title, result.dom, result.screenshot, result.pdf = "", None, None, None
+        result.visible_text = None
     result.warnings.append("the page kept navigating while it was being captured: no title, DOM or "
                            "screenshot")
 
@@ -538,6 +583,9 @@ async def _snapshot(page: Page, opts: CaptureOptions, result: PageCapture, *, qu
             result.dom = await asyncio.wait_for(page.content(), 20)
         except (PlaywrightError, TimeoutError) as exc:
             result.warnings.append(f"no rendered DOM: {_why(exc, 20)}")
+        with contextlib.suppress(PlaywrightError, TimeoutError):  # only the check needs it
+            text = await asyncio.wait_for(page.evaluate(VISIBLE_TEXT_JS), PAGE_ANSWER_TIMEOUT)
+            result.visible_text = text[:MAX_VISIBLE_TEXT] if isinstance(text, str) else None
     if opts.screenshot:
         try:
             height = await asyncio.wait_for(page.evaluate(

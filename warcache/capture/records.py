@@ -1,8 +1,8 @@
 """Turning one capture into WARC records, and the index lines that point at them.
 
 Order: for each exchange, its response (or a revisit when the collection already holds the payload)
-then its request; then the screenshot and the rendered DOM as resource records; last the page's
-metadata record, which marks the page as complete (recovery relies on it).
+then its request; then the screenshot, the rendered DOM and the visible text as resource records;
+last the page's metadata record, which marks the page as complete (recovery relies on it).
 
 The page record (`urn:warcache:page:<url>`, JSON) says what the capture was: `ok` (false for a
 capture that failed but whose exchanges are archived all the same: a redirect loop, a page whose
@@ -12,7 +12,9 @@ captured, and `navigations`, every hop from the URL asked for to that document: 
 `form`, `link`, `reload` or `navigation` (a navigation whose cause the browser did not say), and an
 `error` on a hop that failed. A page captured with a session says so (`session`: its kind and the
 name of its file, never a value). The indexes are derived from this record: a page record with `ok`
-false is not a page (index/postprocess.py).
+false is not a page (index/postprocess.py). `live` keeps what the fidelity check compares its
+replays with, besides the screenshot and the visible text: the console errors the page had, the
+requests that failed (so not archived, and not missed by a replay), and how far it was scrolled.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from warcache.warc.writer import (
     PAGE_URN,
     PDF_URN,
     SCREENSHOT_URN,
+    TEXT_URN,
     PendingRecord,
     WrittenPage,
     make_record_id,
@@ -168,6 +171,9 @@ def build_page_records(capture: PageCapture, dedup: PayloadLookup, *, browser_ve
                      json.dumps(item.info, ensure_ascii=False).encode("utf-8"), "application/json",
                      **{"WARC-Refers-To": media_id})
         media.append({"uri": MEDIA_URN + capture.url + suffix, **item.summary()})
+    if capture.visible_text is not None and capture.error is None:
+        add_resource("resource", TEXT_URN + capture.url, capture.visible_text.encode("utf-8"),
+                     "text/plain; charset=utf-8")
     info = {
         "url": capture.url, "ok": capture.error is None, "final_url": capture.final_url,
         "status": capture.status,
@@ -180,6 +186,8 @@ def build_page_records(capture: PageCapture, dedup: PayloadLookup, *, browser_ve
                       else [ex.url for ex in chain[:-1]]),  # the hops before the final document
         "navigations": [hop.to_json() for hop in capture.navigations],
         "behaviours": capture.behaviours,
+        "live": {"console_errors": capture.console_errors, "failed_requests": capture.failed_requests,
+                 "scroll_steps": capture.scroll_steps},
     }
     if capture.blocked:
         info["blocked"] = capture.blocked[:MAX_LISTED]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from warcache import timestamps
-from warcache.capture.archiver import Archiver, PageResult
+from warcache.capture.archiver import AfterStoreHook, Archiver, PageResult
 from warcache.capture.batch import Progress, capture_many
 from warcache.capture.page import CaptureOptions
 from warcache.capture.session import PROFILE
@@ -56,20 +56,22 @@ class RunOutcome:
 
 
 def run_captures(coll: Collection, opts: CaptureOptions, urls: list[str], *, browser_path: str | None = None,
-                 jobs: int = 1, max_warc_size: int, events: RunEvents | None = None) -> RunOutcome:
+                 jobs: int = 1, max_warc_size: int, events: RunEvents | None = None,
+                 after_store: AfterStoreHook | None = None, retry_below: int | None = None) -> RunOutcome:
     """Capture `urls` into `coll`, `jobs` at a time, and record the failures for `warcache retry`
     (a URL captured now is taken off that list). Raises only for what stops the whole run (no
-    browser, a WARC that cannot be written)."""
+    browser, a WARC that cannot be written). `after_store` and `retry_below`: see archiver.py."""
     events = events or RunEvents()
     choice = find_browser(browser_path)
     if opts.session is not None and opts.session.kind == PROFILE:
         jobs = 1  # one context for all pages: see profile_browser.py
     progress = Progress(urls)
+    extra = {"after_store": after_store, "retry_below": retry_below}
     try:
         waiting = (lambda: events.waiting(f"waiting for `warcache forget` to finish with collection "
                                           f"{coll.name!r} ...")) if events.waiting else None
         with coll.writing(on_wait=waiting):  # not while `warcache forget` rewrites the collection
-            asyncio.run(_capture_all(coll, opts, choice, progress, jobs, max_warc_size, events))
+            asyncio.run(_capture_all(coll, opts, choice, progress, jobs, max_warc_size, events, extra))
     except (KeyboardInterrupt, asyncio.CancelledError):
         progress.interrupted = True
     except Exception:
@@ -91,7 +93,7 @@ def remember_failures(coll: Collection, results: list[PageResult]) -> None:
 
 
 async def _capture_all(coll: Collection, opts: CaptureOptions, choice, progress: Progress, jobs: int,
-                       max_warc_size: int, events: RunEvents) -> None:
+                       max_warc_size: int, events: RunEvents, extra: dict) -> None:
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
@@ -117,7 +119,8 @@ async def _capture_all(coll: Collection, opts: CaptureOptions, choice, progress:
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, interrupt)
     loop.set_exception_handler(quiet_when_interrupted)
-    async with Archiver(coll, opts, choice, max_warc_size=max_warc_size, on_recovered=recovered) as archiver:
+    async with Archiver(coll, opts, choice, max_warc_size=max_warc_size, on_recovered=recovered,
+                        **extra) as archiver:
         if opts.session is not None:  # (said once the browser has taken the session whole)
             for line in (opts.session.summary(), *opts.session.notes):
                 note(f"note: {line}")

@@ -17,7 +17,7 @@ import sys
 import click
 
 from warcache import __version__
-from warcache.cli import archive, capture, distributed, history, replay
+from warcache.cli import archive, capture, distributed, fidelity, history, replay
 from warcache.cli.output import say
 from warcache.errors import UsageError, WarcacheError
 
@@ -49,10 +49,10 @@ def install() -> None:
                          "(Debian/Ubuntu: sudo apt-get install chromium) or pass --browser PATH")
 
 
-for command in (capture.add, capture.retry, capture.login, archive.import_, archive.index, archive.search,
-                archive.list_, archive.show, history.diff, history.forget, archive.export, archive.verify,
-                replay.replay, replay.open_, distributed.worker, distributed.queue_, distributed.ingest,
-                install):
+for command in (capture.add, capture.retry, capture.login, fidelity.check, archive.import_, archive.index,
+                archive.search, archive.list_, archive.show, archive.tag, history.diff, history.forget,
+                archive.export, archive.verify, replay.replay, replay.open_, distributed.worker,
+                distributed.queue_, distributed.ingest, install):
     cli.add_command(command)
 
 

@@ -77,7 +77,7 @@ def search(ctx: click.Context, query: tuple[str, ...], collection: str | None, l
     \b
     Words must all match; also "exact phrases", OR, NOT or -word, ( ),
     title:word, site:example.com (or domain:), url:word,
-    after:2024-01-01, before:2024-06 (dates of capture).
+    after:2024-01-01, before:2024-06 (dates of capture), tag:NAME.
         warcache search 'climate "sea level" site:example.org after:2024'
     """
     from warcache.search.archive import archive_indexes, group_hits, hit_json, search_archive
@@ -111,10 +111,12 @@ def search(ctx: click.Context, query: tuple[str, ...], collection: str | None, l
 
 @click.command("list")
 @click.option("-c", "--collection", default=None, help="Only this collection (default: all).")
+@click.option("--below", type=click.IntRange(0, 101), metavar="N",
+              help="Only pages whose capture scored under N in its fidelity check (worth redoing).")
 @click.option("--json", "as_json", is_flag=True, help="Print the pages as JSON on stdout.")
 @click.pass_context
-def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
-    """List captured pages, newest first, with their capture times.
+def list_(ctx: click.Context, collection: str | None, below: int | None, as_json: bool) -> None:
+    """List captured pages, newest first, with their capture times and fidelity.
 
     A page captured more than once says whether its article text "changed" or is "unchanged"
     since the capture before (`warcache diff URL` shows what changed).
@@ -122,12 +124,12 @@ def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
     from warcache.manage.pages import list_pages
 
     root = root_path(ctx.obj["root"])
-    pages = list_pages(root, collection=collection)
+    pages = list_pages(root, collection=collection, below=below)
     if as_json:
         click.echo(json.dumps(pages, indent=2, ensure_ascii=False))
         return
     if not pages:
-        click.echo("no captured pages", err=True)
+        click.echo("no captured pages" + (f" scoring under {below}" if below is not None else ""), err=True)
         return
     for page in pages:
         latest = page["captures"][0]
@@ -135,9 +137,13 @@ def list_(ctx: click.Context, collection: str | None, as_json: bool) -> None:
         if latest.get("change"):
             more = f" (+{len(page['captures']) - 1} earlier, {latest['change']})"
         size = human_bytes(latest["bytes"]) if latest.get("bytes") else "-"
-        say(f"{when(latest['timestamp'])}  {latest.get('status') or '-':>3}  {size:>9}  "
+        score = f"fidelity {page['fidelity']:>3}" if page["fidelity"] is not None else "fidelity   -"
+        say(f"{when(latest['timestamp'])}  {latest.get('status') or '-':>3}  {size:>9}  {score}  "
                    f"[{page['collection']}] {shorten(page['title'] or '(no title)', 60)}{more}")
         say(f"    {page['url']}")
+        if page["tags"] or page["note"]:
+            tags = " ".join(f"#{t}" for t in page["tags"])
+            say(f"    {tags}{'  ' if tags and page['note'] else ''}{shorten(page['note'], 80)}")
 
 
 @click.command()
@@ -168,7 +174,32 @@ def show(ctx: click.Context, target: str, collection: str | None, as_json: bool)
             click.echo(f"    PDF          {c['pdf']}")
         if c.get("media"):
             click.echo(f"    media        {c['media']}")
+        _say_fidelity(c)
         click.echo(f"    replay       /{c['collection']}/{c['timestamp']}/{c['url']}")
+
+
+def _say_fidelity(c: dict) -> None:
+    """`show`'s fidelity lines: the scores, then per mode the reasons and the URLs not archived."""
+    check = c.get("check")
+    if c.get("fidelity") is None and c.get("replay_fidelity") is None and not check:
+        click.echo("    fidelity     not checked (`warcache check URL` scores it)")
+        return
+    mark = {True: " (the page's capture: the better of two)", False: " (captured again: see the other)"}
+    say(f"    fidelity     {c.get('fidelity')} by interception, {c.get('replay_fidelity')} through the "
+        f"replay server{mark.get(c.get('preferred'), '')}")
+    if check and check.get("error"):
+        say(f"    check        {check['error']}")
+        return
+    if check:
+        say(f"    checked      {check.get('checked')} by {check.get('software')}")
+    for name, mode in (check or {}).get("modes", {}).items():
+        label = {"intercept": "interception", "replay": "replay server"}.get(name, name)
+        if mode.get("error"):
+            say(f"      {label}: did not load: {mode['error']}")
+        for reason in mode.get("reasons", []):
+            say(f"      {label}: {reason}")
+        for url in mode.get("not_archived", []):
+            say(f"      {label}: not archived: {url}")
 
 
 @click.group()
@@ -251,3 +282,33 @@ def verify(ctx: click.Context, collection: str | None) -> None:
         ok = ok and report.ok
     if not ok:
         ctx.exit(1)
+
+
+@click.command()
+@click.argument("target", metavar="URL|HASH")
+@click.argument("tags", nargs=-1)
+@click.option("-r", "--remove", multiple=True, metavar="TAG", help="Take this tag off (repeatable).")
+@click.option("--note", default=None, metavar="TEXT", help="Set the page's note ('' clears it).")
+@click.option("-c", "--collection", default=None, help="Only this collection (default: all holding the URL).")
+@click.pass_context
+def tag(ctx: click.Context, target: str, tags: tuple[str, ...], remove: tuple[str, ...], note: str | None,
+        collection: str | None) -> None:
+    """Label a captured page (a URL, or the md5 hash of its URL) with tags and a note.
+
+    Tags and notes are written into the collection's WARCs (a small file per change), so
+    `warcache index --rebuild` keeps them. Search them with tag:NAME.
+
+    \b
+        warcache tag https://example.com/post reading climate
+        warcache tag https://example.com/post -r reading --note "cited in my thesis"
+    """
+    from warcache.manage.annotate import annotate
+
+    changes = annotate(root_path(ctx.obj["root"]), target, add=list(tags), remove=list(remove), note=note,
+                       collection=collection)
+    if not changes:
+        click.echo("nothing changed", err=True)
+    for change in changes:
+        a = change.annotation
+        say(f"[{change.collection}] {a.url}: {' '.join('#' + t for t in a.tags) or '(no tags)'}"
+            f"{'  note: ' + shorten(a.note, 60) if a.note else ''}", err=True)

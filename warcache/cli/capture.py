@@ -42,12 +42,14 @@ def _age(ctx, param, value: str | None) -> tuple[str, float] | None:
               help="Also capture again each page of the collection whose newest capture is older than "
                    "AGE: 30d, 12h, 2w (with no URLs, only these: fit for cron).")
 @click.option("--dry-run", is_flag=True, help="List what would be captured, capture nothing.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG",
+              help="Tag the pages captured (and those already held) so (repeatable; see `warcache tag`).")
 @capture_options
 @queue_options
 @click.pass_context
 def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: tuple[str, ...],
         base_url: str | None, include: tuple[str, ...], exclude: tuple[str, ...], recapture: bool,
-        older_than: tuple[str, float] | None, dry_run: bool, **kw) -> None:
+        older_than: tuple[str, float] | None, dry_run: bool, tags: tuple[str, ...], **kw) -> None:
     """Capture URLs with a real browser into WARC files.
 
     Each page is loaded in a fresh browser context, left to run its JavaScript, scrolled so lazy
@@ -70,10 +72,13 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
         warcache add --broker redis://queue.lan:6379/0 --links-from feed.xml
     """
     from warcache.capture.batch import plan
+    from warcache.manage.annotate import annotate_url, clean_tag
 
     if not urls and not links_from and older_than is None:
         raise click.UsageError("give URLs to capture, or --links-from SOURCE, or --recapture-older-than AGE")
     age = older_than[1] if older_than is not None else None
+    for t in tags:
+        clean_tag(t)  # a bad tag is an error before anything is captured
     root = root_path(ctx.obj["root"])
     if dry_run:
         coll = Collection(root, validate_name(collection))
@@ -97,11 +102,14 @@ def add(ctx: click.Context, urls: tuple[str, ...], collection: str, links_from: 
             say(url)
         tell(f"would capture {len(todo.to_capture)} URLs")
         return
+    if tags:
+        for url in todo.already:
+            annotate_url(coll, url, add=list(tags))
     if not todo.to_capture:
         tell("nothing new to capture")
         return
     opts, kw = capture_settings(kw)
-    results = run_and_report(coll, opts, todo.to_capture, **kw)
+    results = run_and_report(coll, opts, todo.to_capture, tags=list(tags), **kw)
     ctx.exit(1 if any(not r.ok for r in results) else 0)
 
 
@@ -161,12 +169,18 @@ def login(url: str, profile_dir: str, browser_path: str | None) -> None:
 
 def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str | None, jobs: int,
                    max_warc_size: int, as_json: bool, quiet: bool = False, broker: str | None = None,
-                   store: str | None = None) -> list:
+                   store: str | None = None, no_check: bool = False, retry_below: int | None = None,
+                   tags: list[str] | None = None) -> list:
     """Capture `urls` here, or through the queue with `broker`, printing a line per URL as it lands
     and a summary (the same either way); exits 130 when interrupted. `quiet` (for cron, which
     mails whatever a job prints): only failures, what recovery did, the summary when something
-    failed, and an interruption are printed."""
+    failed, and an interruption are printed. Each page captured here is checked for fidelity
+    unless `no_check` (pages captured by workers are not: the check runs where the capture does)."""
     from warcache.capture.run import RunEvents, run_captures
+
+    if retry_below is not None and (no_check or broker):
+        raise click.UsageError("--retry-below needs the fidelity check: leave out "
+                               + ("--broker" if broker else "--no-check"))
 
     tty = sys.stderr.isatty() and not quiet
     total = len(urls)
@@ -178,6 +192,10 @@ def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str
 
     def landed(i: int, result) -> None:
         done[0] += 1
+        if tags and result.ok:
+            from warcache.manage.annotate import annotate_url
+
+            annotate_url(coll, result.url, add=tags)
         if quiet and result.ok:
             return
         say(f"[{done[0]}/{total}] {describe(result)}", err=True)
@@ -199,8 +217,18 @@ def run_and_report(coll: Collection, opts, urls: list[str], *, browser_path: str
         outcome = run_queued(coll, opts, urls, broker=broker, store=store or default_store(coll),
                              browser_path=browser_path if given else None, events=events)
     else:
-        outcome = run_captures(coll, opts, urls, browser_path=browser_path, jobs=jobs,
-                               max_warc_size=max_warc_size, events=events)
+        checker = None
+        if not no_check:
+            from warcache.fidelity.after_capture import FidelityChecker
+
+            checker = FidelityChecker(coll)
+        try:
+            outcome = run_captures(coll, opts, urls, browser_path=browser_path, jobs=jobs,
+                                   max_warc_size=max_warc_size, events=events, after_store=checker,
+                                   retry_below=retry_below)
+        finally:
+            if checker is not None:
+                checker.close()
     if as_json:
         click.echo(json.dumps([r.to_json() for r in outcome.results], indent=2, ensure_ascii=False))
     if not (quiet and outcome.ok):

@@ -146,6 +146,12 @@ def capture_options(f):
         click.option("-j", "--jobs", type=click.IntRange(1, 32), default=default_jobs,
                      show_default="cores, max 4",
                      help="Pages captured at once, each in its own browser context."),
+        click.option("--no-check", is_flag=True, envvar="WARCACHE_NO_CHECK",
+                     help="Skip the fidelity check (replaying each page from the archive and comparing) "
+                          "[env WARCACHE_NO_CHECK=1]."),
+        click.option("--retry-below", type=click.IntRange(1, 100), metavar="N",
+                     help="Capture a page once more, with longer waits, when its fidelity is under N; "
+                          "both captures are kept, the better one is the page's."),
         click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout."),
         *session_options,
         click.option("-q", "--quiet", is_flag=True,

@@ -64,5 +64,12 @@ def describe(r) -> str:
     title = f' "{shorten(r.title, 60)}"' if r.title else ""
     revisits = f" ({r.revisits} already stored)" if r.revisits else ""
     blocked = f", {r.blocked} blocked" if getattr(r, "blocked", 0) else ""
+    fidelity = ""
+    if getattr(r, "fidelity", None) is not None:
+        fidelity = f", fidelity {r.fidelity}"
+        if r.replay_fidelity is not None:
+            fidelity += f" (replay server {r.replay_fidelity})"
+        if r.first_fidelity is not None:
+            fidelity += f", captured twice (the first scored {r.first_fidelity}; both kept)"
     return (f"ok {r.status} {r.url}{moved}{title}: {r.resources} responses{revisits}{blocked}, "
-            f"{human_bytes(r.bytes)}, {r.seconds:.1f} s")
+            f"{human_bytes(r.bytes)}, {r.seconds:.1f} s{fidelity}")

@@ -23,9 +23,16 @@ from warcache.collection import open_collection, root_path
 @click.option("--shared-origin", is_flag=True,
               help="Replay all collections from one origin (then their scripts can read each other, "
                    "and pages see replay URLs, not their own).")
+@click.option("--allow-add-from", "allow_add_from", multiple=True, metavar="HOST",
+              help="Also show the 'Archive a URL' form to this host (repeatable; default: this "
+                   "machine only).")
+@click.option("--no-add", is_flag=True, help="No 'Archive a URL' form: the server only reads the archive.")
+@click.option("--browser", "browser_path", metavar="PATH", envvar="WARCACHE_CHROMIUM",
+              help="Chromium or Chrome for captures added from the browser [env WARCACHE_CHROMIUM].")
 @click.pass_context
 def replay(ctx: click.Context, host: str, port: int, replay_port: int | None, collection: str | None,
-           threads: int, collection_domain: str | None, shared_origin: bool) -> None:
+           threads: int, collection_domain: str | None, shared_origin: bool, allow_add_from: tuple[str, ...],
+           no_add: bool, browser_path: str | None) -> None:
     """Serve the archive locally: captured pages come back whole, offline.
 
     \b
@@ -36,14 +43,29 @@ def replay(ctx: click.Context, host: str, port: int, replay_port: int | None, co
     so it sees its own URL. Every replayed page may load only from its collection's
     host names: nothing is fetched live, and one collection's archived scripts
     cannot read another's captures.
+
+    \b
+    The listing opens a capture under a banner (capture time, previous/next,
+    calendar at /<coll>/*/<url>), and has an 'Archive a URL' form and bookmarklet
+    at /_warcache/add, for this machine only unless --allow-add-from HOST.
     """
     root = root_path(ctx.obj["root"])
     if collection:
         open_collection(root, collection)
     from warcache.replay import serve
 
+    adder = None
+    if not no_add:
+        from warcache.manage.browser_add import capture_function
+        from warcache.replay.adding import Adder
+
+        adder = Adder(capture_function(root, browser_path=browser_path), allow_from=allow_add_from,
+                      default_coll=collection or "default")
+    from warcache.manage.browser_add import diff_function
+
     serve(root, host=host, port=port, collection=collection, replay_port=replay_port, threads=threads,
-          collection_domain=collection_domain, shared_origin=shared_origin)
+          collection_domain=collection_domain, shared_origin=shared_origin, adder=adder,
+          differ=diff_function(root))
 
 
 @click.command("open")

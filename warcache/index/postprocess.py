@@ -13,6 +13,10 @@ pages a page list names when the file has one.
 A page whose text cannot be indexed (its extraction fails, the full-text index is busy) is named in
 a warning with the reason, and stays listed; `warcache index` indexes every listed page the
 full-text index lacks (`complete_fulltext`).
+
+Fidelity checks (`urn:warcache:check:` records, after their page or in files `warcache check`
+wrote) give the page list its fidelity fields: the latest check of each capture wins, in this
+file or another (see checks.py).
 """
 
 from __future__ import annotations
@@ -28,12 +32,23 @@ from warcache.collection import Collection
 from warcache.errors import ArchiveError, WarcacheError
 from warcache.extract.captured import PageHtml, article_of, article_text, text_digest
 from warcache.index.cdxj import CdxjIndex, CdxjLine, index_warc
+from warcache.index.checks import CheckRef, apply_checks, parse_check
 from warcache.index.dedup import DedupIndex, Original
-from warcache.pagelist import PageEntry
+from warcache.pagelist import Annotation, PageEntry
 from warcache.search.index import PageDoc, fulltext_index
 from warcache.urls import hash_url, host_of
 from warcache.warc.reader import ReadStop, RecordAt, WarcReader, read_record_at
-from warcache.warc.writer import DOM_URN, MEDIA_URN, PAGE_URN, PDF_URN, SCREENSHOT_URN
+from warcache.warc.writer import (
+    ANNOTATION_URN,
+    CHECK_SHOT_URN,
+    CHECK_URN,
+    DOM_URN,
+    MEDIA_URN,
+    PAGE_URN,
+    PDF_URN,
+    SCREENSHOT_URN,
+    TEXT_URN,
+)
 
 MAX_HTML_BYTES = 20 * 1024 * 1024  # a bigger "page" is not an article worth extracting
 PAGE_INFO_URN = "urn:pageinfo:"  # browsertrix-crawler's per-page record
@@ -81,6 +96,8 @@ class FileIndexResult:
     docs: list[PageDoc] = field(default_factory=list)
     pages: list[PageEntry] = field(default_factory=list)
     originals: list[tuple[str, Original]] = field(default_factory=list)
+    checks: list[CheckRef] = field(default_factory=list)
+    annotations: list[Annotation] = field(default_factory=list)  # tags and notes (`warcache tag`)
     stopped: ReadStop | None = None
     problems: list[str] = field(default_factory=list)  # pages whose text could not be indexed, and why
 
@@ -117,6 +134,7 @@ def index_file(coll: Collection, path: Path, filename: str | None = None) -> Fil
     page_list: set[str] = set()
     responses: list[_Response] = []
     dest: dict[str, str] = {}  # response record id -> Sec-Fetch-Dest of its request
+    shots: dict[str, tuple[int, int]] = {}  # replay screenshots waiting for their check record
     reader = WarcReader(path)
     for item in reader:
         record = item.record
@@ -139,6 +157,10 @@ def index_file(coll: Collection, path: Path, filename: str | None = None) -> Fil
                 page.bytes = end - page_start
                 pages.append(page)
             page_start = end
+        elif rtype == "metadata" and uri.startswith(ANNOTATION_URN):
+            annotation = Annotation.from_json(_json(item))
+            if annotation is not None and annotation.url == uri[len(ANNOTATION_URN):]:
+                result.annotations.append(annotation)
         elif rtype == "resource" and uri.startswith(DOM_URN):
             page = pending.setdefault(uri[len(DOM_URN):], _WarcachePage(uri[len(DOM_URN):]))
             page.dom = _read(item)
@@ -153,6 +175,17 @@ def index_file(coll: Collection, path: Path, filename: str | None = None) -> Fil
                 url = url.rsplit("#", 1)[0]
             page = pending.setdefault(url, _WarcachePage(url))
             page.records.setdefault(kind, (item.offset, item.length))
+        elif rtype == "resource" and uri.startswith(TEXT_URN):
+            page = pending.setdefault(uri[len(TEXT_URN):], _WarcachePage(uri[len(TEXT_URN):]))
+            page.records["text"] = (item.offset, item.length)
+        elif rtype == "resource" and uri.startswith(CHECK_SHOT_URN):
+            shots[uri[len(CHECK_SHOT_URN):].partition(":")[0]] = (item.offset, item.length)
+        elif rtype == "metadata" and uri.startswith(CHECK_URN):
+            ref = parse_check(_read(item), warc=filename, offset=item.offset, shots=shots)
+            if ref is not None:
+                result.checks.append(ref)
+            shots = {}
+            page_start = end  # a check is not part of the next page's bytes
         elif rtype == "resource" and uri.startswith(PAGE_INFO_URN):
             page_list.add(uri[len(PAGE_INFO_URN):])
         elif rtype == "request" and record.http_headers is not None:
@@ -303,7 +336,10 @@ def rebuild_collection(coll: Collection, paths: Iterable[Path] | None = None) ->
     report.lines = sum(len(r.lines) for r in results)
     docs = [d for r in results for d in r.docs]
     report.docs = fulltext_index(coll).rebuild(docs)
-    coll.replace_pages([p for r in results for p in r.pages])
+    pages = [p for r in results for p in r.pages]
+    apply_checks(pages, [c for r in results for c in r.checks])
+    coll.replace_annotations([a for r in results for a in r.annotations])
+    coll.replace_pages(pages)
     dedup = DedupIndex(coll.dedup_path)
     try:
         dedup.clear()
@@ -328,7 +364,9 @@ def add_files(coll: Collection, paths: list[Path],
             cdxj.add(result.lines)
             report.lines += len(result.lines)
             report.docs += fulltext_index(coll).add(result.docs) if result.docs else 0
+            coll.append_annotations(result.annotations)
             coll.append_pages(result.pages)
+            _apply_checks(coll, result.checks)
             dedup.add(result.originals)
             if on_indexed is not None:
                 on_indexed(result)
@@ -370,6 +408,7 @@ def index_missing(coll: Collection, path: Path, filename: str,
     if docs:
         report.docs = fulltext_index(coll).add(docs)
     coll.append_pages(new_pages)
+    _apply_checks(coll, result.checks)
     dedup = DedupIndex(coll.dedup_path)
     try:
         dedup.add(result.originals)
@@ -379,6 +418,12 @@ def index_missing(coll: Collection, path: Path, filename: str,
         on_indexed(result)
     report.lines = len(lines)
     return report
+
+
+def _apply_checks(coll: Collection, checks: list[CheckRef]) -> None:
+    """Bring the page list's fidelity fields up to date with checks found in a newly indexed file."""
+    if checks:
+        coll.update_pages(lambda entries: apply_checks(entries, checks))
 
 
 def _index_files(coll: Collection, paths: list[Path],

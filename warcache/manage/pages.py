@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from warcache.collection import Collection, list_collections, open_collection
-from warcache.errors import UsageError
+from warcache.errors import UsageError, WarcacheError
+from warcache.index.checks import page_capture, read_check
 from warcache.pagelist import PageEntry
 from warcache.urls import hash_url, normalize_url
 
@@ -18,28 +19,41 @@ def _collections(root: Path, collection: str | None) -> list[Collection]:
     return [open_collection(root, name) for name in names]
 
 
-def list_pages(root: Path, *, collection: str | None = None) -> list[dict]:
+def list_pages(root: Path, *, collection: str | None = None, below: int | None = None) -> list[dict]:
     """One entry per (collection, URL) with its captures newest first; pages newest first.
 
     Each capture says whether its article text `changed` from the capture before it, or is
-    `unchanged` (by the digests in the page list; None when unknown or the first capture)."""
+    `unchanged` (by the digests in the page list; None when unknown or the first capture).
+    A page's `fidelity` and `replay_fidelity` are those of its capture (the newest, or the
+    better of a retried pair: index/checks.py). With `below`, only pages whose capture was
+    checked and scored under it (by interception), the captures worth redoing."""
     pages: dict[tuple[str, str], dict] = {}
+    entries: dict[tuple[str, str], list[PageEntry]] = {}
     for coll in _collections(root, collection):
         for entry in coll.pages():
             key = (coll.name, entry.url)
             page = pages.setdefault(key, {"url": entry.url, "collection": coll.name, "title": "",
-                                          "hash_url": hash_url(entry.url), "captures": []})
+                                          "hash_url": hash_url(entry.url), "tags": list(entry.tags),
+                                          "note": entry.note, "captures": []})
+            entries.setdefault(key, []).append(entry)
             page["captures"].append({
                 "timestamp": entry.timestamp, "status": entry.status, "final_url": entry.page_url,
                 "title": entry.title, "bytes": entry.bytes, "warc": entry.warc, "offset": entry.offset,
-                "text_digest": entry.text_digest})
-    for page in pages.values():
+                "text_digest": entry.text_digest, "fidelity": entry.fidelity,
+                "replay_fidelity": entry.replay_fidelity, "preferred": entry.preferred})
+    for key, page in pages.items():
         captures = page["captures"]
         captures.sort(key=lambda c: c["timestamp"], reverse=True)
         page["title"] = captures[0]["title"]
         for capture, before in zip(captures, [*captures[1:], None], strict=True):
             capture["change"] = change(capture["text_digest"], before["text_digest"] if before else None)
-    return sorted(pages.values(), key=lambda p: p["captures"][0]["timestamp"], reverse=True)
+        chosen = page_capture(entries[key])
+        page["fidelity"], page["replay_fidelity"] = chosen.fidelity, chosen.replay_fidelity
+        page["page_capture"] = chosen.timestamp
+    found = pages.values()
+    if below is not None:
+        found = [p for p in found if p["fidelity"] is not None and p["fidelity"] < below]
+    return sorted(found, key=lambda p: p["captures"][0]["timestamp"], reverse=True)
 
 
 def change(digest: str | None, previous: str | None) -> str | None:
@@ -96,4 +110,27 @@ def _details(coll: Collection, entry: PageEntry) -> dict:
         "screenshot": f"{path} at byte {shot[0]}" if shot else None, "hash_url": hash_url(entry.url),
         "pdf": f"{path} at byte {pdf[0]}" if pdf else None,
         "media": f"{path} at byte {media[0]}" if media else None,
+        "preferred": entry.preferred, **_fidelity(coll, entry),
     }
+
+
+def _fidelity(coll: Collection, entry: PageEntry) -> dict:
+    """The latest fidelity check of a capture: its scores, and per mode its reasons and the URLs
+    the archive did not answer (read from the check record)."""
+    out: dict = {"fidelity": entry.fidelity, "replay_fidelity": entry.replay_fidelity, "check": None}
+    try:
+        info = read_check(coll, entry)
+    except WarcacheError as exc:
+        out["check"] = {"error": str(exc)}
+        return out
+    if info is None:
+        return out
+    modes = info.get("modes") if isinstance(info.get("modes"), dict) else {}
+    out["check"] = {
+        "checked": info.get("checked"), "software": info.get("software"),
+        "warc": (entry.check or {}).get("warc"), "offset": (entry.check or {}).get("offset"),
+        "modes": {name: {"score": m.get("score"), "reasons": m.get("reasons") or [],
+                         "not_archived": m.get("not_archived") or [], "error": m.get("error")}
+                  for name, m in modes.items() if isinstance(m, dict)},
+    }
+    return out

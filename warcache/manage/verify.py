@@ -36,10 +36,10 @@ from warcache.index.cdxj import CdxjIndex, CdxjLine, line_for
 from warcache.index.postprocess import is_page_record
 from warcache.pagelist import PageEntry
 from warcache.warc.reader import ARCHIVE_SUFFIXES, OPEN_SUFFIX, WarcReader
-from warcache.warc.writer import DOM_URN, MEDIA_URN, PAGE_URN, PDF_URN, SCREENSHOT_URN
+from warcache.warc.writer import DOM_URN, MEDIA_URN, PAGE_URN, PDF_URN, SCREENSHOT_URN, TEXT_URN
 
 _SPAN_URNS = {"page": PAGE_URN, "dom": DOM_URN, "screenshot": SCREENSHOT_URN, "pdf": PDF_URN,
-              "media": MEDIA_URN}
+              "media": MEDIA_URN, "text": TEXT_URN}
 _CAPTURE_TYPES = ("response", "revisit", "resource")
 
 

@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
@@ -57,6 +57,7 @@ from warcache.collection import Collection, list_collections, open_collection, r
 from warcache.errors import ArchiveError, UsageError, WarcacheError
 from warcache.pagelist import PageEntry
 from warcache.replay import jsonp, ranges, ui
+from warcache.replay.adding import ADD_PATH, Adder
 from warcache.replay.client import ClientScript
 from warcache.replay.headers import (
     added_headers,
@@ -123,6 +124,8 @@ class ReplayApp:
         replay_port: int,
         allowed_hosts: Iterable[str] | None = frozenset(LOOPBACK_NAMES),
         origins: Origins | None = None,
+        adder: Adder | None = None,
+        differ: Callable[[str, str, str, str], dict] | None = None,
     ) -> None:
         if ui_port == replay_port:
             raise UsageError("the listing and replay ports must differ")
@@ -145,6 +148,10 @@ class ReplayApp:
         self._pages_cache: dict[str, tuple[tuple[int, int], list[PageEntry]]] = {}
         self.client = ClientScript()
         self.listing = Listing(self, self.client)
+        self.adder = adder
+        self.listing.differ = differ
+        if adder is not None:
+            self.listing.add_href = lambda request: ADD_PATH if adder.client_allowed(request) else None
         self.hostnames = HostNames()
         self.js = JsRewriter()
         self._learned: dict[str, float] = {}
@@ -159,6 +166,8 @@ class ReplayApp:
         return response(environ, start_response)
 
     def close(self) -> None:
+        if self.adder is not None:
+            self.adder.close()
         with self._lock:
             for resolver in self._resolvers.values():
                 resolver.close()
@@ -174,6 +183,9 @@ class ReplayApp:
         target = _raw_target(request)
         if where.replay:
             return self._replay_origin(request, where, target)
+        if target.split("?", 1)[0] == ADD_PATH and self.adder is not None:
+            # The listing origin only (see `adding`): as the browser names it, for the Origin check.
+            return self.adder.respond(request, f"{request.scheme}://{request.host}", self.collections())
         return self.listing.respond(request, target, lambda coll: self._origin(where, replay=True, coll=coll))
 
     def _where(self, request: Request) -> _Where | None:
@@ -231,6 +243,10 @@ class ReplayApp:
         return self._origin(_Where(False, hostname, scheme), replay=True, coll=coll)
 
     # -- the archive, as both origins read it (see `listing.Archive`) -----------------------
+    @property
+    def isolated(self) -> bool:
+        return self.origins.isolated
+
     def collections(self) -> frozenset[str]:
         """The names of the collections served (re-listed at most every 2 s)."""
         if self.collection:
@@ -634,7 +650,19 @@ class ReplayApp:
             return None
         if dest is None and wb.modifier not in DOC_MODIFIERS:
             return None
-        return self.client.head(wb.coll, stamp, wb.url, suffix)
+        return self.client.head(wb.coll, stamp, wb.url, suffix,
+                                self.listing_origins(request) if dest in (None, "iframe") else None)
+
+    def listing_origins(self, request: Request) -> list[str]:
+        """The origins the listing pages may have been opened at, as a replayed page's client
+        addresses the banner (see `timeline`): each loopback name and the domain on the listing
+        port, or, for a server on a public address, the one the browser used."""
+        where = self._where(request)
+        if self.allowed_hosts is None or where is None:
+            return [self._origin(where, replay=False)] if where is not None else []
+        scheme = where.scheme
+        hosts = (f"[{h}]" if ":" in h else h for h in sorted(self.allowed_hosts))
+        return [f"{scheme}://{host}:{self.ui_port}" for host in hosts]
 
     def _not_archived(self, request: Request, where: _Where, wb: ArchivalUrl) -> Response:
         dest = request.headers.get("Sec-Fetch-Dest")

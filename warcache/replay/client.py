@@ -51,19 +51,30 @@ class ClientScript:
     def __init__(self) -> None:
         self.bundle = client_bundle().encode("utf-8")
         self.version = hashlib.sha1(self.bundle).hexdigest()[:12]
+        self.banner = _read_static("banner.js").encode("utf-8")
+        self.banner_path = f"/_warcache/ui/banner.js?v={hashlib.sha1(self.banner).hexdigest()[:12]}"
         self.worker_prefix = "\n".join(_read_static(n) for n in ("pin.js", "core.js", "worker.js"))
 
     def response(self, name: str) -> Response:
         """`/_warcache/static/<name>`: the bundle (whatever `?v=`), nothing else."""
         if name.split("?", 1)[0] != "client.js":
             return text_response("not found\n", 404)
-        response = Response(self.bundle, 200, content_type="text/javascript; charset=utf-8")
+        return self._script(self.bundle)
+
+    def banner_response(self) -> Response:
+        """The banner's own script, for the listing origin (`timeline`)."""
+        return self._script(self.banner)
+
+    @staticmethod
+    def _script(body: bytes) -> Response:
+        response = Response(body, 200, content_type="text/javascript; charset=utf-8")
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     @staticmethod
-    def config(coll: str, stamp: str, url: str, suffix: str | None = None, csp: str | None = None) -> str:
+    def config(coll: str, stamp: str, url: str, suffix: str | None = None, csp: str | None = None,
+               banner: list[str] | None = None) -> str:
         """The client's settings for a replayed `url` of `coll` at `stamp`, as JSON.  `suffix`
         (`<collection label>.<domain>`) says the page is on a session host (see `origins`)."""
         cfg: dict[str, object] = {
@@ -78,13 +89,16 @@ class ClientScript:
             cfg["suffix"] = suffix
         if csp:
             cfg["csp"] = csp
+        if banner:
+            cfg["banner"] = banner  # the listing origin, whose framed view shows a banner
         return json.dumps(cfg, ensure_ascii=True)
 
-    def head(self, coll: str, stamp: str, url: str, suffix: str | None = None) -> str:
+    def head(self, coll: str, stamp: str, url: str, suffix: str | None = None,
+             banner: list[str] | None = None) -> str:
         """What goes at the top of a replayed document: the client's script tag and, on a
         shared origin, the import map (root-relative and absolute module specifiers into the
         archive)."""
-        cfg = self.config(coll, stamp, url, suffix)
+        cfg = self.config(coll, stamp, url, suffix, banner=banner)
         tag = f'<script src="/_warcache/static/client.js?v={self.version}" data-wc="{ui.h(cfg)}"></script>'
         if suffix:
             return tag

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -224,6 +224,49 @@ async def offline_page(
         resolver.close()
 
 
+#: The context proxy of a page shown in a browser that was not started offline (`offline_page_in`):
+#: nothing listens there, so a request that escaped interception fails instead of going out.
+#: (Playwright sends loopback addresses through a context's proxy too.)
+NOWHERE_PROXY = {"server": "http://127.0.0.1:9"}
+
+
+@contextlib.asynccontextmanager
+async def offline_page_in(
+    browser,  # noqa: ANN001 - a Playwright Browser
+    coll: Collection,
+    url: str,
+    timestamp: str,
+    *,
+    timeout: float = 30.0,
+    viewport: tuple[int, int] = (1280, 800),
+    prepare: Callable[[Any], Awaitable[None]] | None = None,
+    scale: float | None = None,
+) -> AsyncIterator[OfflinePage]:
+    """`offline_page` in a fresh context of a browser the caller runs already (the fidelity
+    check uses the capture's): the capture of `url` at `timestamp` in `coll`, every request
+    answered from the archive.  `prepare(context)` runs before the page opens (to listen to it);
+    `scale` is the device scale factor (the fidelity check draws its replays at half scale).
+    Raises UsageError when the page does not load; the context is closed on exit."""
+    result = OpenResult(url, coll.name, timestamp)
+    resolver = Resolver(coll)
+    context = None
+    try:
+        async def prepared(ctx) -> None:  # noqa: ANN001
+            nonlocal context
+            context = ctx
+            if prepare is not None:
+                await prepare(ctx)
+
+        page = await _open_page(browser, resolver, result, url, timestamp, timeout=timeout,
+                                viewport=viewport, proxy=NOWHERE_PROXY, prepare=prepared, scale=scale)
+        yield OfflinePage(page, result)
+    finally:
+        if context is not None:
+            with contextlib.suppress(Exception):
+                await context.close()
+        resolver.close()
+
+
 async def open_capture_async(
     root: str | os.PathLike[str] | None,
     url: str,
@@ -289,14 +332,21 @@ async def _open_page(
     *,  # noqa: ANN001
     timeout: float,
     viewport: tuple[int, int],
-    scale: float = 1.0,
+    proxy: dict | None = None,
+    prepare: Callable[[Any], Awaitable[None]] | None = None,
+    scale: float | None = None,
 ):  # noqa: ANN202 - a Playwright Page
     from playwright.async_api import Error as PlaywrightError
 
-    context = await chromium.new_context(
-        viewport={"width": viewport[0], "height": viewport[1]}, service_workers="allow",
-        device_scale_factor=scale,
-    )
+    options: dict[str, Any] = {"viewport": {"width": viewport[0], "height": viewport[1]},
+                               "service_workers": "allow"}
+    if proxy is not None:
+        options["proxy"] = proxy
+    if scale is not None:
+        options["device_scale_factor"] = scale
+    context = await chromium.new_context(**options)
+    if prepare is not None:
+        await prepare(context)
     await context.add_init_script(script=pin_script(timestamps.to_ms(stamp), seed_for(url, stamp)))
     page_holder: dict = {}
     matcher = Matcher(resolver, RulesFiles(rule_files(resolver.coll.root, resolver.coll.path)))
@@ -306,7 +356,10 @@ async def _open_page(
             body = request.post_data_buffer or b""
         except PlaywrightError:
             body = b""
-        content_type = await request.header_value("content-type")
+        # Only a POST or PUT is looked up by its body (index.cdxj.request_key): asking the browser
+        # for the header costs a round trip per request, which other requests need not wait for.
+        content_type = (await request.header_value("content-type")
+                        if request.method in ("POST", "PUT") else None)
         referrers = []
         if request.resource_type == "image":
             # The document or style sheet that asked (a cross-origin Referer is only an origin:

@@ -13,13 +13,18 @@ import logging
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from warcache.errors import UsageError
+from warcache.replay.adding import Adder
 from warcache.replay.app import ReplayApp
 from warcache.replay.origins import Origins, allowed_hosts, choose_origins, is_loopback
+
+#: differ(collection, url, ts1, ts2) -> `warcache diff`'s JSON (the manage layer's; see `listing`).
+Differ = Callable[[str, str, str, str], dict]
 
 
 def make_app(
@@ -31,6 +36,8 @@ def make_app(
     host: str = "127.0.0.1",
     collection_domain: str | None = None,
     shared_origin: bool = False,
+    adder: Adder | None = None,
+    differ: Differ | None = None,
 ) -> ReplayApp:
     """The WSGI application for a root, without a server (tests call it in-process)."""
     return ReplayApp(
@@ -40,6 +47,8 @@ def make_app(
         replay_port=ui_port + 1 if replay_port is None else replay_port,
         allowed_hosts=allowed_hosts(host),
         origins=choose_origins(host, collection_domain, shared_origin)[0],
+        adder=adder,
+        differ=differ,
     )
 
 
@@ -102,6 +111,8 @@ def _create(
     replay_port: int | None,
     threads: int,
     origins: Origins,
+    adder: Adder | None = None,
+    differ: Differ | None = None,
 ) -> tuple[ReplayApp, object, str, str]:
     from waitress.server import create_server
 
@@ -122,6 +133,8 @@ def _create(
             replay_port=replay_port,
             allowed_hosts=allowed_hosts(host),
             origins=origins,
+            adder=adder,
+            differ=differ,
         )
         server = create_server(
             app,
@@ -152,10 +165,14 @@ def start_server(
     threads: int = 8,
     collection_domain: str | None = None,
     shared_origin: bool = False,
+    adder: Adder | None = None,
+    differ: Differ | None = None,
 ) -> RunningServer:
-    """Start a replay server in a background thread (port 0: any free ports)."""
+    """Start a replay server in a background thread (port 0: any free ports; `adder`: the
+    'Archive a URL' form and its capture queue)."""
     origins = choose_origins(host, collection_domain, shared_origin)[0]
-    app, server, ui_url, replay_url = _create(root, host, port, collection, replay_port, threads, origins)
+    app, server, ui_url, replay_url = _create(root, host, port, collection, replay_port, threads, origins,
+                                              adder, differ)
     thread = threading.Thread(target=server.run, name="warcache-replay", daemon=True)  # type: ignore[attr-defined]
     thread.start()
     return RunningServer(app, ui_url, replay_url, server, thread)
@@ -189,6 +206,8 @@ def serve(
     threads: int = 8,
     collection_domain: str | None = None,
     shared_origin: bool = False,
+    adder: Adder | None = None,
+    differ: Differ | None = None,
 ) -> None:
     """Serve replays until interrupted.  Listens on 127.0.0.1 unless told otherwise; warns on
     stderr when bound to another address (then anyone who can reach it can read the archive)."""
@@ -196,7 +215,8 @@ def serve(
     for warning in (bind_warning(host), None if collection else origin_warning):
         if warning:
             print(warning, file=sys.stderr)
-    app, server, ui_url, replay_url = _create(root, host, port, collection, replay_port, threads, origins)
+    app, server, ui_url, replay_url = _create(root, host, port, collection, replay_port, threads, origins,
+                                              adder, differ)
     log_to_stderr()
     if app.origins.isolated:
         rport = urlsplit(replay_url).port
@@ -205,6 +225,8 @@ def serve(
     else:
         where = replay_url
     print(f"warcache replay: {ui_url} (replayed pages are served from {where})", file=sys.stderr)
+    if adder is not None:
+        print(f"archive from the browser: {ui_url}_warcache/add", file=sys.stderr)
     try:
         server.run()  # type: ignore[attr-defined]
     except KeyboardInterrupt:

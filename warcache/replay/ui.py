@@ -47,6 +47,18 @@ article.reader{max-width:42em;margin:0 auto;background:#fff;padding:1.5em 2em;bo
  border:1px solid #e2e2e2;font:18px/1.6 Georgia,serif}
 article.reader img{max-width:100%;height:auto}
 .reader-head{font:14px/1.4 system-ui,sans-serif;color:#555;margin-bottom:1.2em}
+.badge{display:inline-block;font-size:.8em;font-weight:600;padding:.05em .55em;border-radius:1em;
+ margin-left:.6em;text-decoration:none;vertical-align:middle;color:#fff}
+.badge.good{background:#15803d}.badge.fair{background:#b45309}.badge.poor{background:#b91c1c}
+.sides{display:flex;gap:1em;align-items:flex-start;overflow-x:auto}
+.side{flex:1 1 0;min-width:16em;background:#fff;border:1px solid #e2e2e2;border-radius:6px;padding:.6em}
+.side h2{font-size:1em;margin:0 0 .4em}
+.side img{width:100%;height:auto;border:1px solid #ddd;display:block}
+.side ul{font-size:.85em;padding-left:1.2em;word-break:break-all}
+.tag{background:#e0e7ff;color:#1e3a8a;border-radius:9px;padding:0 .55em;margin-right:.35em;
+ text-decoration:none;font-size:.85em;white-space:nowrap}
+.tags{margin:0 0 1em;line-height:2}.labels{margin:.3em 0 0}.note{font-size:.85em;color:#444}
+.add{float:right;font-weight:600}
 """
 
 
@@ -60,7 +72,8 @@ def format_timestamp(ts: str) -> str:
     return timestamps.display(ts, seconds=True)
 
 
-def layout(title: str, body: str, *, coll: str | None = None, query: str = "") -> str:
+def layout(title: str, body: str, *, coll: str | None = None, query: str = "", extra_style: str = "",
+           nav: str = "", referrer: str = "no-referrer") -> str:
     search = ""
     crumbs = '<a href="/">warcache</a>'
     if coll:
@@ -73,9 +86,9 @@ def layout(title: str, body: str, *, coll: str | None = None, query: str = "") -
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="referrer" content="no-referrer">'
-        f"<title>{h(title)}</title><style>{_STYLE}</style></head>\n"
-        f"<body><header>{crumbs}{search}</header><main>\n{body}\n</main></body></html>\n"
+        f'<meta name="referrer" content="{h(referrer)}">'
+        f"<title>{h(title)}</title><style>{_STYLE}{extra_style}</style></head>\n"
+        f"<body><header>{crumbs}{nav}{search}</header><main>\n{body}\n</main></body></html>\n"
     )
 
 
@@ -88,7 +101,7 @@ class CollectionInfo:
     pages: int
 
 
-def collections_page(colls: list[CollectionInfo]) -> str:
+def collections_page(colls: list[CollectionInfo], add_href: str | None = None) -> str:
     if not colls:
         body = (
             '<div class="notice"><h1>No collections yet</h1>'
@@ -98,7 +111,8 @@ def collections_page(colls: list[CollectionInfo]) -> str:
     rows = "".join(
         f'<tr><td><a href="/{h(c.name)}/">{h(c.name)}</a></td><td>{c.pages}</td></tr>' for c in colls
     )
-    body = f"<h1>Collections</h1><table><tr><th>Collection</th><th>Pages</th></tr>{rows}</table>"
+    add = f'<a class="add" href="{h(add_href)}">+ Archive a URL</a>' if add_href else ""
+    body = f"<h1>Collections</h1>{add}<table><tr><th>Collection</th><th>Pages</th></tr>{rows}</table>"
     return layout("warcache: collections", body)
 
 
@@ -117,8 +131,14 @@ class PageRow:
     thumb_href: str | None = None
     status: int | None = None
     pdf_href: str | None = None  # the page printed at capture time (--pdf)
+    fidelity: int | None = None  # the latest fidelity check's scores (None: not checked)
+    replay_fidelity: int | None = None
+    check_href: str | None = None  # the capture's check page
     snippet: str = ""
     highlights: list[tuple[int, int]] = field(default_factory=list)
+    tags: tuple[str, ...] = ()
+    note: str = ""
+    unframed_href: str | None = None  # the replay alone, without the banner
 
 
 def _snippet(text: str, spans: Iterable[tuple[int, int]]) -> str:
@@ -135,6 +155,23 @@ def _snippet(text: str, spans: Iterable[tuple[int, int]]) -> str:
     return "".join(out)
 
 
+#: A score at or above GOOD is shown green, at or above FAIR amber, below it red.
+GOOD, FAIR = 90, 70
+
+
+def badge(fidelity: int | None, replay_fidelity: int | None, href: str | None) -> str:
+    """The fidelity badge of a capture: its score replayed from the archive alone, linking to
+    the side-by-side page (nothing when it was never checked)."""
+    score = fidelity if fidelity is not None else replay_fidelity
+    if score is None:
+        return ""
+    level = "good" if score >= GOOD else "fair" if score >= FAIR else "poor"
+    title = f"fidelity {h(fidelity)} by interception, {h(replay_fidelity)} through the replay server"
+    if href:
+        return f'<a class="badge {level}" href="{h(href)}" title="{title}">fidelity {h(score)}</a>'
+    return f'<span class="badge {level}" title="{title}">fidelity {h(score)}</span>'
+
+
 def _row(row: PageRow) -> str:
     thumb = (
         f'<a class="thumb" href="{h(row.replay_href)}"><img loading="lazy" alt="" '
@@ -143,6 +180,11 @@ def _row(row: PageRow) -> str:
         else '<span class="thumb"></span>'
     )
     links = [f'<a href="{h(row.replay_href)}">replay</a>']
+    if row.check_href:
+        links.append(f'<a href="{h(row.check_href)}">live vs replay</a>')
+    if row.unframed_href:
+        links.append(f'<a href="{h(row.unframed_href)}" title="the replay alone, without the banner">'
+                     "unframed</a>")
     if row.reader_href:
         links.append(f'<a href="{h(row.reader_href)}">reader</a>')
     if row.pdf_href:
@@ -152,16 +194,21 @@ def _row(row: PageRow) -> str:
         links.append(f'<a href="{h(row.captures_href)}">{h(label)}</a>')
     status = f" · HTTP {h(row.status)}" if row.status and row.status != 200 else ""
     snippet = f'<p class="snippet">{_snippet(row.snippet, row.highlights)}</p>' if row.snippet else ""
+    if row.tags or row.note:
+        tags = "".join(f'<a class="tag" href="?{h(urlencode({"q": "tag:" + t}))}">#{h(t)}</a>'
+                       for t in row.tags)
+        snippet += f'<p class="labels">{tags}<span class="note">{h(row.note)}</span></p>'
     return (
         f'<li>{thumb}<div class="meta"><h2><a href="{h(row.replay_href)}">{h(row.title or row.url)}</a>'
-        f'</h2><div class="url">{h(row.url)}</div>'
+        f'{badge(row.fidelity, row.replay_fidelity, row.check_href)}</h2><div class="url">{h(row.url)}</div>'
         f'<div class="when">captured {h(format_timestamp(row.timestamp))}{status}</div>'
         f'{snippet}<div class="links">{"".join(links)}</div></div></li>'
     )
 
 
 def pages_page(
-    coll: str, rows: list[PageRow], *, query: str = "", page: int = 1, has_next: bool = False, note: str = ""
+    coll: str, rows: list[PageRow], *, query: str = "", page: int = 1, has_next: bool = False, note: str = "",
+    tags: list[tuple[str, int]] | None = None, add_href: str | None = None,
 ) -> str:
     heading = f"Results for “{h(query)}” in {h(coll)}" if query else f"Pages in {h(coll)}"
     if rows:
@@ -177,7 +224,14 @@ def pages_page(
     if has_next:
         pager.append(f'<a href="?{h(urlencode({**params, "page": page + 1}))}">older →</a>')
     note_html = f'<p class="when">{h(note)}</p>' if note else ""
-    body = f'<h1>{heading}</h1>{note_html}{items}<p class="pager">{"".join(pager)}</p>'
+    tag_list = ""
+    if tags:
+        links = "".join(
+            f'<a class="tag" href="?{h(urlencode({"q": "tag:" + t}))}">#{h(t)} <small>{n}</small></a>'
+            for t, n in tags)
+        tag_list = f'<nav class="tags" aria-label="tags">Tags: {links}</nav>'
+    add = f'<a class="add" href="{h(add_href)}">+ Archive a URL</a>' if add_href else ""
+    body = f'<h1>{heading}</h1>{add}{tag_list}{note_html}{items}<p class="pager">{"".join(pager)}</p>'
     return layout(f"warcache: {coll}", body, coll=coll, query=query)
 
 
@@ -204,6 +258,72 @@ def captures_page(coll: str, url: str, rows: list[CaptureRow]) -> str:
         table = '<p class="notice">This URL was never captured.</p>'
     body = f'<h1>Captures of</h1><p class="url">{h(url)}</p>{table}'
     return layout(f"warcache: captures of {url}", body, coll=coll)
+
+
+# ---------------------------------------------------------------------------------------
+# A capture's fidelity: live and replayed side by side
+# ---------------------------------------------------------------------------------------
+@dataclass
+class CheckMode:
+    label: str
+    score: int | None
+    shot_href: str | None
+    reasons: list[str] = field(default_factory=list)
+    not_archived: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class CheckView:
+    coll: str
+    url: str
+    title: str
+    timestamp: str
+    live_shot: str | None
+    replay_href: str
+    fidelity: int | None = None
+    replay_fidelity: int | None = None
+    preferred: bool | None = None
+    checked: str = ""
+    software: str = ""
+    modes: list[CheckMode] = field(default_factory=list)
+
+
+def _side(title_html: str, shot: str | None, extra: str = "") -> str:
+    picture = f'<img alt="" src="{h(shot)}">' if shot else '<p class="notice">No screenshot.</p>'
+    return f'<section class="side"><h2>{title_html}</h2>{extra}{picture}</section>'
+
+
+def check_page(view: CheckView) -> str:
+    """A capture's fidelity: the live screenshot beside each replay's, with the reasons."""
+    if not view.modes:
+        note = ('<p class="notice">This capture was never checked: <code>warcache check '
+                f'{h(view.url)}</code> scores it.</p>')
+    else:
+        note = (f'<p class="when">Checked {h(view.checked)} by {h(view.software)}: the page was loaded '
+                "again from the archive alone, at the capture's viewport and scroll, and compared "
+                "with what the capture saw live.</p>")
+    if view.preferred is not None:
+        said = ("This is the page's capture: the better of two." if view.preferred
+                else "The page was captured again, and the other capture scored better.")
+        note += f'<p class="when">{said}</p>'
+    sides = [_side("Live (at capture time)", view.live_shot)]
+    for mode in view.modes:
+        items = [f"<li>{h(r)}</li>" for r in mode.reasons]
+        if mode.error:
+            items.insert(0, f"<li>did not load: {h(mode.error)}</li>")
+        if mode.not_archived:
+            urls = "".join(f"<li>{h(u)}</li>" for u in mode.not_archived)
+            items.append(f"<li>not archived:<ul>{urls}</ul></li>")
+        extra = f"<ul>{''.join(items)}</ul>" if items else '<p class="when">Nothing differs.</p>'
+        sides.append(_side(f"{h(mode.label)}{badge(mode.score, None, None)}", mode.shot_href, extra))
+    body = (
+        f"<h1>Fidelity{badge(view.fidelity, view.replay_fidelity, None)}</h1>"
+        f'<p class="url">{h(view.title or view.url)}<br>{h(view.url)}</p>'
+        f'<p class="when">captured {h(format_timestamp(view.timestamp))} · '
+        f'<a href="{h(view.replay_href)}">replay</a></p>{note}<div class="sides">{"".join(sides)}</div>'
+    )
+    return layout(f"warcache: fidelity of {view.url}", body, coll=view.coll)
 
 
 # ---------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ are left alone.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 
@@ -201,9 +201,11 @@ def check_query(text: str) -> wcq.Node:
     return node
 
 
-def plan_query(node: wcq.Node, lexicon: Lexicon) -> Plan:
+def plan_query(node: wcq.Node, lexicon: Lexicon,
+               tagged: Callable[[str], Iterable[str]] | None = None) -> Plan:
     """The plan for a parsed query on one index.  Top-level date bounds are pulled out of the
-    query: they become a cheap per-page check instead of a range query."""
+    query: they become a cheap per-page check instead of a range query.  `tagged(tag)` gives
+    the URLs bearing a tag (tags live beside the index, not in it: see `_Compiler`)."""
     items = list(node.items) if isinstance(node, wcq.And) else [node]
     dates = [item for item in items if isinstance(item, wcq.DateRange)]
     rest = [item for item in items if not isinstance(item, wcq.DateRange)]
@@ -211,7 +213,7 @@ def plan_query(node: wcq.Node, lexicon: Lexicon) -> Plan:
         max((d.low for d in dates if d.low is not None), default=EARLIEST),
         min((d.high for d in dates if d.high is not None), default=LATEST),
     )
-    compiler = _Compiler(lexicon)
+    compiler = _Compiler(lexicon, tagged)
     q = compiler.compile(rest[0] if len(rest) == 1 else wcq.And(tuple(rest))) if rest else None
     if isinstance(q, Negated):
         q = AndNot(Everything(), q.item)
@@ -249,8 +251,9 @@ def _any(parts: list[Node]) -> Node:
 class _Compiler:
     """Turns a syntax tree into a plan's query for one index, collecting what snippets highlight."""
 
-    def __init__(self, lexicon: Lexicon):
+    def __init__(self, lexicon: Lexicon, tagged: Callable[[str], Iterable[str]] | None = None):
         self.lexicon = lexicon
+        self.tagged = tagged
         self.total = max(1, lexicon.doc_count())
         self.highlight = Highlighter()  # in query order
         self._negated = 0
@@ -277,6 +280,12 @@ class _Compiler:
             return Filter("timestamp", low=node.low, high=node.high)
         if isinstance(node, wcq.Lang):
             return Filter("language", term=node.code)
+        if isinstance(node, wcq.Tag):
+            # tag: is the set of URLs bearing the tag, each one exact `url` term: the index keeps
+            # its format (tags change without re-indexing), and the top-k search stays exact,
+            # as a post-filter of its k hits would not be.
+            urls = sorted(set(self.tagged(node.name))) if self.tagged else []
+            return _any([Filter("url", term=u) for u in urls]) if urls else Filter("url", term="")
         if isinstance(node, wcq.Not):
             self._negated += 1
             try:

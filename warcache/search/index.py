@@ -43,7 +43,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,12 @@ def _default_procs() -> int:
 
 def fulltext_index(coll: Collection) -> FullTextIndex:
     """The full-text index of a collection (opened lazily: nothing is read until it is used)."""
-    return FullTextIndex(coll.indexes_dir / "fulltext", coll.name)
+    return FullTextIndex(coll.indexes_dir / "fulltext", coll.name, tagged=lambda tag: _tagged(coll, tag))
+
+
+def _tagged(coll: Collection, tag: str) -> list[str]:
+    """The URLs of `coll` bearing `tag` (for tag: in queries)."""
+    return [url for url, a in coll.annotations().items() if tag in a.tags]
 
 
 class FullTextIndex:
@@ -88,6 +93,7 @@ class FullTextIndex:
         limitmb: int = 256,
         multisegment: bool = True,
         lock_timeout: float = 60.0,
+        tagged: Callable[[str], Iterable[str]] | None = None,
     ):
         self.index_dir = Path(index_dir)
         self.collection = collection
@@ -95,6 +101,7 @@ class FullTextIndex:
         self.limitmb = limitmb
         self.multisegment = multisegment
         self.lock_timeout = lock_timeout
+        self.tagged = tagged
         self._reader: Reader | None = None
         self._reader_name: str | None = None
 
@@ -316,7 +323,7 @@ class FullTextIndex:
         node = check_query(query)
         with self._damage_is_an_archive_error():
             reader = self.reader()
-            return None if reader is None else plan_query(node, reader)
+            return None if reader is None else plan_query(node, reader, self.tagged)
 
     def search(self, query: str, *, limit: int = 20, exhaustive: bool = False) -> list[Hit]:
         """Best captures for `query` (see warcache.search.query for the language), best first.
@@ -332,7 +339,7 @@ class FullTextIndex:
             reader = self.reader()
             if reader is None or limit <= 0 or reader.doc_count() == 0:
                 return []  # (an index rebuilt from no pages has no segments, and no columns to read)
-            plan = plan_query(node, reader)
+            plan = plan_query(node, reader, self.tagged)
             found = reader.search(plan, limit, exhaustive=exhaustive)
             return [to_hit(stored, score, plan.highlight, self.collection) for score, stored in found]
 

@@ -33,6 +33,7 @@ Search queries work like a web search engine's:
   after:2024-01-01     captured on or after that day;  before:2024-06-30  on or before it
                        (also after:2024 = from 1 Jan 2024, before:2024-05 = to 31 May 2024; UTC)
   lang:fr              pages in that language ("en" also matches "en-GB")
+  tag:climate          pages you tagged so (`warcache tag URL climate`)
 
 Operators are recognised in capitals only: "or" and "and" are ordinary words.
 Queries of only filters (site:, after:, -word, ...) list captures newest first.
@@ -48,6 +49,7 @@ __all__ = [
     "Or",
     "Phrase",
     "Site",
+    "Tag",
     "Url",
     "Word",
     "date_bounds",
@@ -107,6 +109,13 @@ class Lang:
 
 
 @dataclass(frozen=True)
+class Tag:
+    """Pages whose URL bears this tag (lower case; see warcache.manage.annotate)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Not:
     item: Node
 
@@ -121,7 +130,7 @@ class Or:
     items: tuple[Node, ...]
 
 
-Node = Word | Phrase | Site | Url | DateRange | Lang | Not | And | Or
+Node = Word | Phrase | Site | Url | DateRange | Lang | Tag | Not | And | Or
 
 
 # --------------------------------------------------------------------------- normalisation helpers
@@ -215,6 +224,7 @@ _FIELDS = {
     "before": "before",
     "lang": "lang",
     "language": "lang",
+    "tag": "tag",
 }
 _OPERATORS = {"AND": "AND", "OR": "OR", "NOT": "NOT"}
 _BARE_END = set(' \t\r\n\f\v()"')
@@ -277,6 +287,7 @@ _EXAMPLES = {
     "after": "2024-01-01",
     "before": "2024-06-30",
     "lang": "en",
+    "tag": "reading",
 }
 
 
@@ -389,6 +400,8 @@ def _field(tok: _Tok) -> Node:
         return DateRange(low=date_bounds(value)[0])
     if tok.field == "before":
         return DateRange(high=date_bounds(value)[1])
+    if tok.field == "tag":
+        return Tag(value.strip().lstrip("#").lower())
     return Lang(value.strip().lower().replace("_", "-"))
 
 

@@ -2,7 +2,10 @@
 
 A run killed while writing leaves `NAME.warc.gz.open`. Its pages were written one after another,
 each ending with its `metadata` page record and an fsync, and a page is only reported captured
-after that. So the file is a run of complete pages, perhaps followed by an incomplete one.
+after that. So the file is a run of complete pages, perhaps followed by an incomplete one. A
+fidelity check is written the same way, as a group of records ending with its `metadata` check
+record (after its page at capture time, or alone in a file `warcache check` writes): a complete
+check counts as a complete unit too.
 
 Recovery never edits that file. It copies the complete pages (whole gzip members, byte for byte)
 to `NAME.warc.gz` under a temporary name, renames it into place, and moves the `.open` original to
@@ -23,7 +26,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from warcache.collection import Collection
 from warcache.errors import ArchiveError
-from warcache.warc.writer import OPEN_SUFFIX, PAGE_URN
+from warcache.warc.writer import CHECK_URN, OPEN_SUFFIX, PAGE_URN
 
 #: Called with (a complete WARC file, the name it is indexed under) before recovery commits it:
 #: brings the indexes up to date with its pages (see indexer.index_missing).
@@ -53,21 +56,22 @@ class Recovered:
 
 
 def complete_prefix(path: Path) -> tuple[int, int]:
-    """(bytes, pages): the length of the run of complete pages at the start of an open WARC."""
+    """(bytes, pages): the length of the run of complete pages (and checks) at the start of an open
+    WARC, and how many pages it holds."""
     good_end = 0
     pages = 0
     try:
         with open(path, "rb") as fh:
             it = ArchiveIterator(fh, no_record_parse=True)
             for record in it:
-                is_page_end = (record.rec_type == "metadata"
-                               and (record.rec_headers.get_header("WARC-Target-URI") or "")
-                               .startswith(PAGE_URN))
+                uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                is_page_end = record.rec_type == "metadata" and uri.startswith(PAGE_URN)
+                is_check_end = record.rec_type == "metadata" and uri.startswith(CHECK_URN)
                 record.raw_stream.read()  # consume the whole member so the offset is exact
                 it.read_to_end(record)
-                if is_page_end:
+                if is_page_end or is_check_end:
                     good_end = it.get_record_offset() + it.get_record_length()
-                    pages += 1
+                    pages += is_page_end
     except Exception:  # noqa: BLE001 - a torn tail ends the readable part, whatever warcio says
         pass
     return good_end, pages

@@ -31,6 +31,7 @@ from warcio.warcwriter import WARCWriter
 from warcache import __version__, timestamps
 from warcache.collection import OPEN_SUFFIX
 from warcache.errors import ArchiveError
+from warcache.pagelist import Annotation
 
 DEFAULT_MAX_SIZE = 1 << 30
 PAGE_URN = "urn:warcache:page:"
@@ -39,6 +40,12 @@ DOM_URN = "urn:warcache:dom:"
 PDF_URN = "urn:warcache:pdf:"  # the page printed to PDF (--pdf)
 MEDIA_URN = "urn:warcache:media:"  # a file yt-dlp downloaded from the page (--media)
 MEDIA_INFO_URN = "urn:warcache:media-info:"  # yt-dlp's description of that file
+#: The text the page showed (its visible text, as the browser laid it out), for the fidelity check.
+TEXT_URN = "urn:warcache:text:"
+#: A fidelity check of a capture (JSON), and the screenshots of its replays (`<mode>:<url>`).
+CHECK_URN = "urn:warcache:check:"
+CHECK_SHOT_URN = "urn:warcache:check-screenshot:"
+ANNOTATION_URN = "urn:warcache:annotation:"  # the user's tags and note of a URL (`Annotation`)
 
 
 class RawHead(Protocol):
@@ -248,3 +255,24 @@ def default_warcinfo(*, browser: str, user_agent: str, settings: dict) -> dict[s
         "http-header-user-agent": user_agent,
         "warcache-capture-settings": json.dumps(settings, sort_keys=True),
     }
+
+
+def write_annotations(directory: Path, annotations: list[Annotation]) -> str:
+    """Write annotation records into a new small WARC file of their own; returns its name.
+
+    Why a file per change: closed WARC files are never appended to or rewritten, and the file
+    a capture is writing belongs to that capture's process.  A small file, written as `.open`
+    and renamed once complete, keeps the change in the WARCs (so `index --rebuild` finds it)
+    without touching any other file.
+    """
+    now = datetime.now(UTC)
+    info = {"software": f"warcache/{__version__}", "format": "WARC File Format 1.1",
+            "description": "tags and notes (warcache annotation records)"}
+    records = []
+    for a in annotations:
+        body = json.dumps(a.to_json(), ensure_ascii=False, sort_keys=True).encode("utf-8")
+        records.append(PendingRecord("metadata", ANNOTATION_URN + a.url, now, payload=io.BytesIO(body),
+                                     payload_length=len(body), content_type="application/json"))
+    with WarcFileWriter(directory, info=info, prefix="warcache-annotation") as writer:
+        writer.write_page(records)
+        return writer.current_name

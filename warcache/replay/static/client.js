@@ -22,11 +22,34 @@
   const cfg = JSON.parse(script.dataset.wc);
   Object.defineProperty(window, "__warcacheClient", {value: true});
 
+
   self.__warcachePin(cfg.time, cfg.seed);
   const core = self.__warcacheCore(cfg, function () { return document.baseURI; });
   delete self.__warcachePin;
   delete self.__warcacheCore;
   const rw = core.rw, unrw = core.unrw;
+
+  // The banner (replay/timeline.py): a replay framed by the listing origin tells it which
+  // capture it shows -- the original URL, the time, the title, nothing else -- addressed to
+  // the listing origin only, so no other site framing a replay learns what it shows.  Sent at
+  // load and when the page changes its own URL (pushState, back and forward in a router).
+  // (The listing may have been opened under any of its names: the browser delivers the
+  // message to the one that matches, if any, and drops the others.)
+  const banner = cfg.banner && window.parent !== window && window.parent === window.top ? window.parent : null;
+  const tellBanner = !banner ? null : function () {
+    let url = unrw(String(location.href));
+    url = typeof url === "string" && /^https?:\/\//i.test(url) ? url.split("#")[0] : String(cfg.url);
+    const msg = {warcache: "shown", url: url, ts: String(cfg.ts),
+      title: String(document.title || "").slice(0, 300)};
+    cfg.banner.forEach(function (origin) {
+      try { banner.postMessage(msg, origin); } catch (e) { /* not a valid origin: skipped */ }
+    });
+  };
+  if (tellBanner) {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", tellBanner);
+    else tellBanner();
+    window.addEventListener("popstate", tellBanner);
+  }
 
   const proto = function (name) { const C = window[name]; return C && C.prototype; };
   const desc = function (obj, prop) { return obj && Object.getOwnPropertyDescriptor(obj, prop); };
@@ -102,7 +125,9 @@
     History.prototype[name] = function (state, title, url) {
       const args = Array.prototype.slice.call(arguments);
       if (args.length > 2 && url !== null && url !== undefined) args[2] = rw(url, "");
-      return real.apply(this, args);
+      const result = real.apply(this, args);
+      if (tellBanner) tellBanner();
+      return result;
     };
   });
   const realOpen = window.open;
