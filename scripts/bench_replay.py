@@ -21,6 +21,11 @@ stalls ~40 ms per keep-alive response on Linux: it writes headers and body separ
 Nagle's algorithm waits for the client's delayed ACK; a new connection avoids that, so both
 are shown).
 
+`--baseline CHECKOUT` adds another checkout of warcache (say, main before a change; its own
+.venv and code) as a third server, and `--rounds N` repeats the phases with the servers taking
+turns, then prints the median rate of each: on a shared machine, load that comes and goes then
+falls on both alike.
+
 It also times the index lookup alone (`CdxjIndex.lookup`), the part that grows with the index.
 
 pywb is not a warcache dependency: it is looked for in /tmp/pywbvenv (or --pywb); without it
@@ -29,6 +34,7 @@ every load phase is bounded in time and in requests.
 
     python scripts/bench_replay.py                     # 10k and 1M lines, 5 s per phase
     python scripts/bench_replay.py --sizes 10000 --seconds 2
+    python scripts/bench_replay.py --sizes 10000 --baseline ../main --rounds 5 --pywb none
 """
 
 from __future__ import annotations
@@ -188,6 +194,15 @@ class Server:
     proc: subprocess.Popen
     port: int
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used (Linux /proc; NaN elsewhere): unlike
+        requests/s, hardly moved by other programs competing for the machine."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -197,18 +212,20 @@ class Server:
             self.proc.wait()
 
 
-def start_warcache(root: Path, threads: int) -> Server:
+def start_warcache(root: Path, threads: int, checkout: Path = REPO, name: str = "warcache") -> Server:
+    """warcache's server, from this checkout or another one (its own .venv, its own code)."""
     ui = free_port()
     replay = free_port()
     code = (
         f"from warcache.replay.server import serve; serve({str(root)!r}, port={ui}, replay_port={replay}, "
         f"threads={threads})"
     )
+    python = sys.executable if checkout == REPO else str(checkout / ".venv" / "bin" / "python")
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO
+        [python, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=checkout
     )
     wait_for(replay)
-    return Server("warcache", proc, replay)
+    return Server(name, proc, replay)
 
 
 def start_pywb(wayback: Path, root: Path, threads: int) -> Server:
@@ -386,41 +403,58 @@ def run_size(size: int, args: argparse.Namespace, wayback: Path | None) -> None:
         raw = [f"/{COLL}/{ln.timestamp}id_/{ln.url}" for ln in sample]
         html_lines = [ln for ln in sample if ln.mime == "text/html"]
         servers = {"warcache": start_warcache(tmp, args.threads)}
+        if args.baseline is not None:
+            servers["baseline"] = start_warcache(tmp, args.threads, args.baseline.resolve(), "baseline")
         if wayback is not None:
             servers["pywb"] = start_pywb(wayback, tmp, args.threads)
         try:
             if "pywb" in servers:
                 agree = same_bytes(servers["warcache"].port, servers["pywb"].port, raw[:50])
                 print(f"   same archived bytes from both servers: {agree} of 50 sampled id_ responses")
+            pages = [f"/{COLL}/{ln.timestamp}/{ln.url}" for ln in html_lines]
             phases = {
-                "id_": {"warcache": raw, "pywb": raw},
+                "id_": {"warcache": raw, "baseline": raw, "pywb": raw},
                 "html": {
-                    "warcache": [f"/{COLL}/{ln.timestamp}/{ln.url}" for ln in html_lines],
+                    "warcache": pages,
+                    "baseline": pages,
                     "pywb": [f"/{COLL}/{ln.timestamp}mp_/{ln.url}" for ln in html_lines],
                 },
             }
             sessions = session_paths(html_lines, servers["warcache"].port)
             if sessions:
                 phases["page"] = {"warcache": sessions}
+                if "baseline" in servers:  # the same pages on the baseline's own session hosts
+                    phases["page"]["baseline"] = session_paths(html_lines, servers["baseline"].port)
             print(
                 f"   {'phase':6} {'connections':12} {'server':9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} "
-                f"{'errors':>7}"
+                f"{'errors':>7} {'cpu ms/req':>10}"
             )
-            for phase, by_server in phases.items():
-                for keep_alive in (True, False):
-                    for name, server in servers.items():
-                        if name not in by_server:
-                            continue
-                        load(server.port, by_server[name][:100], 1.0, args.concurrency)  # warm up
-                        result = load(
-                            server.port, by_server[name], args.seconds, args.concurrency, keep_alive
-                        )
-                        mode = "keep-alive" if keep_alive else "one per req"
-                        print(
-                            f"   {phase:6} {mode:12} {name:9} {result.rate:8.0f} {result.pct(0.5):8.2f} "
-                            f"{result.pct(0.95):8.2f} {result.errors:7d}",
-                            flush=True,
-                        )
+            rates: dict[tuple[str, str, str], list[float]] = {}
+            for _round in range(args.rounds):  # rounds alternate the servers: noise falls on both
+                for phase, by_server in phases.items():
+                    for keep_alive in (True, False):
+                        for name, server in servers.items():
+                            if name not in by_server:
+                                continue
+                            load(server.port, by_server[name][:100], 1.0, args.concurrency)  # warm up
+                            cpu = server.cpu_seconds()
+                            result = load(
+                                server.port, by_server[name], args.seconds, args.concurrency, keep_alive
+                            )
+                            cpu_ms = (server.cpu_seconds() - cpu) * 1000 / max(1, result.requests)
+                            mode = "keep-alive" if keep_alive else "one per req"
+                            rates.setdefault((phase, mode, name), []).append((result.rate, cpu_ms))
+                            print(
+                                f"   {phase:6} {mode:12} {name:9} {result.rate:8.0f} {result.pct(0.5):8.2f} "
+                                f"{result.pct(0.95):8.2f} {result.errors:7d} {cpu_ms:10.2f}",
+                                flush=True,
+                            )
+            if args.rounds > 1:
+                print(f"   medians over {args.rounds} rounds (req/s, server cpu ms/req):")
+                for (phase, mode, name), values in rates.items():
+                    rate = statistics.median(v[0] for v in values)
+                    cpu_ms = statistics.median(v[1] for v in values)
+                    print(f"   {phase:6} {mode:12} {name:9} {rate:8.0f} {cpu_ms:10.2f}")
         finally:
             for server in servers.values():
                 server.stop()
@@ -441,6 +475,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="server worker threads (both servers)")
     parser.add_argument("--pywb", type=Path, default=DEFAULT_PYWB, help="pywb's wayback executable")
     parser.add_argument("--keep", action="store_true", help="keep the generated collections")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="CHECKOUT",
+                        help="also serve with another checkout of warcache (its .venv), side by side")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the phases, servers alternating")
     args = parser.parse_args()
     args.seconds = min(max(args.seconds, 0.5), 60.0)
     wayback = args.pywb if args.pywb.is_file() and os.access(args.pywb, os.X_OK) else None

@@ -41,7 +41,7 @@ from urllib.parse import urldefrag, urljoin
 from playwright.async_api import Browser, BrowserContext, Page, Response
 from playwright.async_api import Error as PlaywrightError
 
-from warcache.capture.behaviours import scroll_page
+from warcache.capture.behaviours import fetch_image_candidates, scroll_page
 from warcache.capture.blocklist import blocker
 from warcache.capture.browser_errors import first_line, is_crash, net_error, plain
 from warcache.capture.navigation import Hop, NavigationLog, document_exchanges
@@ -82,6 +82,10 @@ class CaptureOptions:
     max_screenshot_height: int = 16000
     max_resource_size: int = 1 << 30
     resolve: dict[str, str] = field(default_factory=dict)
+    # What a reader on another screen, or seeking in a video, would need that this load did not
+    # fetch: responsive-image candidates up to 3x, the whole file of a response sent in pieces.
+    fetch_extras: bool = True
+    extras_timeout: float = 10.0
     # Behaviours on the loaded page (steps.py), each bounded by behavior_timeout.
     dismiss_consent: bool = False
     consent_rules: dict | None = None  # a user's rules file, checked (consent.read_rules_file)
@@ -103,9 +107,11 @@ class CaptureOptions:
 
     def budget(self) -> float:
         """The most a capture may take before it is cut short, whatever the page does (the page's
-        load, following where it goes after, the waits, scrolling, the behaviours and the snapshot)."""
+        load, following where it goes after, the waits, scrolling, the behaviours, fetching the
+        extras and the snapshot)."""
         return (self.timeout * 2 + self.idle_timeout * 2 + (self.scroll_timeout if self.scroll else 0)
-                + self.behaviours() * (self.behavior_timeout + 5) + (PDF_TIMEOUT if self.pdf else 0) + 45)
+                + self.behaviours() * (self.behavior_timeout + 5) + (PDF_TIMEOUT if self.pdf else 0)
+                + (self.extras_timeout if self.fetch_extras else 0) + 45)
 
     def longer(self) -> CaptureOptions:
         """The options for a second try at a page whose first capture was not faithful enough
@@ -122,7 +128,7 @@ class CaptureOptions:
             "scroll_timeout": self.scroll_timeout, "max_scroll_steps": self.max_scroll_steps,
             "viewport": f"{self.viewport[0]}x{self.viewport[1]}",
             "ignore_https_errors": self.ignore_https_errors, "service_workers": "allowed",
-            "accept_encoding": "gzip, deflate",
+            "accept_encoding": "gzip, deflate", "fetch_extras": self.fetch_extras,
             "behaviours": [name for name, on in (("dismiss-consent", self.dismiss_consent),
                                                  ("expand", self.expand), ("scroll", self.scroll),
                                                  ("play-media", self.play_media),
@@ -256,7 +262,7 @@ async def capture_page(browser: Browser, url: str, opts: CaptureOptions, *,
     clock = time.monotonic()
     proxy = RecordingProxy(verify_tls=not opts.ignore_https_errors, max_body=opts.max_resource_size,
                            resolve=opts.resolve, read_timeout=max(opts.timeout, 30),
-                           block=blocker(opts.block_rules, url))
+                           block=blocker(opts.block_rules, url), fetch_whole=opts.fetch_extras)
     await proxy.start()
     context: BrowserContext | None = None
     crashed: list[bool] = []
@@ -427,6 +433,10 @@ async def _drive(page: Page, proxy: RecordingProxy, nav: NavigationLog, url: str
         await wait_idle(opts.quiet, min(opts.idle_timeout, 5.0))
     if result.is_page:
         await behaviours.after_scroll()
+    if opts.fetch_extras and result.is_page:
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            await asyncio.wait_for(fetch_image_candidates(page, wait_idle, timeout=opts.extras_timeout),
+                                   opts.extras_timeout + PAGE_ANSWER_TIMEOUT)
     for _attempt in range(3):
         if not await _follow(page, nav, proxy, opts, result):
             return

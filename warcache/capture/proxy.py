@@ -7,6 +7,11 @@ service workers and by the browser itself (the favicon), and the server's IP add
 browser's events give decoded bodies, alphabetised headers on HTTP/2, and miss some requests.
 
 One proxy serves one capture (one browser context), so everything it records belongs to that page.
+
+When a server answers a GET in pieces (206, as it does for the byte ranges media players ask
+for), the proxy also asks once for the whole file, without Range, and records that too
+(bounded by the size limit): a replay can then seek anywhere, not only where the browser
+happened to look during the capture.
 The browser talks HTTP/1.1 to it; it talks HTTP/1.1 to servers. For https, the browser is sent
 through a CONNECT tunnel to a local TLS endpoint that presents a throw-away certificate (the
 capture context accepts it); the proxy makes its own verified TLS connection to the real server.
@@ -123,7 +128,7 @@ class RecordingProxy:
     def __init__(self, *, verify_tls: bool = True, max_body: int = 1 << 30,
                  connect_timeout: float = 20.0, read_timeout: float = 120.0,
                  resolve: dict[str, str] | None = None,
-                 block: Callable[[str, Head], bool] | None = None) -> None:
+                 block: Callable[[str, Head], bool] | None = None, fetch_whole: bool = True) -> None:
         self.verify_tls = verify_tls
         self.max_body = max_body
         self.connect_timeout = connect_timeout
@@ -133,6 +138,8 @@ class RecordingProxy:
         self.errors: list[tuple[str, str]] = []
         self.unfinished = 0  # requests abandoned before any response arrived
         self.cut_for_length: set[str] = set()  # URLs whose body passed max_body: not fetched again
+        self.fetch_whole = fetch_whole
+        self._whole_asked: set[str] = set()  # URLs answered in pieces whose whole file was asked for
         self.block = block  # requests it says True for are not fetched (see blocklist.py)
         self.blocked: list[str] = []  # their URLs, in order
         self._inflight = 0
@@ -387,6 +394,7 @@ class RecordingProxy:
             client_ok = await self._stream_body(ex, upstream, framing, writer)
             self._record(ex)
             recorded = True
+            self._maybe_fetch_whole(ex, key, request_head)
             reusable = (framing.kind != "close" and ex.truncated is None
                         and "close" not in response.tokens("Connection")
                         and not (response.version == "HTTP/1.0"
@@ -417,6 +425,50 @@ class RecordingProxy:
         finally:
             if not released:
                 self._inflight -= 1
+            self._touch()
+
+    def _maybe_fetch_whole(self, ex: Exchange, key: tuple[str, str, int], request_head: bytes) -> None:
+        """After a 206 piece of a GET, ask once for the whole file (see the module docstring)."""
+        if not self.fetch_whole or ex.method != "GET" or ex.status != 206 or self._closing:
+            return
+        if ex.url in self._whole_asked or ex.url in self.cut_for_length or ex.response_head is None:
+            return
+        where = _content_range(ex.response_head.get("Content-Range"))
+        if where is not None:
+            start, end, total = where
+            if total is not None and (total > self.max_body or (start == 0 and end == total - 1)):
+                return  # too big to keep anyway, or the piece already is the whole file
+        self._whole_asked.add(ex.url)
+        task = asyncio.ensure_future(self._fetch_whole(ex.url, key, _without_range(request_head)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fetch_whole(self, url: str, key: tuple[str, str, int], request_head: bytes) -> None:
+        self._seq += 1
+        ex = Exchange(seq=self._seq, method="GET", url=url, started=datetime.now(UTC),
+                      request_head=request_head)
+        self._inflight += 1
+        self._touch()
+        upstreams: dict[tuple[str, str, int], _Upstream] = {}
+        try:
+            upstream, response = await self._send(upstreams, key, request_head)
+            ex.response_head = response
+            ex.remote_ip = upstream.ip
+            await self._stream_body(ex, upstream, response_framing(response, "GET"), None)
+            self._record(ex)
+        except asyncio.CancelledError:
+            if ex.response_head is not None:
+                ex.truncated = ex.truncated or "disconnect"
+                self._record(ex)
+            raise
+        except (UpstreamError, WireError, ConnectionError, OSError, TimeoutError):
+            if ex.response_head is not None:  # not the page's request: nothing to report to it
+                ex.truncated = ex.truncated or "disconnect"
+                self._record(ex)
+        finally:
+            for upstream in upstreams.values():
+                upstream.close()
+            self._inflight -= 1
             self._touch()
 
     async def _send(self, upstreams: dict, key, data: bytes) -> tuple[_Upstream, Head]:
@@ -456,13 +508,14 @@ class RecordingProxy:
         raise UpstreamError(f"{key[1]}:{key[2]} closed the connection without answering")
 
     async def _stream_body(self, ex: Exchange, upstream: _Upstream, framing: Framing,
-                           writer: asyncio.StreamWriter) -> bool:
+                           writer: asyncio.StreamWriter | None) -> bool:
         """Copy the body to the browser and the record. Returns False if the browser went away.
 
         If the browser stops listening (a cancelled image, a download it hands off) the proxy keeps
-        reading, so the archived response is whole.
+        reading, so the archived response is whole.  `writer` None: nobody waits for the body (a
+        whole file fetched by the proxy itself).
         """
-        client_ok = True
+        client_ok = writer is not None
         body = iter_body(upstream.reader, framing)
         try:
             while True:
@@ -476,7 +529,8 @@ class RecordingProxy:
                     break
                 if ex.body_length + len(chunk) > self.max_body:
                     ex.truncated = "length"
-                    self.cut_for_length.add(ex.url)
+                    if writer is not None:
+                        self.cut_for_length.add(ex.url)
                     client_ok = False
                     break
                 ex.add_body(chunk)
@@ -485,7 +539,7 @@ class RecordingProxy:
                     ex.truncated = "disconnect"
                     client_ok = False
                     break
-                if client_ok:
+                if client_ok and writer is not None:
                     try:
                         writer.write(chunk)
                         await writer.drain()
@@ -496,7 +550,7 @@ class RecordingProxy:
             client_ok = False
         finally:
             await body.aclose()
-        if client_ok:
+        if client_ok and writer is not None:
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.drain()
         return client_ok and ex.truncated is None
@@ -570,6 +624,27 @@ def _split_hostport(netloc: str, default_port: int) -> tuple[str, int]:
     if not 0 < port < 65536:
         return "", 0
     return host.lower(), port
+
+
+def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """(first, last, total or None) of a `bytes a-b/n` Content-Range."""
+    try:
+        unit, _, rest = (value or "").strip().partition(" ")
+        span, _, total = rest.partition("/")
+        first, _, last = span.partition("-")
+        if unit.lower() != "bytes":
+            return None
+        return int(first), int(last), None if total.strip() == "*" else int(total)
+    except ValueError:
+        return None
+
+
+def _without_range(request_head: bytes) -> bytes:
+    """A request head asking for the whole resource: Range and If-Range lines left out."""
+    lines = request_head.splitlines(keepends=True)
+    kept = [lines[0]] + [ln for ln in lines[1:]
+                         if ln.split(b":", 1)[0].strip().lower() not in (b"range", b"if-range")]
+    return b"".join(kept)
 
 
 def _upstream_request_head(head: Head, method: str, path: str, version: str) -> bytes:

@@ -77,9 +77,11 @@ def replay(ctx: click.Context, host: str, port: int, replay_port: int | None, co
 @click.option("--full-page", is_flag=True, help="With --screenshot: the whole page, not the window.")
 @click.option("--browser", "browser_path", metavar="PATH", envvar="WARCACHE_CHROMIUM")
 @click.option("--timeout", type=click.FloatRange(1, 600), default=30, show_default=True)
+@click.option("--dpr", type=click.FloatRange(0.5, 4), default=1.0, show_default=True,
+              help="Device pixel ratio of the window (2: a high-density screen).")
 @click.pass_context
 def open_(ctx: click.Context, url: str, at: str | None, collection: str | None, screenshot: str | None,
-          full_page: bool, browser_path: str | None, timeout: float) -> None:
+          full_page: bool, browser_path: str | None, timeout: float, dpr: float) -> None:
     """Open a capture in Chromium, every request answered from the archive (no rewriting).
 
     The page runs on its original origin; whatever was not archived is refused, never fetched.
@@ -87,11 +89,14 @@ def open_(ctx: click.Context, url: str, at: str | None, collection: str | None, 
     from warcache.replay.intercept import open_capture
 
     result = open_capture(root_path(ctx.obj["root"]), url, at=at, collection=collection,
-                          screenshot=screenshot, browser=browser_path, full_page=full_page, timeout=timeout)
+                          screenshot=screenshot, browser=browser_path, full_page=full_page, timeout=timeout,
+                          scale=dpr)
     say(f"{result.url} as captured {when(result.timestamp)} [{result.collection}]: "
                f"{result.served} requests answered from the archive, {len(result.refused)} refused "
                "(not archived)", err=True)
     for refused in result.refused[:20]:
         say(f"  refused {refused}", err=True)
+    for note in result.fuzzy:
+        say(f"  {note}", err=True)
     if result.screenshot:
         click.echo(f"screenshot saved to {result.screenshot}", err=True)

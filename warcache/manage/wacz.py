@@ -13,7 +13,10 @@ from a disk or a static web server, so a collection can be handed to someone who
 
 The URL index is the collection's own (all segments merged; its lines already sorted); a WARC in the
 archive that the index does not cover yet (imported and not indexed) is indexed on the fly, so the
-package is complete either way. ARC files and `.open` files (captures being written) are left out, with
+package is complete either way. One difference: the lines of 206 pieces of a URL whose whole response
+is packaged too are left out (their records stay in the WARCs), because ReplayWeb.page 2.5.3 answers
+such a URL with 404, media and byte ranges alike, until they are (measured with
+scripts/compare_replay.py). ARC files and `.open` files (captures being written) are left out, with
 the index lines and pages that point into them. The WACZ is written next to its destination under a
 temporary name and renamed in place when complete.
 
@@ -134,7 +137,20 @@ def _index_lines(coll: Collection, names: set[str], report: WaczReport) -> list[
             report.warnings.append(f"{name}: indexing stopped at byte {result.stopped.offset} "
                                    f"({result.stopped.reason})")
         lines.update(str(line).encode("utf-8") for line in result.lines)
-    return sorted(lines)
+    return _without_pieces_of_whole(sorted(lines))
+
+
+def _without_pieces_of_whole(lines: list[bytes]) -> list[bytes]:
+    """Sorted lines without those of 206 pieces of a URL that also has a whole (200) capture.
+
+    The lines are `str(CdxjLine)`, so the status is written one way: `"status": "206"`.
+    """
+    pieces = [line for line in lines if b'"status": "206"' in line]
+    if not pieces:
+        return lines
+    whole = {line.partition(b" ")[0] for line in lines if b'"status": "200"' in line}
+    dropped = {line for line in pieces if line.partition(b" ")[0] in whole}
+    return [line for line in lines if line not in dropped]
 
 
 def _pages_jsonl(coll: Collection, names: set[str], title: str) -> tuple[bytes, int]:

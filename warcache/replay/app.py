@@ -41,6 +41,7 @@ The application is a plain WSGI callable built with werkzeug's request/response 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -55,7 +56,7 @@ from warcache import contenttype
 from warcache.collection import Collection, list_collections, open_collection, root_path, validate_name
 from warcache.errors import ArchiveError, UsageError, WarcacheError
 from warcache.pagelist import PageEntry
-from warcache.replay import ui
+from warcache.replay import jsonp, ranges, ui
 from warcache.replay.adding import ADD_PATH, Adder
 from warcache.replay.client import ClientScript
 from warcache.replay.headers import (
@@ -68,9 +69,11 @@ from warcache.replay.headers import (
 )
 from warcache.replay.jsrewrite import JsRewriter
 from warcache.replay.listing import Listing
+from warcache.replay.matching import Found, Matcher
 from warcache.replay.origins import LOOPBACK_NAMES, HostNames, Origins, foreign_subresource, original_origin
 from warcache.replay.resolve import Capture, Resolver, header
 from warcache.replay.rewrite import UrlRewriter, rewrite_bytes
+from warcache.replay.rules import RulesFiles, rule_files
 from warcache.replay.sessions import Session, is_worker_destination
 from warcache.replay.wburl import (
     DOC_MODIFIERS,
@@ -86,6 +89,9 @@ MAX_JS_REWRITE = 8 * 1024 * 1024  # bigger scripts too (see jsrewrite.MAX_SOURCE
 MAX_REQUEST_BODY = 4 * 1024 * 1024
 SMALL_BODY = 4 * 1024 * 1024  # chunked bodies up to this size are de-chunked in memory
 _DOC_DESTS = frozenset({"document", "iframe", "frame", "embed", "object"})
+_PARTIAL_REASONS = {200: "OK", 206: "Partial Content", 416: "Range Not Satisfiable"}
+#: One line per request answered by something else than what it asked for (see `matching`).
+log = logging.getLogger("warcache.replay")
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,7 @@ class ReplayApp:
         if self.allowed_hosts is not None and self.origins.domain:
             self.allowed_hosts |= {self.origins.domain}
         self._resolvers: dict[str, Resolver] = {}
+        self._matchers: dict[str, Matcher] = {}
         self._lock = threading.Lock()
         self._colls_cache: tuple[float, frozenset[str]] = (0.0, frozenset())
         self._pages_cache: dict[str, tuple[tuple[int, int], list[PageEntry]]] = {}
@@ -165,6 +172,7 @@ class ReplayApp:
             for resolver in self._resolvers.values():
                 resolver.close()
             self._resolvers.clear()
+            self._matchers.clear()
 
     def dispatch(self, request: Request) -> Response:
         where = self._where(request)
@@ -261,6 +269,18 @@ class ReplayApp:
                 resolver = self._resolvers[name] = Resolver(self.get_collection(name))
             return resolver
 
+    def matcher(self, name: str) -> Matcher:
+        """What answers requests in collection `name`: exact, fuzzy and responsive-image
+        matching, with the collection's rules (re-read when their files change)."""
+        resolver = self.resolver(name)
+        with self._lock:
+            matcher = self._matchers.get(name)
+            if matcher is None:
+                coll = self.get_collection(name)
+                rules = RulesFiles(rule_files(self.root, coll.path))
+                matcher = self._matchers[name] = Matcher(resolver, rules)
+            return matcher
+
     def page_entries(self, name: str) -> list[PageEntry]:
         """pages.jsonl of a collection, newest first (cached until the file changes)."""
         coll = self.get_collection(name)
@@ -313,12 +333,19 @@ class ReplayApp:
 
     def _enter(self, request: Request, where: _Where, wb: ArchivalUrl) -> Response:
         """A navigation to a pywb-style URL on the collection's host: on to the session host of
-        the capture nearest the time asked, where the page sees its own URL (see `origins`)."""
-        capture = self.resolver(wb.coll).find(wb.url, timestamp=wb.timestamp or None)
-        if capture is None:
+        the capture nearest the time asked, where the page sees its own URL (see `origins`).  A
+        URL the archive holds only under other volatile parameters goes to the one that answers
+        it (see `matching`), so the page's URL and what it shows agree."""
+        found = self.matcher(wb.coll).find(wb.url, timestamp=wb.timestamp or None)
+        if found is None or found.capture is None:
+            if found is not None:
+                found.close()
             return self._not_archived(request, where, wb)
-        url, stamp = capture.url, capture.timestamp
-        capture.close()
+        note = found.note()
+        if note:
+            log.info(note)
+        url, stamp = found.capture.url, found.capture.timestamp
+        found.close()
         host = self.origins.session_host(wb.coll, url, stamp, self.hostnames)
         if host is None:
             return self.replay(request, where, wb)
@@ -385,44 +412,120 @@ class ReplayApp:
         body = b""
         if method in ("POST", "PUT"):
             body = request.stream.read(MAX_REQUEST_BODY)
-        capture = self.resolver(wb.coll).find(
+        found = self.matcher(wb.coll).find(
             wb.url,
             timestamp=wb.timestamp,
             method=method,
             content_type=request.headers.get("Content-Type"),
             body=body,
+            image=_wants_image(request, wb),
+            referrers=lambda: self._referrers(request, where, wb),
         )
-        if capture is None:
+        if found is None:
             return self._not_archived(request, where, wb)
-        if where.session is None and capture.timestamp != wb.timestamp and _is_navigation(request, wb):
+        note = found.note()
+        if note:
+            log.info(note)
+        capture = found.capture
+        if (
+            where.session is None
+            and capture is not None
+            and (capture.timestamp != wb.timestamp or found.fuzzy)
+            and _is_navigation(request, wb)
+        ):
             url = capture.url if method in ("GET", "HEAD") else wb.url
-            capture.close()
+            found.close()
             return redirect(wb.path(timestamp=capture.timestamp, url=ui.url_path_quote(url)))
         try:
-            return self._respond(request, wb, capture, where.session)
+            if capture is None or _range_of(request, wb, capture) is not None:
+                response = self._partial(request, wb, found, where.session)
+                if response is not None:
+                    return response
+                if capture is None:
+                    return self._not_archived(request, where, wb)
+            return self._respond(request, wb, capture, found, session=where.session)
         except BaseException:
-            capture.close()
+            found.close()
+            raise
+
+    def _referrers(self, request: Request, where: _Where, wb: ArchivalUrl) -> list[tuple[str, str | None]]:
+        """The archived URL and timestamp of the page (or style sheet) that made a request: on a
+        session host, the original URL its Referer stands for; else the Referer's replay URL."""
+        try:
+            ref = urlsplit(request.headers.get("Referer") or "")
+            if ref.port != self.replay_port:
+                return []
+            target = (ref.path or "/") + (f"?{ref.query}" if ref.query else "")
+            if where.session is not None:
+                session = self._session(request, ref.hostname or "")
+                if session is None or session.host.coll != wb.coll:
+                    return []
+                return [(session.url_of(target), session.host.timestamp)]
+            if ref.hostname != urlsplit("//" + (request.host or "")).hostname:
+                return []
+        except ValueError:
+            return []
+        page = parse_archival_path(target, self.collections())
+        if page is None or page.coll != wb.coll:
+            return []
+        return [(page.url, page.timestamp or None)]
+
+    def _partial(
+        self, request: Request, wb: ArchivalUrl, found: Found, session: Session | None = None
+    ) -> Response | None:
+        """A Range request, or a response archived only in pieces (see `ranges`); None to
+        answer with the whole archived response (or "not archived" when there is none)."""
+        asked = ranges.parse_range(request.headers.get("Range"))
+        if found.capture is None:
+            partial = ranges.from_pieces(found.pieces, self.resolver(wb.coll).load, asked)
+        elif asked is not None:
+            partial = ranges.from_whole(found.capture, asked)
+        else:
+            partial = None
+        if partial is None:
+            return None
+        try:
+            return self._respond(request, wb, partial.template, found, partial, session)
+        except BaseException:
+            partial.close()
             raise
 
     def _respond(
-        self, request: Request, wb: ArchivalUrl, capture: Capture, session: Session | None = None
+        self, request: Request, wb: ArchivalUrl, capture: Capture, found: Found,
+        partial: ranges.Ranged | None = None, session: Session | None = None,
     ) -> Response:
+        """The archived response; `partial`: a range of it, or its pieces put together
+        (`capture` is then the piece whose headers describe it)."""
         stamp = wb.timestamp or capture.timestamp
         rw = session.rewriter(wb.url) if session else UrlRewriter(wb.coll, stamp, wb.url)
         mime = contenttype.media_type(header(capture.headers, "Content-Type"))
-        kind = self._kind(wb, mime)
-        no_body = request.method.upper() == "HEAD" or capture.status in (204, 304) or capture.status < 200
+        kind = self._kind(wb, mime) if partial is None else None
+        callback = (
+            found.callback() if kind in (None, "js") and partial is None and not wb.is_identity else None
+        )
+        if callback is not None:
+            kind = "jsonp"
+        status = partial.status if partial is not None else capture.status
+        no_body = request.method.upper() == "HEAD" or status in (204, 304) or status < 200
         payload: bytes | Iterator[bytes] | None = None
         keep_encoding = True
         length: int | None = None
-        if no_body:
+        archived = capture.headers
+        if partial is not None:
+            archived = [(k, v) for k, v in archived if k.lower() not in ranges.DESCRIBED_HEADERS]
+            keep_encoding, length = False, partial.length
+            if no_body:
+                partial.close()
+            else:
+                payload = _closing(partial)
+        elif no_body:
             capture.close()
         elif kind is not None:
-            payload = self._rewritten(request, wb, capture, kind, rw, stamp, session)
+            payload = self._rewritten(request, wb, capture, kind, rw, stamp, session, callback)
             if payload is not None:
                 keep_encoding = False
                 length = len(payload)
-        if payload is None and not no_body:
+        if payload is None and not no_body and partial is None:
             # Served as archived: the body still content-encoded, only de-chunked.
             raw = capture.raw_length
             if not capture.chunked:
@@ -433,7 +536,7 @@ class ReplayApp:
             else:
                 payload = capture.iter_entity()
         headers = replay_headers(
-            capture.headers,
+            archived,
             keep_encoding=keep_encoding,
             rewrite=lambda u: rw.rewrite(u, wb.modifier if wb.modifier != WORKER else ""),
             cookie_path=f"/{wb.coll}/",
@@ -447,16 +550,18 @@ class ReplayApp:
             csp=session.csp() if session else None,
             session=session is not None,
         )
+        headers += partial.headers if partial is not None else []
         out = Headers([(k, v) for k, v in headers if is_safe_header(k, v)])
         if length is not None:
             out["Content-Length"] = str(length)
+        reason = _reason(capture) if partial is None else _PARTIAL_REASONS[partial.status]
         response = Response(
             payload if payload is not None else b"",
-            status=f"{capture.status} {_reason(capture)}",
+            status=f"{status} {reason}",
             headers=out,
             direct_passthrough=True,
         )
-        if payload is None or isinstance(payload, bytes):
+        if partial is None and (payload is None or isinstance(payload, bytes)):
             capture.close()
         elif length is None:
             response.headers.pop("Content-Length", None)
@@ -484,6 +589,7 @@ class ReplayApp:
         rw: UrlRewriter,
         stamp: str,
         session: Session | None = None,
+        callback: str | None = None,
     ) -> bytes | None:
         """The rewritten body, or None to serve the archived one (too big or undecodable)."""
         length = capture.raw_length
@@ -498,8 +604,11 @@ class ReplayApp:
             capture.close()
         map_url = session.map_url if session else (lambda u: rw.rewrite(u, "js_"))
         suffix = self.origins.host(wb.coll) if session else None
-        if kind in ("js", "worker"):
+        if kind in ("js", "worker", "jsonp"):
             key = f"{capture.line.digest}:{len(data)}" if capture.line.digest else None
+            if kind == "jsonp":  # the name the page asked for; then the same rewriting as any script
+                data = jsonp.rename_callback(data, callback or "") or data
+                key = f"{key}:{callback}" if key else None
             script = self.js.rewrite(data, key=key, map_url=map_url)
             data = data if script is None else script
             if kind == "worker":
@@ -513,11 +622,13 @@ class ReplayApp:
         return rewrite_bytes(data, kind, rw, charset=charset, head=head, keeps_bytes=keeps, script=inline)
 
     def _script_kept(self, wb: ArchivalUrl, url: str) -> bool:
-        """False when the script at `url` is served changed (it reads its own address, see
-        `jsrewrite`): a page's `integrity` for it would then block it."""
-        capture = self.resolver(wb.coll).find(url, timestamp=wb.timestamp or None)
+        """True when the script at `url` is served byte for byte: the archive holds its exact URL
+        (not another capture `matching` would answer with) and the JS rewriting leaves it as it is
+        (it does not read its own address, see `jsrewrite`).  Otherwise a page's `integrity` for
+        it would block it."""
+        capture = self.resolver(wb.coll).find(url, timestamp=wb.timestamp or None)  # exact URLs only
         if capture is None:
-            return True
+            return False
         try:
             mime = contenttype.media_type(header(capture.headers, "Content-Type"))
             length = capture.raw_length
@@ -582,6 +693,30 @@ class ReplayApp:
 def _reason(capture: Capture) -> str:
     reason = " ".join(capture.reason.split())
     return reason if reason and reason.isascii() else "Archived"
+
+
+def _wants_image(request: Request, wb: ArchivalUrl) -> bool:
+    dest = request.headers.get("Sec-Fetch-Dest")
+    return dest == "image" if dest is not None else wb.modifier == "im_"
+
+
+def _range_of(request: Request, wb: ArchivalUrl, capture: Capture) -> ranges.ByteRange | None:
+    """The byte range to answer from a whole archived 200 (never for pages that are rewritten:
+    their bytes change)."""
+    if capture.status != 200 or "Range" not in request.headers:
+        return None
+    mime = contenttype.media_type(header(capture.headers, "Content-Type"))
+    rewritten = mime in contenttype.HTML_TYPES or mime == "text/css" or "javascript" in mime
+    if not wb.is_identity and (rewritten or "ecmascript" in mime or wb.modifier == WORKER):
+        return None
+    return ranges.parse_range(request.headers.get("Range"))
+
+
+def _closing(partial: ranges.Ranged) -> Iterator[bytes]:
+    try:
+        yield from partial.body
+    finally:
+        partial.close()
 
 
 def _enters(request: Request, wb: ArchivalUrl) -> bool:

@@ -7,7 +7,10 @@ and decoded body), so the page's scripts, cookies, storage and service workers b
 did live.  A request the archive cannot answer is aborted, never sent: besides interception,
 Chromium is told that no host name resolves and to use a proxy that does not exist, so even a
 request that escaped interception (a WebSocket, a DNS prefetch) could not reach the network.
-Date and Math.random are pinned to the capture, as in the replay server.
+Date and Math.random are pinned to the capture, as in the replay server.  Requests the
+archive holds no exact capture of are matched as the replay server matches them (fuzzy
+matching, JSONP callback names, responsive-image candidates, Range requests: see
+`matching` and `ranges`), and each such answer is reported in `OpenResult.fuzzy`.
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ from warcache import timestamps
 from warcache.chromium import BrowserChoice, find_browser, launch_args
 from warcache.collection import Collection, list_collections, open_collection, root_path
 from warcache.errors import ArchiveError, BrowserNotFound, UsageError
+from warcache.replay import jsonp, ranges
 from warcache.replay.client import pin_script, seed_for
 from warcache.replay.headers import HOP_BY_HOP
+from warcache.replay.matching import Matcher
 from warcache.replay.resolve import Capture, Resolver, header
+from warcache.replay.rules import RulesFiles, rule_files
 from warcache.replay.ui import error_page
 from warcache.urls import normalize_url
 
@@ -41,6 +47,7 @@ OFFLINE_ARGS = (
     "--disable-features=NetworkPrediction,Prerender2",
 )
 _BODY_HEADERS = frozenset({"content-encoding", "content-length"})
+_PARTIAL_HEADERS = ranges.DESCRIBED_HEADERS | {"content-length"}
 MAX_HOPS = 10
 
 
@@ -76,6 +83,7 @@ class OpenResult:
     timestamp: str
     served: int = 0  # requests answered from the archive
     refused: list[str] = field(default_factory=list)  # URLs the archive had no answer for
+    fuzzy: list[str] = field(default_factory=list)  # "fuzzy: <asked> -> <archived>" lines
     screenshot: Path | None = None
 
 
@@ -144,6 +152,20 @@ def fulfil_parts(capture: Capture, method: str) -> tuple[int, dict[str, str], by
     return capture.status, headers, body
 
 
+def partial_parts(partial: ranges.Ranged) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body for `route.fulfill` of a range (or a body made of pieces)."""
+    body = partial.read()
+    headers: dict[str, str] = {}
+    for name, value in partial.template.headers:
+        key = name.lower()
+        if key in HOP_BY_HOP or key in _PARTIAL_HEADERS:
+            continue
+        headers[key] = headers[key] + ", " + value if key in headers else value
+    for name, value in partial.headers:
+        headers[name.lower()] = value
+    return partial.status, headers, body
+
+
 @dataclass
 class OfflinePage:
     """A page showing a capture (from `offline_page`): the Playwright page and the tally."""
@@ -163,6 +185,7 @@ async def offline_page(
     headless: bool = True,
     timeout: float = 30.0,
     viewport: tuple[int, int] = (1280, 800),
+    scale: float = 1.0,
 ) -> AsyncIterator[OfflinePage]:
     """Chromium showing the capture of `url`, every request answered from the archive.
 
@@ -191,7 +214,7 @@ async def offline_page(
                 raise BrowserNotFound(f"could not start the browser ({choice.source}): {first}") from None
             try:
                 page = await _open_page(
-                    chromium, resolver, result, url, stamp, timeout=timeout, viewport=viewport
+                    chromium, resolver, result, url, stamp, timeout=timeout, viewport=viewport, scale=scale
                 )
                 yield OfflinePage(page, result)
             finally:
@@ -255,6 +278,7 @@ async def open_capture_async(
     full_page: bool = False,
     timeout: float = 30.0,
     viewport: tuple[int, int] = (1280, 800),
+    scale: float = 1.0,
 ) -> OpenResult:
     """See `open_capture`."""
     from playwright.async_api import Error as PlaywrightError
@@ -275,6 +299,7 @@ async def open_capture_async(
         headless=headless,
         timeout=timeout,
         viewport=viewport,
+        scale=scale,
     ) as shown:
         page = shown.page
         if screenshot is not None:
@@ -324,6 +349,7 @@ async def _open_page(
         await prepare(context)
     await context.add_init_script(script=pin_script(timestamps.to_ms(stamp), seed_for(url, stamp)))
     page_holder: dict = {}
+    matcher = Matcher(resolver, RulesFiles(rule_files(resolver.coll.root, resolver.coll.path)))
 
     async def answer(route, request) -> None:  # noqa: ANN001 - Playwright's types
         try:
@@ -334,15 +360,41 @@ async def _open_page(
         # for the header costs a round trip per request, which other requests need not wait for.
         content_type = (await request.header_value("content-type")
                         if request.method in ("POST", "PUT") else None)
-        capture = await asyncio.to_thread(
-            resolver.find,
+        referrers = []
+        if request.resource_type == "image":
+            # The document or style sheet that asked (a cross-origin Referer is only an origin:
+            # the frame's document is tried too).
+            for doc in (await request.header_value("referer"), _frame_url(request)):
+                if doc and (doc, stamp) not in referrers:
+                    referrers.append((doc, stamp))
+        found = await asyncio.to_thread(
+            matcher.find,
             request.url,
             timestamp=stamp,
             method=request.method,
             content_type=content_type,
             body=body,
+            image=request.resource_type == "image",
+            referrers=lambda: referrers,
         )
-        if capture is None:
+        capture = found.capture if found is not None else None
+        asked = ranges.parse_range(await request.header_value("range"))
+        partial = None
+        if found is not None and (capture is None or (asked is not None and capture.status == 200)):
+            if capture is None:
+                partial = await asyncio.to_thread(ranges.from_pieces, found.pieces, resolver.load, asked)
+            else:
+                partial = await asyncio.to_thread(ranges.from_whole, capture, asked)  # type: ignore[arg-type]
+            if partial is None and capture is None:
+                found = None
+        if found is not None and found.note():
+            result.fuzzy.append(found.note() or "")
+        if partial is not None:
+            status, headers, payload = await asyncio.to_thread(partial_parts, partial)
+            result.served += 1
+            await route.fulfill(status=status, headers=headers, body=payload)
+            return
+        if capture is None or found is None:
             result.refused.append(request.url)
             page = page_holder.get("page")
             if request.is_navigation_request() and page is not None and request.frame == page.main_frame:
@@ -371,8 +423,11 @@ async def _open_page(
                 await route.abort("blockedbyclient")
                 return
             location = _redirect_target(capture, location)
+        callback = found.callback() if hops == 0 else None
         with capture:
             status, headers, payload = await asyncio.to_thread(fulfil_parts, capture, request.method)
+        if callback is not None:
+            payload = jsonp.rename_callback(payload, callback) or payload
         result.served += 1
         await route.fulfill(status=status, headers=headers, body=payload)
 
@@ -391,6 +446,13 @@ async def _open_page(
     return page
 
 
+def _frame_url(request) -> str | None:  # noqa: ANN001 - a Playwright Request
+    try:
+        return request.frame.url
+    except Exception:  # noqa: BLE001 - a service worker's request has no frame
+        return None
+
+
 def open_capture(
     root: str | os.PathLike[str] | None,
     url: str,
@@ -401,12 +463,14 @@ def open_capture(
     browser: str | None = None,
     full_page: bool = False,
     timeout: float = 30.0,
+    scale: float = 1.0,
 ) -> OpenResult:
     """Open the capture of `url` nearest to `at` (latest without) in Chromium, offline.
 
     With `screenshot`, the browser runs headless and the page is saved as PNG there; without,
     a window opens (a display is needed) and the call returns when it is closed.  `collection`
-    limits the search to one collection; `browser` is a Chromium executable (as `--browser`).
+    limits the search to one collection; `browser` is a Chromium executable (as `--browser`);
+    `scale` is the window's device pixel ratio (2 for a high-density screen).
     Raises UsageError when the URL is not archived or there is no display for a window.
     """
     return asyncio.run(
@@ -419,5 +483,6 @@ def open_capture(
             browser=browser,
             full_page=full_page,
             timeout=timeout,
+            scale=scale,
         )
     )

@@ -255,6 +255,10 @@ class Resolver:
             body=body,
             limit=MAX_CANDIDATES,
         )
+        return self.first(lines, url)
+
+    def first(self, lines: list[CdxjLine], url: str) -> Capture | None:
+        """The first of `lines` that loads and does not redirect `url` to itself."""
         key = canonical_key(url)
         for line in lines:
             try:
@@ -266,6 +270,13 @@ class Resolver:
                 continue
             return capture
         return None
+
+    def same_path(self, url: str, limit: int) -> list[CdxjLine]:
+        """Captures of `url`'s host and path with any query (and any method): what fuzzy
+        matching compares a request with.  At most `limit` per index segment."""
+        key = canonical_key(url).split("?", 1)[0]
+        with self._lock:
+            return self.index.scan_key_prefix([key + " ", key + "?"], limit)
 
     def load(self, line: CdxjLine) -> Capture:
         """Load the record an index line points at (following a revisit to its original)."""

@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from urllib.parse import urljoin, urlsplit
 
+from warcache.replay.srcsets import srcset_spans
+
 # ---------------------------------------------------------------------------------------
 # URLs
 # ---------------------------------------------------------------------------------------
@@ -87,34 +89,14 @@ class UrlRewriter:
 
 
 def rewrite_srcset(value: str, rw: UrlRewriter, modifier: str = "im_") -> str:
-    """Rewrite each candidate URL of a srcset ("a.png 1x, b.png 2x"), keeping the rest as is.
-
-    Follows the HTML srcset parser: a URL is a run of non-space characters (so a `data:` URL
-    keeps its comma), trailing commas end a candidate, descriptors run to the next comma.
-    """
+    """Rewrite each candidate URL of a srcset ("a.png 1x, b.png 2x"), keeping the rest as is."""
     out: list[str] = []
-    pos, size = 0, len(value)
-    while pos < size:
-        start = pos
-        while pos < size and (value[pos] in _STRIP or value[pos] == ","):
-            pos += 1
-        out.append(value[start:pos])
-        start = pos
-        while pos < size and value[pos] not in _STRIP:
-            pos += 1
-        url = value[start:pos]
-        trailing = len(url) - len(url.rstrip(","))
-        core = url[: len(url) - trailing]
-        out.append(rw.rewrite(core, modifier) if core else "")
-        out.append(url[len(core) :])
-        if trailing:
-            continue
-        start = pos
-        depth = 0
-        while pos < size and (value[pos] != "," or depth):
-            depth += {"(": 1, ")": -1}.get(value[pos], 0)
-            pos += 1
-        out.append(value[start:pos])
+    pos = 0
+    for start, end, _, _ in srcset_spans(value):
+        out.append(value[pos:start])
+        out.append(rw.rewrite(value[start:end], modifier))
+        pos = end
+    out.append(value[pos:])
     return "".join(out)
 
 
@@ -434,7 +416,8 @@ class HtmlRewriter:
     def _integrity(self, tag: StartTag) -> None:
         """Subresource integrity: a script or style sheet whose bytes replay changes would be
         blocked, so its `integrity` goes (renamed, value kept).  Style sheets are rewritten;
-        scripts are served as archived unless they read their own address (see `jsrewrite`):
+        scripts are served as archived unless they read their own address (see `jsrewrite`) or
+        the archive does not hold their exact URL (another capture answers, see `matching`):
         `keeps_bytes` says."""
         modifier = _link_modifier(tag) if tag.name == "link" else "js_" if tag.name == "script" else None
         if modifier == "cs_":

@@ -9,6 +9,7 @@ werkzeug's test client (`make_app`) or over real sockets in a thread (`start_ser
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
 import threading
@@ -184,6 +185,17 @@ def bind_warning(host: str) -> str | None:
     return f"warning: listening on {host}: anyone who can reach this address can read the archive"
 
 
+def log_to_stderr() -> None:
+    """Print the replay server's log lines (what fuzzy matching answered) on stderr."""
+    logger = logging.getLogger("warcache.replay")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def serve(
     root: str | Path,
     host: str = "127.0.0.1",
@@ -205,6 +217,7 @@ def serve(
             print(warning, file=sys.stderr)
     app, server, ui_url, replay_url = _create(root, host, port, collection, replay_port, threads, origins,
                                               adder, differ)
+    log_to_stderr()
     if app.origins.isolated:
         rport = urlsplit(replay_url).port
         where = (f"http://<collection>.{app.origins.domain}:{rport}/, and each page from its original "

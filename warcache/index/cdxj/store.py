@@ -229,6 +229,18 @@ class CdxjIndex:
             found.update(lines_with_prefix(seg.buf, key))
         return [CdxjLine.parse(line) for line in sorted(found)]
 
+    def scan_key_prefix(self, prefixes: Sequence[str], limit: int) -> list[CdxjLine]:
+        """Lines whose key starts with one of `prefixes`, at most `limit` of them per segment
+        and prefix (in key order): bounded work however many captures a path has."""
+        found: set[bytes] = set()
+        for seg in self._views():
+            for prefix in prefixes:
+                for n, line in enumerate(lines_with_prefix(seg.buf, prefix.encode("utf-8"))):
+                    if n >= limit:
+                        break
+                    found.add(line)
+        return [CdxjLine.parse(line) for line in sorted(found)]
+
     def lookup_key(
         self, urlkey: str, *, timestamp: str | None = None, limit: int | None = None
     ) -> list[CdxjLine]:
