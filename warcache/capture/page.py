@@ -1,5 +1,8 @@
 """Capturing one page: load it in a fresh browser context behind a recording proxy, let it run.
 
+Size: over 600 lines, because the steps of one capture and their time budget are read in order here;
+what each step does at length lives in navigation, steps, behaviours and records.
+
 The steps, each bounded in time: navigate; wait for the `load` event; wait for the network to go
 quiet; follow the page wherever it goes next; scroll so lazy content loads; wait again; then take
 the rendered DOM, the title as the page shows it, and a full-page screenshot. Dialogs are dismissed

@@ -1,5 +1,9 @@
 """The recording proxy: every HTTP exchange the capture browser makes passes through here.
 
+Size: over 600 lines, because one connection's whole life (CONNECT, TLS, forwarding, recording,
+limits, the whole-file re-request) stays in one place, where the order of recording against
+forwarding can be read; the wire format and certificates are already modules of their own.
+
 Why a proxy rather than the browser's own network events: a proxy sees the bytes on the wire. It
 archives the status line and headers exactly as the server sent them (order, duplicates), bodies
 with their content coding and chunk framing intact, redirect bodies, requests made by workers,

@@ -1,5 +1,9 @@
 """The replay server's WSGI application: which origin a request is for, and the replays.
 
+Size: over 600 lines, because which origin a request is for and how its replayed response is built
+share one request's state (the origin, the session host, the collection's resolver and matcher); the
+response path (`_respond` and what it calls) is the seam to split along next.
+
 Why two origins.  Replayed pages run the archived sites' own JavaScript.  They are served
 from a second port (the *replay port*, by default the listing port + 1), so by the
 browser's same-origin policy they cannot script, read or frame the server's own pages (the

@@ -1,5 +1,8 @@
 """Rewriting archived HTML and CSS so every URL they name points back into the archive.
 
+Size: just over 600 lines: the HTML tokeniser and the CSS rewriting share the URL rules and are kept
+together; srcsets already has its own module.
+
 A replayed page lives at `/<coll>/<ts>/<original url>` on the replay origin.  Relative URLs
 then resolve correctly by themselves, but root-relative (`/static/app.js`) and absolute ones
 (`https://cdn.example/x.js`) would leave the archive, so the server rewrites every URL in

@@ -1,5 +1,8 @@
 """Reading WARC and ARC files robustly, on top of warcio's ArchiveIterator.
 
+Size: just over 600 lines: reading WARC and ARC records from any tool, with every tolerance for
+other tools' files, is one job.
+
 warcache must read its own captures and files made by other tools (wget, pywb, browsertrix,
 warcprox, Heritrix, Common Crawl), including damaged ones: a capture cut short by a crash, a
 file with a wrong Content-Length, a gzip file that is not record-per-member.  warcio is the
