@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from warcache.errors import ArchiveError, UsageError
+from warcache.fsync import fsync_dir
 
 WORK_SUFFIX = ".rewrite"
 LOCK_SUFFIX = ".lock"
@@ -286,15 +287,6 @@ def _remove_tree(path: Path) -> None:
             if attempt == 49:
                 raise
             time.sleep(0.1)
-
-
-def fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def fsync_tree(top: Path) -> None:

@@ -130,7 +130,7 @@ DIE = textwrap.dedent("""
             calls.append(1)
             if len(calls) == (1 if step == "staged" else 2):
                 os._exit(9)
-        ingest._fsync_dir = count
+        ingest.fsync_dir = count
     elif step == "indexed":
         ingest.add_files = after(ingest.add_files)
     elif step == "committed":

@@ -32,6 +32,7 @@ from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from warcache.errors import UsageError, WarcacheError
+from warcache.fsync import fsync_dir
 
 MARKER = ".sha256"
 #: What a delivered file may be called: a marker is data from another machine, and its name
@@ -106,14 +107,6 @@ def open_store(url: str) -> Store:
     raise UsageError(f"invalid store {url!r}: use a directory (file:///PATH) or s3://BUCKET/PREFIX")
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class DirStore:
     """A directory every machine sees at the same path (NFS, CIFS, a bind mount...)."""
 
@@ -144,7 +137,7 @@ class DirStore:
             dst.flush()
             os.fsync(dst.fileno())
         os.rename(tmp, directory / name)
-        _fsync_dir(directory)
+        fsync_dir(directory)
 
     def ship(self, path: Path, marker: dict, collection: str) -> None:
         directory = self._dir(collection)

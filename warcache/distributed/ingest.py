@@ -41,6 +41,7 @@ from warcache.collection import OPEN_SUFFIX, Collection
 from warcache.distributed.delivery import NAME_RE, ORPHAN_AGE, Store, file_digest
 from warcache.distributed.digests import PayloadMap
 from warcache.errors import ArchiveError
+from warcache.fsync import fsync_dir
 from warcache.index.postprocess import FileIndexResult, add_files, index_missing
 from warcache.warc.reader import read_record_at
 
@@ -239,7 +240,7 @@ class Ingester:
         self._set(name, sha, size, "ingesting")
         with _locked_file(part):  # the lock goes with the file: recovery leaves it alone
             os.replace(part, staged)
-            _fsync_dir(staged.parent)
+            fsync_dir(staged.parent)
         self._index(name, report, resume=False)
 
     def _index(self, name: str, report: IngestReport, *, resume: bool) -> None:
@@ -263,7 +264,7 @@ class Ingester:
                 add_files(self.coll, [path], on_indexed=indexed)
             if path == staged:
                 os.rename(staged, final)
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
         job = file_job(final)
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -307,11 +308,4 @@ def _free_name(path: Path) -> Path:
         n += 1
     return candidate
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 

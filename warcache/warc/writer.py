@@ -31,6 +31,7 @@ from warcio.warcwriter import WARCWriter
 from warcache import __version__, timestamps
 from warcache.collection import OPEN_SUFFIX
 from warcache.errors import ArchiveError
+from warcache.fsync import fsync_dir
 from warcache.pagelist import Annotation
 
 DEFAULT_MAX_SIZE = 1 << 30
@@ -94,8 +95,6 @@ class WrittenPage:
     records: list[RecordRef] = field(default_factory=list)
 
 
-
-
 def new_warc_name(prefix: str = "warcache") -> str:
     """A file name no other writer picks: time, process id and a random part."""
     now = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
@@ -142,7 +141,7 @@ class WarcFileWriter:
         self._sync()
         final = self.directory / self._name
         os.rename(self.directory / (self._name + OPEN_SUFFIX), final)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self._fh.close()  # releases the lock only after the rename
         self._fh = None
         self._writer = None
@@ -235,14 +234,6 @@ class PendingRecord:
 
 def make_record_id() -> str:
     return f"<urn:uuid:{uuid.uuid4()}>"
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def default_warcinfo(*, browser: str, user_agent: str, settings: dict) -> dict[str, str]:

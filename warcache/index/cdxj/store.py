@@ -30,6 +30,7 @@ from pathlib import Path
 
 from warcache import timestamps
 from warcache.errors import ArchiveError
+from warcache.fsync import fsync_dir
 from warcache.index.cdxj.build import IndexResult, default_filename, index_warc
 from warcache.index.cdxj.line import CdxjLine, canonical_key, request_key
 from warcache.warc.reader import ReadStop
@@ -104,19 +105,6 @@ def _locked(directory: Path) -> Iterator[None]:
 def _new_segment_name() -> str:
     stamp = timestamps.now()
     return f"{stamp}-{time.time_ns() % 10**9:09d}-{os.getpid()}-{secrets.token_hex(3)}{SEGMENT_SUFFIX}"
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_temp(directory: Path, lines: Iterable[bytes]) -> tuple[Path, int]:
@@ -315,7 +303,7 @@ class CdxjIndex:
         try:
             with _locked(self.dir):
                 os.rename(tmp, final)
-                _fsync_dir(self.dir)
+                fsync_dir(self.dir)
                 self._compact_locked(self.max_segments)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -347,11 +335,11 @@ class CdxjIndex:
             return 0
         tmp, _ = _write_temp(self.dir, _merged(chosen))
         os.rename(tmp, self.dir / _new_segment_name())
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         for path in chosen:  # only after the merged file is in place: no line goes missing
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         return len(chosen)
 
 
@@ -412,11 +400,11 @@ def rebuild(
             if runs:
                 merged, _ = _write_temp(directory, _merged(runs))
                 os.rename(merged, directory / _new_segment_name())
-                _fsync_dir(directory)
+                fsync_dir(directory)
             for path in old:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-            _fsync_dir(directory)
+            fsync_dir(directory)
         finally:
             for run in runs:
                 with contextlib.suppress(FileNotFoundError):
