@@ -244,8 +244,11 @@ def calendar_page(coll: str, url: str, captures: list[tuple[Capture, str | None]
         links = " ".join(f'<a class="tag" href="/{h(coll)}/?{h("q=tag:" + quote(t))}">#{h(t)}</a>'
                          for t in tags)
         labels = f'<p class="labels">{links} {h(note)}</p>'
+    titled = [c.entry.title for c, _ in captures if c.entry is not None and c.entry.title]
+    heading = titled[-1] if titled else url
+    plural = "s" if len(captures) != 1 else ""
     body = (
-        f'<h1>{len(captures)} captures of</h1><p class="url">{h(url)}</p>{labels}'
+        f'<h1>{h(heading)}</h1><p class="url">{h(url)} · {len(captures)} capture{plural}</p>{labels}'
         f'<p class="years">{years_nav}</p>' + "".join(parts)
     )
     return ui.layout(f"warcache: captures of {url}", _anchor_years(body), coll=coll, extra_style=_CAL_STYLE)
