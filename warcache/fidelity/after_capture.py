@@ -99,7 +99,6 @@ class FidelityChecker:
         if self._server is not None:
             self._server.close()
             self._server = None
-        self._ahead: asyncio.Task[FreshPages] | None = None  # the next check's pages, opening
 
     def __enter__(self) -> FidelityChecker:
         return self
