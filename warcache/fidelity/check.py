@@ -35,7 +35,14 @@ from warcache.fidelity.compare import (
     prepare_screenshot,
     screenshot_similarity,
 )
-from warcache.fidelity.observe import Replayed, entry_url, original_urls, replay_intercept, replay_served
+from warcache.fidelity.observe import (
+    FreshPages,
+    Replayed,
+    entry_url,
+    original_urls,
+    replay_intercept,
+    replay_served,
+)
 from warcache.index.cdxj import cdxj_mime
 from warcache.index.checks import CheckRef, apply_checks, check_ref
 from warcache.pagelist import PageEntry
@@ -156,17 +163,28 @@ class CheckResult:
 
 
 async def check_capture(browser, coll: Collection, live: Live, replay_root: str | None, *,  # noqa: ANN001
-                        retry_of: tuple[str, int] | None = None, timeout: float = 30.0) -> CheckResult:
+                        retry_of: tuple[str, int] | None = None, timeout: float = 30.0,
+                        pages: FreshPages | None = None) -> CheckResult:
     """Replay the capture both ways at once (in fresh contexts of `browser`) and compare each
     replay with the live page. `replay_root` is a running replay server's root URL for the
-    capture's collection (None: the interception mode only)."""
+    capture's collection (None: the interception mode only). `pages`: blank pages opened ahead
+    for this capture's viewport and user agent in `browser` (`fresh_pages_key`), used up here."""
     viewport, steps = live.viewport, live.scroll_steps
+    ahead = pages if pages is not None and pages.browser is browser and pages.key == fresh_pages_key(live) \
+        else None
+    intercept_page = replay_page = None
+    if ahead is not None:
+        intercept_page, replay_page, ahead.intercept, ahead.replay = ahead.intercept, ahead.replay, None, None
+        if replay_root is None:
+            ahead.replay = replay_page  # not used: closed below
     jobs = [replay_intercept(browser, coll, live.page_url, live.timestamp, viewport=viewport,
-                             scroll_steps=steps, timeout=timeout)]
+                             scroll_steps=steps, timeout=timeout, page=intercept_page)]
     if replay_root is not None:
         jobs.append(replay_served(browser, entry_url(replay_root, coll.name, live.timestamp, live.page_url),
                                   viewport=viewport, scroll_steps=steps, user_agent=live.user_agent or None,
-                                  timeout=timeout))
+                                  timeout=timeout, page=replay_page))
+    if pages is not None:
+        await pages.close()  # what was not used: another browser's, another viewport's
     # The pictures are compared off the event loop (Pillow lets go of the GIL), each as soon as
     # its replay is done, while the other replay still runs.
     live_cells = asyncio.create_task(asyncio.to_thread(prepare_screenshot, live.seen.screenshot))
@@ -197,6 +215,11 @@ async def check_capture(browser, coll: Collection, live: Live, replay_root: str 
             comparison = compare(live.seen, replayed.seen, viewport, shot=shots.get(replayed.mode))
         result.modes[replayed.mode] = ModeResult(replayed.mode, comparison, replayed)
     return result
+
+
+def fresh_pages_key(live: Live) -> tuple[tuple[int, int], str | None]:
+    """What pages opened ahead must have been opened for to replay this capture (FreshPages.key)."""
+    return live.viewport, live.user_agent or None
 
 
 def check_records(result: CheckResult) -> tuple[list[PendingRecord], list[IndexHint | None]]:

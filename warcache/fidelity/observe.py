@@ -16,6 +16,11 @@ in the frame after a scroll, before the next step), and waits for the network on
 bottom, going on while the page grows. And it is drawn at half scale (SCALE: the same layout, a
 quarter of the pixels to take, encode and compare; the comparison averages cells of 8 CSS pixels
 anyway), a picture small enough to keep as it is for the side-by-side page.
+
+Opening a page is the browser's slowest step of a replay (a new renderer process: about a
+second each on a busy machine), so the check after a capture opens the pages of the next
+check ahead (`FreshPages`), blank, each alone in a fresh context made with the options a
+replay gets, while the next capture mostly waits for the network.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from warcache.capture.page import VISIBLE_TEXT_JS
 from warcache.collection import Collection
 from warcache.errors import WarcacheError
 from warcache.fidelity.compare import Seen
-from warcache.replay.intercept import offline_page_in
+from warcache.replay.intercept import offline_context_options, offline_page_in
 
 #: How long the network of a replay must stay quiet to count as settled, and how long to wait for it.
 QUIET = 0.05
@@ -158,9 +163,55 @@ async def _scroll(page, watch: _Watch, steps: int) -> None:  # noqa: ANN001
             return
 
 
+@dataclass
+class FreshPages:
+    """A blank page for each replay, each alone in a fresh context of `browser`, opened ahead
+    for replays at `key` (viewport, user agent). A page is taken once (set to None)."""
+
+    browser: object
+    key: tuple[tuple[int, int], str | None]
+    intercept: object | None
+    replay: object | None
+
+    async def close(self) -> None:
+        """Close the pages not taken (with their contexts)."""
+        for page in (self.intercept, self.replay):
+            if page is not None:
+                with contextlib.suppress(Exception):
+                    await page.context.close()
+        self.intercept = self.replay = None
+
+
+async def open_fresh_pages(browser, viewport: tuple[int, int],  # noqa: ANN001 - a Playwright Browser
+                           user_agent: str | None) -> FreshPages:
+    """Open a blank page for each replay of a capture seen at `viewport` with `user_agent`."""
+    pages = FreshPages(browser, (viewport, user_agent), None, None)
+    contexts = []
+    try:
+        contexts.append(await browser.new_context(**offline_context_options(viewport, scale=SCALE)))
+        pages.intercept = await contexts[-1].new_page()
+        contexts.append(await browser.new_context(**_served_options(viewport, user_agent)))
+        pages.replay = await contexts[-1].new_page()
+    except BaseException:
+        for context in contexts:
+            with contextlib.suppress(Exception):
+                await context.close()
+        raise
+    return pages
+
+
+def _served_options(viewport: tuple[int, int], user_agent: str | None) -> dict:
+    options: dict = {"viewport": {"width": viewport[0], "height": viewport[1]}, "device_scale_factor": SCALE}
+    if user_agent:
+        options["user_agent"] = user_agent
+    return options
+
+
 async def replay_intercept(browser, coll: Collection, url: str, timestamp: str, *,  # noqa: ANN001
-                           viewport: tuple[int, int], scroll_steps: int, timeout: float = 30.0) -> Replayed:
-    """The capture of `url` at `timestamp`, shown by request interception in a fresh context."""
+                           viewport: tuple[int, int], scroll_steps: int, timeout: float = 30.0,
+                           page=None) -> Replayed:  # noqa: ANN001
+    """The capture of `url` at `timestamp`, shown by request interception in a fresh context
+    (`page`: a blank page of one, opened ahead by `open_fresh_pages`)."""
     out = Replayed("intercept")
     clock = time.monotonic()
     watch: list[_Watch] = []
@@ -170,7 +221,7 @@ async def replay_intercept(browser, coll: Collection, url: str, timestamp: str, 
 
     try:
         async with offline_page_in(browser, coll, url, timestamp, timeout=timeout, viewport=viewport,
-                                   prepare=prepare, scale=SCALE) as shown:
+                                   prepare=prepare, scale=SCALE, page=page) as shown:
             await _look(shown.page, watch[0], out, scroll_steps)
             out.seen.answered = shown.result.served
             out.seen.not_archived = list(dict.fromkeys(shown.result.refused))
@@ -184,8 +235,10 @@ async def replay_intercept(browser, coll: Collection, url: str, timestamp: str, 
 
 
 async def replay_served(browser, entry_url: str, *, viewport: tuple[int, int],  # noqa: ANN001
-                        scroll_steps: int, user_agent: str | None = None, timeout: float = 30.0) -> Replayed:
-    """The page at `entry_url` of a replay server (its `/<coll>/<ts>/<url>`), in a fresh context."""
+                        scroll_steps: int, user_agent: str | None = None, timeout: float = 30.0,
+                        page=None) -> Replayed:  # noqa: ANN001
+    """The page at `entry_url` of a replay server (its `/<coll>/<ts>/<url>`), in a fresh context
+    (`page`: a blank page of one made with the same options, opened ahead by `open_fresh_pages`)."""
     out = Replayed("replay")
     clock = time.monotonic()
     server = urlsplit(entry_url)
@@ -207,15 +260,15 @@ async def replay_served(browser, entry_url: str, *, viewport: tuple[int, int],  
             not_archived.append(request.url)
 
     try:
-        options: dict = {"viewport": {"width": viewport[0], "height": viewport[1]},
-                         "device_scale_factor": SCALE}
-        if user_agent:
-            options["user_agent"] = user_agent
-        context = await browser.new_context(**options)
+        if page is None:
+            context = await browser.new_context(**_served_options(viewport, user_agent))
+        else:
+            context = page.context
         watch = _Watch(context)
         context.on("response", on_response)
         context.on("requestfailed", on_failed)
-        page = await context.new_page()
+        if page is None:
+            page = await context.new_page()
         await page.goto(entry_url, wait_until="load", timeout=timeout * 1000)
         await _look(page, watch, out, scroll_steps)
         out.seen.console_errors = list(watch.errors)

@@ -230,6 +230,18 @@ async def offline_page(
 NOWHERE_PROXY = {"server": "http://127.0.0.1:9"}
 
 
+def offline_context_options(viewport: tuple[int, int], *, proxy: dict | None = NOWHERE_PROXY,
+                            scale: float | None = None) -> dict[str, Any]:
+    """The options of a browser context a capture is shown in by interception."""
+    options: dict[str, Any] = {"viewport": {"width": viewport[0], "height": viewport[1]},
+                               "service_workers": "allow"}
+    if proxy is not None:
+        options["proxy"] = proxy
+    if scale is not None:
+        options["device_scale_factor"] = scale
+    return options
+
+
 @contextlib.asynccontextmanager
 async def offline_page_in(
     browser,  # noqa: ANN001 - a Playwright Browser
@@ -241,15 +253,19 @@ async def offline_page_in(
     viewport: tuple[int, int] = (1280, 800),
     prepare: Callable[[Any], Awaitable[None]] | None = None,
     scale: float | None = None,
+    page: Any = None,
 ) -> AsyncIterator[OfflinePage]:
     """`offline_page` in a fresh context of a browser the caller runs already (the fidelity
     check uses the capture's): the capture of `url` at `timestamp` in `coll`, every request
     answered from the archive.  `prepare(context)` runs before the page opens (to listen to it);
     `scale` is the device scale factor (the fidelity check draws its replays at half scale).
-    Raises UsageError when the page does not load; the context is closed on exit."""
+    `page`: a blank page the caller opened ahead, alone in a context made with
+    `offline_context_options` (opening one takes the browser about a second on a busy machine),
+    used instead of a new one.  Raises UsageError when the page does not load; the context is
+    closed on exit."""
     result = OpenResult(url, coll.name, timestamp)
     resolver = Resolver(coll)
-    context = None
+    context = page.context if page is not None else None
     try:
         async def prepared(ctx) -> None:  # noqa: ANN001
             nonlocal context
@@ -258,7 +274,8 @@ async def offline_page_in(
                 await prepare(ctx)
 
         page = await _open_page(browser, resolver, result, url, timestamp, timeout=timeout,
-                                viewport=viewport, proxy=NOWHERE_PROXY, prepare=prepared, scale=scale)
+                                viewport=viewport, proxy=NOWHERE_PROXY, prepare=prepared, scale=scale,
+                                page=page)
         yield OfflinePage(page, result)
     finally:
         if context is not None:
@@ -335,16 +352,16 @@ async def _open_page(
     proxy: dict | None = None,
     prepare: Callable[[Any], Awaitable[None]] | None = None,
     scale: float | None = None,
+    page: Any = None,
 ):  # noqa: ANN202 - a Playwright Page
+    """A page showing the capture (`page`: a blank one opened ahead, in its own context made
+    with the same options; the routes and the pinning script apply to it as to a new page)."""
     from playwright.async_api import Error as PlaywrightError
 
-    options: dict[str, Any] = {"viewport": {"width": viewport[0], "height": viewport[1]},
-                               "service_workers": "allow"}
-    if proxy is not None:
-        options["proxy"] = proxy
-    if scale is not None:
-        options["device_scale_factor"] = scale
-    context = await chromium.new_context(**options)
+    if page is None:
+        context = await chromium.new_context(**offline_context_options(viewport, proxy=proxy, scale=scale))
+    else:
+        context = page.context
     if prepare is not None:
         await prepare(context)
     await context.add_init_script(script=pin_script(timestamps.to_ms(stamp), seed_for(url, stamp)))
@@ -437,7 +454,8 @@ async def _open_page(
 
     await context.route("**/*", answer)
     await context.route_web_socket("**/*", no_socket)
-    page = await context.new_page()
+    if page is None:
+        page = await context.new_page()
     page_holder["page"] = page
     try:
         await page.goto(url, wait_until="load", timeout=timeout * 1000)
