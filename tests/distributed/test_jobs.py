@@ -38,10 +38,11 @@ def test_every_capture_option_travels_in_a_job(tmp_path):
     default = CaptureOptions()
     from_cli = {f.name for f in fields(CaptureOptions) if getattr(opts, f.name) != getattr(default, f.name)}
     # Every option the command line sets differs from its default here, so each is checked below
-    # (--media needs yt-dlp where the command runs; media is a bool like pdf). A session never
-    # travels: see the test below.
+    # (--media needs yt-dlp where the command runs; media is a bool like pdf; fetching the other
+    # image candidates and whole files has no option of its own). A session never travels: see
+    # the test below.
     assert from_cli == {f.name for f in fields(CaptureOptions)} - {"quiet", "max_screenshot_height", "media",
-                                                                  "session"}
+                                                                  "session", "fetch_extras", "extras_timeout"}
     job = Job("http://a.example/", "default", "file:///store", options_to_json(opts))
     wire = json.loads(json.dumps(job.to_kwargs()))  # what the broker carries
     assert Job.from_kwargs(wire).capture_options() == opts

@@ -121,8 +121,13 @@ def test_an_imported_page_goes_with_its_request_and_nothing_else(imported):
     assert run_cli("search", "--json", "importedword", root=root).json() == []
     hits = run_cli("search", "--json", "otherword", root=root).json()
     assert [h["url"] for h in hits] == [SITE + "/other.html"]
-    for ts in ("20240517100000", "20240518100000"):
-        assert _replay(root, SITE + "/page.html", ts).status_code == 404  # neither visit is left
+    for ts in ("20240517100000", "20240518100000"):  # neither visit is left: replay answers with
+        # nothing, or (fuzzy matching, same path) sends the browser to the copy, a URL of its own
+        # that was not forgotten
+        answer = _replay(root, SITE + "/page.html", ts)
+        assert answer.status_code == 404 or (
+            answer.status_code in (302, 307) and answer.headers["Location"].endswith("/page.html?copy=1")
+        ), (answer.status_code, answer.headers.get("Location"))
     copy = _replay(root, SITE + "/page.html?copy=1", COPY_TS)
     assert copy.status_code == 200 and copy.data == PAGE  # still there, now stored in place
     assert _replay(root, SITE + "/style.css", "20240517100001").data == CSS
