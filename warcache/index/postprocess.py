@@ -35,6 +35,7 @@ from warcache.index.cdxj import CdxjIndex, CdxjLine, index_warc
 from warcache.index.checks import CheckRef, apply_checks, parse_check
 from warcache.index.dedup import DedupIndex, Original
 from warcache.pagelist import Annotation, PageEntry
+from warcache.search.documents import capture_key
 from warcache.search.index import PageDoc, fulltext_index
 from warcache.urls import hash_url, host_of
 from warcache.warc.reader import ReadStop, RecordAt, WarcReader, read_record_at
@@ -385,8 +386,9 @@ def index_missing(coll: Collection, path: Path, filename: str,
     leaves a complete page the indexes know only in part, and recovery keeps that page. So for
     a recovered file: URL index lines and page entries that are missing are added (each at most
     once, whatever ran before), and the full-text document of every page without a page entry,
-    and of the file's last page (full-text adds replace, so doing it again is harmless), is
-    written. Safe to run again if killed itself.
+    of every page the full-text index does not hold (pages captured in parallel finish in any
+    order), and of the file's last page (full-text adds replace, so doing it again is harmless),
+    is written. Safe to run again if killed itself.
     """
     report = CollectionIndexReport(files=1)
     result = index_file(coll, path, filename)
@@ -404,9 +406,18 @@ def index_missing(coll: Collection, path: Path, filename: str,
     redo = {p.offset for p in new_pages}
     if result.pages:
         redo.add(result.pages[-1].offset)
-    docs = [d for d in result.docs if d.warc_offset in redo]
-    if docs:
-        report.docs = fulltext_index(coll).add(docs)
+    index = fulltext_index(coll)
+    try:
+        if result.docs:
+            # With pages captured in parallel, a page that is not the file's last can be listed and
+            # still lack its document (killed between the two steps): ask the index what it holds.
+            have = index.captures()
+            redo.update(d.warc_offset for d in result.docs if capture_key(d) not in have)
+        docs = [d for d in result.docs if d.warc_offset in redo]
+        if docs:
+            report.docs = index.add(docs)
+    finally:
+        index.close()
     coll.append_pages(new_pages)
     _apply_checks(coll, result.checks)
     dedup = DedupIndex(coll.dedup_path)
