@@ -118,23 +118,14 @@ class Collection:
         if not entries:
             return
         self.indexes_dir.mkdir(parents=True, exist_ok=True)
-        data = "".join(e.to_line() for e in entries)
-        with self._pages_lock(), open(self.pages_path, "a", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with self._pages_lock():
+            _append_synced(self.pages_path, "".join(e.to_line() for e in entries))
 
     def replace_pages(self, entries: list[PageEntry]) -> None:
         """Write pages.jsonl anew (a rebuild), atomically, under the same lock as appends."""
         self.indexes_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.pages_path.with_name(f".pages-{os.getpid()}.tmp")
         with self._pages_lock():
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for e in entries:
-                    fh.write(e.to_line())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.pages_path)
+            _write_anew(self.pages_path, "".join(e.to_line() for e in entries))
 
     def update_pages(self, change: Callable[[list[PageEntry]], bool]) -> None:
         """Change entries of pages.jsonl in place: `change(entries)` edits the list and says
@@ -144,13 +135,7 @@ class Collection:
             entries = list(self.pages())
             if not change(entries):
                 return
-            tmp = self.pages_path.with_name(f".pages-{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for e in entries:
-                    fh.write(e.to_line())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.pages_path)
+            _write_anew(self.pages_path, "".join(e.to_line() for e in entries))
 
     @property
     def failures_path(self) -> Path:
@@ -238,21 +223,34 @@ class Collection:
         if not annotations:
             return
         self.indexes_dir.mkdir(parents=True, exist_ok=True)
-        with self._pages_lock(), open(self.annotations_path, "a", encoding="utf-8") as fh:
-            fh.write("".join(a.to_line() for a in annotations))
-            fh.flush()
-            os.fsync(fh.fileno())
+        with self._pages_lock():
+            _append_synced(self.annotations_path, "".join(a.to_line() for a in annotations))
 
     def replace_annotations(self, annotations: list[Annotation]) -> None:
         """Write the derived list anew (a rebuild), atomically."""
         self.indexes_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.annotations_path.with_name(f".annotations-{os.getpid()}.tmp")
         with self._pages_lock():
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write("".join(a.to_line() for a in latest_annotations(annotations).values()))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.annotations_path)
+            _write_anew(self.annotations_path,
+                        "".join(a.to_line() for a in latest_annotations(annotations).values()))
+
+
+def _append_synced(path: Path, text: str) -> None:
+    """Append `text` to a derived list and fsync it (the caller holds the collection's list lock)."""
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_anew(path: Path, text: str) -> None:
+    """Replace a derived list with `text` atomically: a reader sees the old file or the new one,
+    never a part (the caller holds the collection's list lock)."""
+    tmp = path.with_name(f".{path.stem}-{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def root_path(explicit: str | os.PathLike[str] | None = None) -> Path:
