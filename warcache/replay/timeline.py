@@ -61,17 +61,11 @@ def calendar_path(coll: str, url: str) -> str:
 
 
 def fidelity_of(entry: PageEntry | None) -> int | None:
-    """The capture's fidelity score (0-100) when it was checked (a field that newer page lists
-    have; older ones and imported pages have none)."""
+    """The capture's fidelity score (0-100) when it was checked: by interception, else through
+    the replay server (imported pages and captures made before the check have none)."""
     if entry is None:
         return None
-    for name in ("fidelity", "replay_fidelity"):
-        value = getattr(entry, name, None)
-        if value is None:
-            value = entry.extra.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 100:
-            return value
-    return None
+    return entry.fidelity if entry.fidelity is not None else entry.replay_fidelity
 
 
 def neighbours(captures: list[Capture], ts: str) -> tuple[Capture | None, Capture | None, Capture | None]:
