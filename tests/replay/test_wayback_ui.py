@@ -31,9 +31,7 @@ def root(shared_capture, tmp_path_factory):
 
     assert shared_capture.run.code == 0, shared_capture.run.stderr
     root = shared_capture.copy(tmp_path_factory.mktemp("wayback"))
-    # The shared run captured /final.html twice, maybe within one second (one timestamp, so one
-    # address): a capture a second later makes sure there is a previous and a next.
-    time.sleep(1.1)
+    # A third capture of /final.html, tagged below, so that the timeline has a previous and a next.
     run = cli("add", "--recapture", "-c", "default", shared_capture.site.url("/final.html"), root=root)
     assert run.code == 0, run.stderr
     run = cli("tag", shared_capture.site.url("/final.html"), "reading", "--note", "the end of the chain",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, fields
 
@@ -163,6 +164,28 @@ class AfterStore:
 AfterStoreHook = Callable[[StoredPage], Awaitable[AfterStore | None]]
 
 
+@dataclass
+class DistinctSeconds:
+    """Keeps two captures of one URL in a run from starting in the same second.
+
+    A capture is named by its URL and 14-digit timestamp (page list, full-text index, replay,
+    calendar), so two captures of one URL begun in one second (the URL twice in a run with -j 2)
+    would be one capture to every index. The capture's time is taken as it starts, with no wait
+    in between (capture_page), so the second it gets is the one seen here; at a hair from the
+    next second, this waits for that one too."""
+
+    last: dict[str, float] = field(default_factory=dict)  # URL -> when its latest capture began
+
+    async def wait(self, url: str) -> None:
+        while True:
+            now = time.time()
+            last = self.last.get(url)
+            if (last is None or int(last) != int(now)) and now % 1 < 0.99:
+                break
+            await asyncio.sleep(int(now) + 1.001 - now)
+        self.last[url] = now
+
+
 class Archiver:
     """Capture pages into one collection. Use as `async with Archiver(...) as a: await a.add(url)`.
 
@@ -189,6 +212,7 @@ class Archiver:
         self._writer: WarcFileWriter | None = None
         self._dedup: DedupIndex | None = None
         self._cdxj: CdxjIndex | None = None
+        self._seconds = DistinctSeconds()
 
     async def __aenter__(self) -> Archiver:
         if self.coll is not None:
@@ -310,6 +334,7 @@ class Archiver:
         shared with other captures and that was replaced meanwhile: see browsers.py)."""
         assert self._browsers is not None
         async with self._browsers.lease(alone=alone) as lease:
+            await self._seconds.wait(url)
             capture = await self._browsers.capture(lease, url, opts)
             if capture.browser_crashed or not lease.connected:
                 await self._browsers.replace(lease)

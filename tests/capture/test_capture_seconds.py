@@ -1,0 +1,30 @@
+"""Two captures of one URL in one run never share a 14-digit timestamp.
+
+A capture is named by its URL and its second (page list, full-text index, replay, calendar), so
+the archiver (DistinctSeconds) starts a second capture of a URL begun in the same second a little
+later. The end-to-end case is the shared capture, which has /final.html twice in one `-j 2` run
+(tests/search/test_search_cli.py counts its two captures); here the waiting itself is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from warcache.capture.archiver import DistinctSeconds
+
+
+def test_the_same_url_twice_starts_in_two_seconds_and_other_urls_do_not_wait() -> None:
+    seconds = DistinctSeconds()
+
+    async def starts() -> list[float]:
+        seen = []
+        for url in ("http://a.test/", "http://b.test/", "http://a.test/", "http://a.test/"):
+            await seconds.wait(url)
+            seen.append(time.time())
+        return seen
+
+    a1, b, a2, a3 = asyncio.run(starts())
+    assert int(a1) != int(a2) != int(a3)
+    assert b - a1 < 0.05 or int(b) != int(a1)  # another URL goes ahead at once (unless at a second's edge)
+    assert a3 - a1 < 2.1  # it waits for the next second, no longer
