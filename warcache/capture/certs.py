@@ -42,8 +42,10 @@ def _self_signed_pem() -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
+@lru_cache(maxsize=1)
 def proxy_server_context() -> ssl.SSLContext:
-    """A server-side SSL context speaking HTTP/1.1 only, with the process's throw-away certificate."""
+    """A server-side SSL context speaking HTTP/1.1 only, with the process's throw-away certificate.
+    One per process: a context is only read once set up, and every page's proxy can share it."""
     cert_pem, key_pem = _self_signed_pem()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.set_alpn_protocols(["http/1.1"])
@@ -57,8 +59,11 @@ def proxy_server_context() -> ssl.SSLContext:
     return ctx
 
 
+@lru_cache(maxsize=2)
 def upstream_client_context(verify: bool) -> ssl.SSLContext:
-    """The context the proxy uses towards real servers: verifying by default, HTTP/1.1 only."""
+    """The context the proxy uses towards real servers: verifying by default, HTTP/1.1 only. One
+    of each per process: loading the system's CA certificates costs about 20 ms of CPU, which
+    every page paid when each proxy made its own."""
     if verify:
         ctx = ssl.create_default_context()
     else:
