@@ -44,7 +44,7 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[dev]" 2>&1 \
     | grep -v -e "^WARNING: Location" >&2 || true
-  "$VENV/bin/python" -c 'import warcache, playwright, warcio, whoosh, bs4' \
+  "$VENV/bin/python" -c 'import warcache, playwright, warcio, whoosh, bs4, xdist' \
     || { say "installing dependencies failed"; exit 1; }
   echo "$WANT" > "$STAMP"
 fi

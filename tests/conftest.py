@@ -128,3 +128,50 @@ def shared_capture(tmp_path_factory, browser_path) -> SharedCapture:
         yield capture
     finally:
         site.stop()
+
+
+# -- running in parallel (pytest-xdist, as scripts/test does) --------------------------------------
+
+#: The files whose tests read the shared capture: one worker runs them all, so the capture is made
+#: once, not once per worker (checked against the tests' fixtures as they are collected).
+SHARED_FILES = {
+    "tests/capture/test_capture.py", "tests/search/test_search_cli.py", "tests/manage/test_verify.py",
+    "tests/replay/test_replay_browser.py", "tests/replay/test_add_form.py", "tests/replay/test_wayback_ui.py",
+}
+SHARED_GROUP = "shared-capture"
+
+
+def work_unit(nodeid: str) -> str:
+    """What one worker runs as a whole: a file (its module fixtures, such as a capture run its
+    tests share, are made once), or all the shared capture's readers."""
+    path = nodeid.split("::", 1)[0]
+    return SHARED_GROUP if path in SHARED_FILES else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByWorkUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return ByWorkUnit(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under xdist, hand out the longest work first (the shared capture's readers and files with
+    slow tests, then those with browser tests), so no worker is left with a slow file at the end;
+    and refuse a test that reads the shared capture from a file not in SHARED_FILES."""
+    if not hasattr(config, "workerinput"):
+        return  # not an xdist worker: nothing to arrange
+    weight: dict[str, int] = {}
+    for item in items:
+        unit = work_unit(item.nodeid)
+        if "shared_capture" in item.fixturenames and unit != SHARED_GROUP:
+            raise pytest.UsageError(f"{item.nodeid} reads the shared capture: add its file to SHARED_FILES")
+        slow = unit == SHARED_GROUP or item.get_closest_marker("slow")
+        heavy = 2 if slow else 1 if item.get_closest_marker("browser") else 0
+        weight[unit] = max(weight.get(unit, 0), heavy)
+    order = {unit: n for n, unit in enumerate(weight)}
+    items.sort(key=lambda item: (-weight[work_unit(item.nodeid)], order[work_unit(item.nodeid)]))
