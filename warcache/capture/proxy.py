@@ -532,6 +532,13 @@ class RecordingProxy:
                     client_ok = False
                     break
                 if ex.body_length + len(chunk) > self.max_body:
+                    # Kept up to the limit exactly: a chunk can be larger than the whole limit.
+                    kept = chunk[: self.max_body - ex.body_length]
+                    ex.add_body(kept)
+                    if client_ok and writer is not None:
+                        with contextlib.suppress(ConnectionError, OSError):
+                            writer.write(kept)
+                            await writer.drain()
                     ex.truncated = "length"
                     if writer is not None:
                         self.cut_for_length.add(ex.url)
