@@ -32,6 +32,7 @@ from chaos_kill import ChaosReport, check  # noqa: E402
 
 from warcache.collection import Collection  # noqa: E402
 from warcache.distributed.backlog import read_backlog  # noqa: E402
+from warcache.distributed.config import QUEUE  # noqa: E402
 from warcache.index.cdxj import CdxjIndex  # noqa: E402
 from warcache.warc.reader import WarcReader  # noqa: E402
 from warcache.warc.writer import PAGE_URN  # noqa: E402
@@ -211,6 +212,36 @@ def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(sit
         info = [json.loads(item.record.content_stream().read()) for item in WarcReader(path)
                 if (item.target_uri or "").startswith(PAGE_URN)]
         assert [(i["user_agent"], i["viewport"]) for i in info] == [("QueueTest/1.0", "1024x700")]
+
+
+def test_a_job_the_broker_lost_is_found_and_queued_again(site, redis_server, tmp_path):
+    """kombu takes a message off the queue before it records it as delivered, so a worker killed
+    in between loses it for good (seen when a worker was killed right after a job: `add` waited
+    forever). Here the oldest message is taken off the queue by hand, as such a worker would,
+    before any worker runs: `add` notices that the broker holds the job nowhere, queues it again
+    under its id, and every page is captured and indexed once."""
+    host = tmp_path / "host"
+    urls = urls_of(site, 3)
+    proc = subprocess.Popen(warcache_cmd(host, "add", "--broker", redis_server.url, *FAST, *urls),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while not any(ln.startswith("queued 3 URL(s)") for ln in lines) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client = redis.Redis.from_url(redis_server.url)
+    taken = client.rpop(QUEUE)  # kombu pushes on the left and takes the oldest from the right
+    assert taken is not None
+    with workers(1, redis_server.url, tmp_path, visibility_timeout=60):
+        assert proc.wait(120) == 0, "".join(lines)
+    reader.join(10)
+    text = "".join(lines)
+    again = [ln for ln in lines if "the broker lost the job for" in ln]
+    assert len(again) == 1 and again[0].rstrip().endswith("queued again"), text
+    assert f"lost the job for {urls[0]} " in again[0]  # the first queued, the one taken
+    assert "3 of 3 captured" in text, text
+    assert_each_once(host, urls, tmp_path / "check")
 
 
 def test_a_lost_broker_connection_is_reported_and_retried(site, tmp_path):

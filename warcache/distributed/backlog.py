@@ -11,6 +11,7 @@ job again under a new id. Reading all of it takes a few Redis commands and no wo
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -108,6 +109,23 @@ def read_backlog(client, *, visibility_timeout: float, limit: int = 1000) -> Bac
     backlog.running.sort(key=lambda j: -j.age)
     backlog.failed.sort(key=lambda j: j.age)
     return backlog
+
+
+def held_job_ids(client, *, most: int = 5000) -> set[str] | None:
+    """The ids of every job the broker holds: queued (in any priority list) or delivered to a
+    worker and not yet acknowledged. None when more than `most` are queued (too many to read)."""
+    queues = [QUEUE] + [f"{QUEUE}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
+    if sum(client.llen(q) for q in queues) > most:
+        return None
+    held = set()
+    for queue in queues:
+        for raw in client.lrange(queue, 0, -1):
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                held.add(_job_of(json.loads(raw))[0])
+    for raw in client.hvals(UNACKED):
+        with contextlib.suppress(ValueError, IndexError, TypeError, AttributeError):
+            held.add(_job_of(json.loads(raw)[0])[0])
+    return held
 
 
 def _add_workers(client, jobs: list[QueuedJob]) -> None:

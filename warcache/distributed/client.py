@@ -25,6 +25,7 @@ from warcache.capture.page import CaptureOptions
 from warcache.capture.run import RunEvents, RunOutcome, remember_failures
 from warcache.collection import Collection
 from warcache.distributed import require_extra
+from warcache.distributed.backlog import held_job_ids
 from warcache.distributed.config import QUEUE, TASK, make_app
 from warcache.distributed.delivery import Store, open_store
 from warcache.distributed.digests import PayloadMap, payloads_key
@@ -36,6 +37,10 @@ from warcache.errors import UsageError
 POLL_INTERVAL = 0.25
 #: After this long with no job started, say that no worker seems to be running.
 NO_WORKER_NOTE = 30.0
+#: Seconds without any job of the run beginning or ending before `add` looks for lost jobs, and
+#: between two looks (see LostJobs).
+LOST_AFTER = 10.0
+LOST_CHECK = 5.0
 FINISHED = ("SUCCESS", "FAILURE", "REVOKED")
 
 
@@ -114,14 +119,20 @@ def _queue_and_wait(link: Connection, coll: Collection, opts: CaptureOptions, ur
     payloads = payloads_key(coll)
     options = options_to_json(opts)
     ids: list[str] = []
+    jobs: dict[str, Job] = {}
     results: dict[int, PageResult] = {}
     interrupted = False
+
+    def send_again(job_id: str) -> None:
+        app.send_task(TASK, kwargs=jobs[job_id].to_kwargs(), queue=QUEUE, task_id=job_id)
+
     try:
         try:
             with app.producer_or_acquire() as producer:
                 for url in urls:
                     job = Job(url, coll.name, store, options, payloads, browser_path)
                     ids.append(app.send_task(TASK, kwargs=job.to_kwargs(), producer=producer, queue=QUEUE).id)
+                    jobs[ids[-1]] = job
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # kombu's OperationalError once its publish retries are spent
@@ -131,7 +142,7 @@ def _queue_and_wait(link: Connection, coll: Collection, opts: CaptureOptions, ur
             note(f"the broker went away after {len(ids)} of {len(urls)} URL(s) were queued: "
                  f"{_first_line(exc)}")
         note(f"queued {len(ids)} URL(s) on {broker_address(link.broker)}; waiting for the workers")
-        _wait(link, app, ids, urls, ingester, events, results, note)
+        _wait(link, app, ids, urls, ingester, events, results, note, send_again)
     except KeyboardInterrupt:
         interrupted = True
     interrupted = interrupted or len(ids) < len(urls)  # the broker went away while queueing
@@ -143,15 +154,19 @@ def _queue_and_wait(link: Connection, coll: Collection, opts: CaptureOptions, ur
 
 
 def _wait(link: Connection, app, ids: list[str], urls: list[str], ingester: Ingester, events: RunEvents,
-          results: dict[int, PageResult], note: Callable[[str], None]) -> None:
+          results: dict[int, PageResult], note: Callable[[str], None],
+          send_again: Callable[[str], None]) -> None:
+    """Poll the jobs' results until each has one, reporting them as they land (see LOST_AFTER for
+    jobs the broker lost)."""
     import redis
 
     keys = {job: app.backend.get_key_for_task(job) for job in ids}
     pending = {job: i for i, job in enumerate(ids)}
     started: set[str] = set()
-    since = time.monotonic()
+    since = moved = time.monotonic()
     down = False
     noted_idle = False
+    lost = LostJobs()
     while pending:
         order = list(pending)
         try:
@@ -166,6 +181,7 @@ def _wait(link: Connection, app, ids: list[str], urls: list[str], ingester: Inge
             note("connection to the broker is back")
             down = False
         finished = []
+        unseen = set()  # jobs no worker has begun, as far as their results tell
         for job, value in zip(order, raw, strict=True):
             meta = json.loads(value) if value else {}
             status = meta.get("status")
@@ -173,9 +189,13 @@ def _wait(link: Connection, app, ids: list[str], urls: list[str], ingester: Inge
                 finished.append((job, meta))
             elif status == "STARTED" and job not in started:
                 started.add(job)
+                moved = time.monotonic()
                 if events.started:
                     events.started(pending[job], urls[pending[job]])
+            elif not status:
+                unseen.add(job)
         if finished:
+            moved = time.monotonic()
             report = ingester.run_once() if any(_delivered(meta) for _, meta in finished) else IngestReport()
             describe_ingest(report, note)
             for job, meta in finished:
@@ -187,8 +207,45 @@ def _wait(link: Connection, app, ids: list[str], urls: list[str], ingester: Inge
             note(f"no worker has started a job in {NO_WORKER_NOTE:.0f} s: is one running? "
                  f"(warcache worker --broker redis://{broker_address(link.broker)}/...)")
             noted_idle = True
+        if unseen and time.monotonic() - moved > LOST_AFTER:
+            for job in lost.check(link.redis, unseen):
+                note(f"the broker lost the job for {urls[pending[job]]} (a worker died as it took it?): "
+                     "queued again")
+                send_again(job)
         if pending:
             time.sleep(POLL_INTERVAL)
+
+
+class LostJobs:
+    """Finds jobs the broker no longer holds although no worker began them.
+
+    kombu's Redis transport takes a message off the queue (BRPOP) and only then records it as
+    delivered (the `unacked` hash): a worker killed between the two loses the message, which no
+    visibility timeout brings back, and `add` would wait for it forever. A job that no result says
+    was begun, and that is neither queued nor delivered in two looks LOST_CHECK seconds apart (the
+    gap between the two steps is a few microseconds), is lost. Sending it again under its id is
+    safe even if it was not: a job captured twice is taken into the collection once (ingest.py)."""
+
+    def __init__(self) -> None:
+        self.suspects: set[str] = set()
+        self.last = 0.0
+
+    def check(self, client, unseen: set[str]) -> list[str]:
+        import redis
+
+        if time.monotonic() - self.last < LOST_CHECK:
+            return []
+        self.last = time.monotonic()
+        try:
+            held = held_job_ids(client)
+        except redis.RedisError:
+            return []
+        if held is None:  # a long queue: looked at again once it is shorter
+            return []
+        missing = unseen - held
+        lost = sorted(missing & self.suspects)
+        self.suspects = missing - set(lost)
+        return lost
 
 
 def _delivered(meta: dict) -> bool:
