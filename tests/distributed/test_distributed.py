@@ -90,6 +90,31 @@ def assert_each_once(root: Path, urls: list[str], work: Path) -> list[str]:
     return refers
 
 
+class RunningAdd:
+    """`warcache add ...` started in the background, its stderr lines collected as they come."""
+
+    def __init__(self, cmd: list[str], env: dict | None = None) -> None:
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stderr), daemon=True)
+        self._reader.start()
+
+    def wait_for_line(self, prefix: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(ln.startswith(prefix) for ln in self.lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def wait(self, timeout: float) -> int:
+        """The exit code; all of stderr has been read."""
+        code = self.proc.wait(timeout)
+        self._reader.join(10)
+        return code
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
 def urls_of(site, n: int, ms: int = 0) -> list[str]:
     return [site.url(f"/article/{i}" + (f"?ms={ms}" if ms else "")) for i in range(1, n + 1)]
 
@@ -163,19 +188,12 @@ def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(sit
     refused = "http://127.0.0.1:9/nothing-listens-here"
     broker = redis_server.url
     with workers(1, broker, tmp_path, jobs=1, visibility_timeout=60) as ws:
-        cmd = warcache_cmd(host, "add", "--broker", broker, *FAST, *OPTIONS, *urls, refused)
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-        reader.start()
-        deadline = time.monotonic() + 120
+        add = RunningAdd(warcache_cmd(host, "add", "--broker", broker, *FAST, *OPTIONS, *urls, refused))
         # The first result (any of the four: the queue need not keep their order), then Ctrl-C.
-        while not any(ln.startswith("[1/4] ") for ln in lines) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 130, "".join(lines)
-        reader.join(10)
-        text = "".join(lines)
+        add.wait_for_line("[1/4] ", 120)
+        add.proc.send_signal(signal.SIGINT)
+        assert add.wait(30) == 130, add.text
+        text = add.text
         assert "stay queued" in text and "Traceback" not in text, text
         client = redis.Redis.from_url(broker)
         backlog = read_backlog(client, visibility_timeout=60)
@@ -222,22 +240,15 @@ def test_a_job_the_broker_lost_is_found_and_queued_again(site, redis_server, tmp
     under its id, and every page is captured and indexed once."""
     host = tmp_path / "host"
     urls = urls_of(site, 3)
-    proc = subprocess.Popen(warcache_cmd(host, "add", "--broker", redis_server.url, *FAST, *urls),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 60
-    while not any(ln.startswith("queued 3 URL(s)") for ln in lines) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    add = RunningAdd(warcache_cmd(host, "add", "--broker", redis_server.url, *FAST, *urls))
+    add.wait_for_line("queued 3 URL(s)", 60)
     client = redis.Redis.from_url(redis_server.url)
     taken = client.rpop(QUEUE)  # kombu pushes on the left and takes the oldest from the right
     assert taken is not None
     with workers(1, redis_server.url, tmp_path, visibility_timeout=60):
-        assert proc.wait(120) == 0, "".join(lines)
-    reader.join(10)
-    text = "".join(lines)
-    again = [ln for ln in lines if "the broker lost the job for" in ln]
+        assert add.wait(120) == 0, add.text
+    text = add.text
+    again = [ln for ln in add.lines if "the broker lost the job for" in ln]
     assert len(again) == 1 and again[0].rstrip().endswith("queued again"), text
     assert f"lost the job for {urls[0]} " in again[0]  # the first queued, the one taken
     assert "3 of 3 captured" in text, text
@@ -252,22 +263,15 @@ def test_a_lost_broker_connection_is_reported_and_retried(site, tmp_path):
     urls = urls_of(site, 6, ms=700)
     with RedisServer(appendonly=True) as broker, workers(1, broker.url, tmp_path, jobs=2,
                                                           visibility_timeout=60) as ws:
-        proc = subprocess.Popen(warcache_cmd(host, "add", "--broker", broker.url, *FAST, *urls),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-        reader.start()
-        deadline = time.monotonic() + 60
-        while not any(ln.startswith("[1/6] ok") for ln in lines) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        add = RunningAdd(warcache_cmd(host, "add", "--broker", broker.url, *FAST, *urls))
+        add.wait_for_line("[1/6] ok", 60)
         broker.kill()
         time.sleep(3)
         broker.start()
-        assert proc.wait(120) == 0, "".join(lines)[-3000:]
-        reader.join(10)
+        assert add.wait(120) == 0, add.text[-3000:]
         log = ws[0].log
         assert ws[0].proc.poll() is None  # the worker lives on
-    text = "".join(lines)
+    text = add.text
     assert "lost the connection to the broker" in text and "connection to the broker is back" in text, text
     assert text.count(" ok 200 ") == 6 and "Traceback" not in text
     assert "Connection to broker lost" in log or "Cannot connect to redis" in log, log[-3000:]
