@@ -615,6 +615,10 @@ def _settle_outcome(result: PageCapture, proxy: RecordingProxy) -> None:
     if result.keep:
         return  # a page that ended on an error: _take_document said where
     chain = result.main_chain()
+    if not chain and result.error and REDIRECT_LOOP in result.error:
+        # No document was shown: the hops are the first request's redirects, whether or not the
+        # navigation log heard of the failed navigation before this runs (it may, or not yet).
+        chain = follow_redirects(result.exchanges, result.url)
     if chain:
         last = chain[-1]
         if not result.final_url:
