@@ -184,7 +184,9 @@ def test_a_worker_killed_mid_capture_loses_nothing_and_duplicates_nothing_s3(sit
 
 def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(site, redis_server, tmp_path):
     host = tmp_path / "host"
-    urls = urls_of(site, 3, ms=800)  # one worker, one page at a time: two still queued at Ctrl-C
+    # One worker, one page at a time, each page slow: two still queued at Ctrl-C, even when add
+    # reports the first result late (it did on a loaded machine, after the queue had drained).
+    urls = urls_of(site, 3, ms=2500)
     refused = "http://127.0.0.1:9/nothing-listens-here"
     broker = redis_server.url
     with workers(1, broker, tmp_path, jobs=1, visibility_timeout=60) as ws:

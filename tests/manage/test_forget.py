@@ -522,20 +522,27 @@ def test_a_forget_killed_at_any_moment_leaves_the_collection_as_before_or_after(
         assert verify.code == 0, verify.stderr
 
     phases: Counter[str] = Counter()
-    fractions = [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95]
+    fractions: list[float | None] = [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95]
     # On a busy machine one forget may take much longer or shorter than the one measured above, so
-    # kills can all land before or after its work: up to ten more, at moments of the middle half.
-    extra = [0.3, 0.5, 0.4, 0.6, 0.35, 0.45, 0.55, 0.25, 0.5, 0.4]
+    # kills at fractions of it can all land before or after its work: then up to five more, each
+    # as soon as its work directory appears (None: its build has begun).
+    extra = 5
     n = 0
     while n < len(fractions) or (phases["build"] < 3 and extra):
-        fraction = fractions[n] if n < len(fractions) else extra.pop(0)
+        if n >= len(fractions):
+            fractions.append(None)
+            extra -= 1
+        fraction = fractions[n]
         n += 1
         root = fresh(f"kill{n}")
+        work = dirswap.work_dir(root / "collections", "default")
         proc, listed = start(root)
         descendants: set[int] = set()
-        until = listed + work_seconds * fraction
+        until = listed + (work_seconds * fraction if fraction is not None else 300)
         while time.monotonic() < until and proc.poll() is None:
             descendants.update(children_of(proc.pid))  # the full-text index's writer processes
+            if fraction is None and work.exists():
+                break
             time.sleep(0.01)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
