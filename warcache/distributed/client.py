@@ -209,9 +209,14 @@ def _wait(link: Connection, app, ids: list[str], urls: list[str], ingester: Inge
             noted_idle = True
         if unseen and time.monotonic() - moved > LOST_AFTER:
             for job in lost.check(link.redis, unseen):
+                try:
+                    send_again(job)
+                except Exception as exc:  # kombu's OperationalError: the broker went away meanwhile
+                    note(f"could not queue the job for {urls[pending[job]]} again: {_first_line(exc)}")
+                    lost.suspects.add(job)  # tried again at the next look
+                    continue
                 note(f"the broker lost the job for {urls[pending[job]]} (a worker died as it took it?): "
                      "queued again")
-                send_again(job)
         if pending:
             time.sleep(POLL_INTERVAL)
 
