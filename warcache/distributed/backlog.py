@@ -24,6 +24,8 @@ PRIORITY_SEP = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)
 UNACKED = "unacked"
 UNACKED_INDEX = "unacked_index"
+#: The Redis lists a capture job can be queued in (kombu makes one per priority step).
+QUEUES = (QUEUE, *(f"{QUEUE}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS))
 
 
 @dataclass
@@ -74,9 +76,8 @@ def read_backlog(client, *, visibility_timeout: float, limit: int = 1000) -> Bac
     """Pending (the oldest `limit`), running and failed jobs."""
     now = time.time()
     backlog = Backlog()
-    queues = [QUEUE] + [f"{QUEUE}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
-    backlog.pending_total = sum(client.llen(q) for q in queues)
-    for queue in queues:
+    backlog.pending_total = sum(client.llen(q) for q in QUEUES)
+    for queue in QUEUES:
         # kombu pushes on the left and takes from the right: the oldest are at the end.
         for raw in reversed(client.lrange(queue, -limit, -1)):
             job_id, job = _job_of(json.loads(raw))
@@ -114,11 +115,10 @@ def read_backlog(client, *, visibility_timeout: float, limit: int = 1000) -> Bac
 def held_job_ids(client, *, most: int = 5000) -> set[str] | None:
     """The ids of every job the broker holds: queued (in any priority list) or delivered to a
     worker and not yet acknowledged. None when more than `most` are queued (too many to read)."""
-    queues = [QUEUE] + [f"{QUEUE}{PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
-    if sum(client.llen(q) for q in queues) > most:
+    if sum(client.llen(q) for q in QUEUES) > most:
         return None
     held = set()
-    for queue in queues:
+    for queue in QUEUES:
         for raw in client.lrange(queue, 0, -1):
             with contextlib.suppress(ValueError, TypeError, AttributeError):
                 held.add(_job_of(json.loads(raw))[0])
