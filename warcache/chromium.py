@@ -4,6 +4,12 @@ Order of preference: an explicit `--browser PATH` (or `WARCACHE_CHROMIUM`), then
 Chromium when `playwright install chromium` has put one in place, then a system Chromium or Chrome.
 Debian's `/usr/bin/chromium` is a shell wrapper around `/usr/lib/chromium/chromium`; the binary is
 preferred because the wrapper adds flags from /etc and prints noise on stderr.
+
+Chromium's headless shell (Debian's `chromium-headless-shell`, Playwright's `chromium_headless_shell`)
+is used only when given with --browser: it costs about half the CPU per page
+(scripts/bench_browsers.py), but it never asks for the favicon and its Client Hints name it
+"HeadlessChrome" whatever the user agent says, so pages are not archived as a reader's browser
+gets them. It cannot open a window (`window`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ SYSTEM_CANDIDATES = (
     "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
 )
 PATH_NAMES = ("chromium", "chromium-browser", "google-chrome-stable", "google-chrome", "chrome")
+#: How headless shells are named (Debian's, Google's Chrome for Testing, Playwright's).
+HEADLESS_SHELL_NAMES = ("chromium-headless-shell", "chrome-headless-shell", "headless_shell")
 
 #: Flags for a quiet, reproducible, headless capture browser. Background networking, component
 #: updates and sync make the browser itself contact Google; those requests are not the page's.
@@ -66,6 +74,23 @@ class BrowserChoice:
 
     executable: str | None  # None: Playwright's own bundled Chromium
     source: str
+    binary: str | None = None  # Playwright's Chromium: the file, to ask its version
+
+    def version(self) -> str | None:
+        """The browser's version from its binary, or None when it does not say (see browser_version)."""
+        path = self.executable or self.binary
+        return browser_version(path) if path else None
+
+    def launch_options(self) -> dict[str, str | None]:
+        """How Playwright is told which browser to launch.
+
+        Playwright's own Chromium is asked for by channel: without one, Playwright's headless
+        launches take its headless shell instead of the Chromium `playwright install chromium` put
+        beside it (see the module docstring for what that shell archives differently).
+        """
+        if self.executable is None:
+            return {"channel": "chromium"}
+        return {"executable_path": self.executable}
 
 
 def _is_executable(path: str | os.PathLike[str]) -> bool:
@@ -74,15 +99,53 @@ def _is_executable(path: str | os.PathLike[str]) -> bool:
 
 
 def _unwrap_debian(path: str) -> str:
-    """Debian's /usr/bin/chromium wrapper execs /usr/lib/chromium/chromium: use the binary."""
+    """Debian's /usr/bin wrappers exec the binaries in /usr/lib/chromium: use the binary."""
     real = os.path.realpath(path)
-    if real.endswith("/usr/bin/chromium") and _is_executable("/usr/lib/chromium/chromium"):
-        return "/usr/lib/chromium/chromium"
+    for name in ("chromium", "chromium-headless-shell"):
+        if real.endswith(f"/usr/bin/{name}") and _is_executable(f"/usr/lib/chromium/{name}"):
+            return f"/usr/lib/chromium/{name}"
     return path
+
+
+def is_headless_shell(path: str | None) -> bool:
+    """Whether `path` is a Chromium headless shell, which cannot open a window."""
+    return path is not None and Path(path).name.startswith(HEADLESS_SHELL_NAMES)
+
+
+def _playwright_cache(env: dict[str, str]) -> Path | None:
+    """Where Playwright keeps its browsers by default on this system, or None when that is not
+    known here (PLAYWRIGHT_BROWSERS_PATH set, an unknown system): then only its driver can say."""
+    if env.get("PLAYWRIGHT_BROWSERS_PATH"):
+        return None
+    home = Path.home()
+    system = platform.system()
+    if system == "Linux":
+        return Path(env.get("XDG_CACHE_HOME") or home / ".cache") / "ms-playwright"
+    if system == "Darwin":
+        return home / "Library" / "Caches" / "ms-playwright"
+    if system == "Windows":
+        return Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local") / "ms-playwright"
+    return None
+
+
+def _no_playwright_chromium(env: dict[str, str]) -> bool:
+    """True when Playwright has certainly installed no Chromium: its default cache holds none.
+
+    Why: asking Playwright's driver starts a Node.js process (~0.4 s and as much CPU, on every
+    `warcache add`); on machines with a system Chromium only, the answer is known without it."""
+    cache = _playwright_cache(env)
+    if cache is None:
+        return False
+    try:
+        return not any(entry.name.startswith("chromium") for entry in cache.iterdir())
+    except OSError:
+        return True  # no cache directory: nothing installed
 
 
 def playwright_chromium() -> str | None:
     """The path of Playwright's installed Chromium, or None when `playwright install` has not run."""
+    if _no_playwright_chromium(dict(os.environ)):
+        return None
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - playwright is a dependency
@@ -107,12 +170,13 @@ def system_chromium() -> str | None:
     return None
 
 
-def find_browser(explicit: str | None = None, *, env: dict[str, str] | None = None,
+def find_browser(explicit: str | None = None, *, window: bool = False, env: dict[str, str] | None = None,
                  bundled=playwright_chromium, system=system_chromium) -> BrowserChoice:
     """Choose the browser to drive, or raise BrowserNotFound naming the commands that fix it.
 
-    `bundled` and `system` are injectable so the order of preference can be tested without
-    installing browsers.
+    `window`: the browser will show a window, so a headless shell given explicitly is refused
+    with one line rather than failing in Playwright. `bundled` and `system`
+    are injectable so the order of preference can be tested without installing browsers.
     """
     env = os.environ if env is None else env
     for value, source in ((explicit, "--browser"), (env.get(ENV_VAR), ENV_VAR)):
@@ -120,10 +184,14 @@ def find_browser(explicit: str | None = None, *, env: dict[str, str] | None = No
             path = shutil.which(value) or value
             if not _is_executable(path):
                 raise BrowserNotFound(f"{source} {value!r} is not an executable file")
-            return BrowserChoice(_unwrap_debian(path), source)
+            path = _unwrap_debian(path)
+            if window and is_headless_shell(path):
+                raise BrowserNotFound(f"{source} {value!r} is a headless shell, which cannot open a "
+                                      "window: give a full Chromium or Chrome")
+            return BrowserChoice(path, source)
     path = bundled()
     if path:
-        return BrowserChoice(None, f"Playwright's Chromium ({path})")
+        return BrowserChoice(None, f"Playwright's Chromium ({path})", binary=path)
     path = system()
     if path:
         return BrowserChoice(path, "system browser")

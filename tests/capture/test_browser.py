@@ -5,6 +5,7 @@ import stat
 
 import pytest
 
+from warcache import chromium
 from warcache.chromium import desktop_user_agent, find_browser, launch_args
 from warcache.errors import BrowserNotFound
 
@@ -52,3 +53,25 @@ def test_user_agent_has_no_headless_and_root_gets_no_sandbox():
     assert "Headless" not in ua and "Chrome/156.0.0.0" in ua
     assert ("--no-sandbox" in launch_args()) == (os.geteuid() == 0)
     assert "--disable-background-networking" in launch_args()
+
+
+def test_a_headless_shell_given_for_a_window_is_refused(tmp_path):
+    shell = _exe(tmp_path, "chrome-headless-shell")
+    assert find_browser(shell, env={}).executable == shell
+    with pytest.raises(BrowserNotFound, match="headless shell, which cannot open a window"):
+        find_browser(shell, window=True, env={})
+    with pytest.raises(BrowserNotFound, match="WARCACHE_CHROMIUM"):
+        find_browser(window=True, env={"WARCACHE_CHROMIUM": shell})
+
+
+def test_playwright_driver_not_asked_when_its_cache_holds_no_chromium(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path), "LOCALAPPDATA": str(tmp_path)}
+    assert chromium._no_playwright_chromium(env)  # no ms-playwright directory at all
+    (tmp_path / "ms-playwright" / "ffmpeg-1011").mkdir(parents=True)
+    cache = chromium._playwright_cache(env)
+    if cache is None or cache.parent != tmp_path:
+        pytest.skip("Playwright's cache is not under XDG_CACHE_HOME/LOCALAPPDATA on this system")
+    assert chromium._no_playwright_chromium(env)
+    (tmp_path / "ms-playwright" / "chromium_headless_shell-1200").mkdir()
+    assert not chromium._no_playwright_chromium(env)
+    assert not chromium._no_playwright_chromium({**env, "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path)})

@@ -34,7 +34,6 @@ from warcache.capture.browser_errors import first_line
 from warcache.capture.page import BROWSER_ANSWER_TIMEOUT, CaptureOptions, PageCapture, capture_page
 from warcache.chromium import (
     BrowserChoice,
-    browser_version,
     desktop_user_agent,
     instance_arg,
     kill_browser,
@@ -190,7 +189,7 @@ class BrowserKeeper:
             self.replacements += 1
 
     async def _probe_version(self) -> str:
-        version = browser_version(self.choice.executable)
+        version = self.choice.version()
         if version is None:  # the binary does not say: ask a browser started for that alone
             probe = await self._launch(probe=True)
             version = probe.browser.version
@@ -202,7 +201,7 @@ class BrowserKeeper:
         extra = [] if probe else [f"--user-agent={self.user_agent}"]
         try:
             browser = await self._pw.chromium.launch(
-                executable_path=self.choice.executable, headless=self.headless,
+                **self.choice.launch_options(), headless=self.headless,
                 args=launch_args() + extra + [instance])
         except PlaywrightError as exc:
             raise BrowserNotFound(f"could not start the browser ({self.choice.source}): "

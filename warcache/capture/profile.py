@@ -40,7 +40,7 @@ from playwright.async_api import BrowserContext, Page, Playwright
 from playwright.async_api import Error as PlaywrightError
 
 from warcache.capture.browser_errors import first_line, plain
-from warcache.chromium import BrowserChoice, browser_version, desktop_user_agent, launch_args
+from warcache.chromium import BrowserChoice, desktop_user_agent, launch_args
 from warcache.errors import UsageError
 
 #: The file every Chromium user-data directory has (the browser-wide settings), as a JSON object.
@@ -208,13 +208,13 @@ async def login(pw: Playwright, choice: BrowserChoice, url: str, profile: str | 
     profile = check_profile(Path(profile).expanduser(), create=True)
     with ProfileLock(profile):
         args, user_agent = launch_args(), None
-        version = browser_version(choice.executable) if choice.executable else None
+        version = choice.version()
         if version:  # the user agent captures send: some sites tie a session to it
             user_agent = desktop_user_agent(version)
             args.append(f"--user-agent={user_agent}")
         try:
             context = await pw.chromium.launch_persistent_context(
-                str(profile), executable_path=choice.executable, headless=headless, args=args,
+                str(profile), **choice.launch_options(), headless=headless, args=args,
                 user_agent=user_agent, no_viewport=not headless)
         except PlaywrightError as exc:
             raise UsageError(f"--profile {profile}: the browser could not open it: "
@@ -278,7 +278,7 @@ async def _restore_session_cookies(pw: Playwright, choice: BrowserChoice, profil
     await wait_released(profile)
     try:
         context = await pw.chromium.launch_persistent_context(
-            str(profile), executable_path=choice.executable, headless=True, args=launch_args())
+            str(profile), **choice.launch_options(), headless=True, args=launch_args())
     except PlaywrightError as exc:
         raise UsageError(f"--profile {profile}: could not keep the session cookies: "
                          f"{first_line(exc)}") from None
@@ -302,7 +302,7 @@ def login_profile(url: str, profile: str | os.PathLike[str], *, browser_path: st
         raise UsageError(problem)
     url = normalize_url(url)
     path = check_profile(Path(profile).expanduser(), create=True)
-    choice = find_browser(browser_path)
+    choice = find_browser(browser_path, window=True)
 
     async def run() -> LoginReport:
         async with async_playwright() as pw:

@@ -173,7 +173,7 @@ class ProfileKeeper(BrowserKeeper):
         opts = self.opts
         try:
             context = await self._pw.chromium.launch_persistent_context(
-                str(self.profile), executable_path=self.choice.executable, headless=self.headless,
+                str(self.profile), **self.choice.launch_options(), headless=self.headless,
                 args=[*launch_args(), f"--user-agent={self.user_agent}",
                       f"--disk-cache-dir={self._cache_dir}", instance],
                 proxy={"server": self._switchboard.url},

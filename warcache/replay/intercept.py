@@ -198,14 +198,14 @@ async def offline_page(
     base = root_path(root)
     url = normalize_url(url)
     coll, stamp = locate(base, url, at=at, collection=collection)
-    choice: BrowserChoice = find_browser(browser)
+    choice: BrowserChoice = find_browser(browser, window=not headless)
     result = OpenResult(url, coll.name, stamp)
     resolver = Resolver(coll)
     try:
         async with async_playwright() as pw:
             try:
                 chromium = await pw.chromium.launch(
-                    executable_path=choice.executable,
+                    **choice.launch_options(),
                     headless=headless,
                     args=launch_args() + list(OFFLINE_ARGS),
                 )
