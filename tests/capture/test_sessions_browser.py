@@ -203,9 +203,9 @@ def test_storage_state_with_indexeddb(login_site, tmp_path):
     assert _leaks(root, [login_site.session_token, login_site.api_token], [run.stdout, run.stderr]) == []
 
 
-def _scripted_login(site: LoginSite, profile: Path):
+def _scripted_login(site: LoginSite, profile: Path, *, reading: float = 0.6, poll: float = 0.2):
     """`warcache login`'s own code, headless, with a script for the user's part: log in, look at the
-    welcome page, close the window."""
+    welcome page for `reading` seconds, close the window."""
     from playwright.async_api import async_playwright
 
     from warcache.capture.profile import login
@@ -216,15 +216,22 @@ def _scripted_login(site: LoginSite, profile: Path):
         await page.fill("input[name=password]", PASSWORD)
         await page.click("button")
         await page.wait_for_selector("#welcome")
-        await asyncio.sleep(0.6)  # the user reads the page (the login watches the cookies meanwhile)
+        await asyncio.sleep(reading)  # the user reads the page (the login watches the cookies meanwhile)
         await page.context.close()  # and closes the window: the browser forgets its session cookies
 
     async def run():
         async with async_playwright() as pw:
             return await login(pw, find_browser(), site.url("/login"), profile, headless=True, script=user,
-                               poll=0.2)
+                               poll=poll)
 
     return asyncio.run(run())
+
+
+def test_a_window_closed_as_soon_as_the_user_is_in_keeps_the_session(login_site, tmp_path):
+    # The cookies are looked at once a minute here: only the look each response brings sees the
+    # session cookie before the window is gone (with looks by the clock alone: 0 kept).
+    report = _scripted_login(login_site, tmp_path / "profile", reading=0, poll=60)
+    assert report.kept == 1
 
 
 def test_profile_made_by_login_then_used_across_runs(login_site, tmp_path):
@@ -398,6 +405,8 @@ def test_login_in_a_real_window(login_site, tmp_path):
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", "1", "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     profile = tmp_path / "profile"
+    # The site is the module's: earlier tests have loaded its pages already.
+    seen_login, seen_welcome = len(login_site.hits("/login")), len(login_site.hits("/welcome"))
     try:
         display = ":" + xvfb.stdout.readline().strip()
         env = {"DISPLAY": display, "WAYLAND_DISPLAY": ""}
@@ -416,7 +425,7 @@ def test_login_in_a_real_window(login_site, tmp_path):
             time.sleep(0.5)
         assert window, "no browser window appeared"
         deadline = time.monotonic() + 30
-        while not login_site.hits("/login") and time.monotonic() < deadline:
+        while len(login_site.hits("/login")) == seen_login and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(1.0)
         xdo("windowfocus", "--sync", window)
@@ -426,7 +435,7 @@ def test_login_in_a_real_window(login_site, tmp_path):
                      ("type", "--delay", "20", PASSWORD), ("key", "Return")):
             xdo(*keys)
         deadline = time.monotonic() + 30
-        while not login_site.hits("/welcome") and time.monotonic() < deadline:
+        while len(login_site.hits("/welcome")) == seen_welcome and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(2.0)  # the user reads the welcome page
         xdo("key", "--window", window, "ctrl+shift+w")  # and closes the window
@@ -435,7 +444,7 @@ def test_login_in_a_real_window(login_site, tmp_path):
         xvfb.kill()
         xvfb.wait()
     assert login.returncode == 0, err
-    assert "saved the session in" in err and "1 session cookie kept for later runs" in err
+    assert "saved the session in" in err and "1 session cookie kept for later runs" in err, err
     assert login_site.session_token not in err
     root = tmp_path / "root"
     run = _add(root, "--profile", str(profile), login_site.url("/article"))

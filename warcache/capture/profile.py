@@ -251,9 +251,15 @@ async def login(pw: Playwright, choice: BrowserChoice, url: str, profile: str | 
 
 async def _watch_until_closed(context: BrowserContext, done: asyncio.Event, poll: float) -> list:
     """The cookies as last seen before the user closed the window, pressed Enter (when the terminal
-    is one), or `done` was set otherwise."""
+    is one), or `done` was set otherwise.
+
+    They are read every `poll` seconds, and again after each response: the response that logs the
+    user in sets the session cookie, and a user may close the window right after it, before the
+    next look by the clock (the session would then be lost)."""
     loop = asyncio.get_running_loop()
     context.on("close", lambda _c: done.set())
+    answered = asyncio.Event()
+    context.on("response", lambda _r: answered.set())
     if sys.stdin is not None and sys.stdin.isatty():
         def read_enter() -> None:
             with contextlib.suppress(Exception):
@@ -263,10 +269,13 @@ async def _watch_until_closed(context: BrowserContext, done: asyncio.Event, poll
         threading.Thread(target=read_enter, daemon=True).start()  # a daemon: never waited for at exit
     last: list = []
     while not done.is_set():
+        answered.clear()
         with contextlib.suppress(PlaywrightError, TimeoutError):
             last = await asyncio.wait_for(context.cookies(), 5)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), poll)
+        waits = [asyncio.ensure_future(done.wait()), asyncio.ensure_future(answered.wait())]
+        await asyncio.wait(waits, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in waits:
+            waiting.cancel()  # responses that come during a read bring one more read, not one each
     return last
 
 
