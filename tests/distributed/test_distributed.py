@@ -94,10 +94,22 @@ class RunningAdd:
     """`warcache add ...` started in the background, its stderr lines collected as they come."""
 
     def __init__(self, cmd: list[str], env: dict | None = None) -> None:
+        self.start = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stderr), daemon=True)
+        self.times: list[float] = []  # when each line came, from the start (shown when a test fails)
+        self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.times.append(time.monotonic() - self.start)
+            self.lines.append(line)
+
+    def signal(self, signum: int) -> None:
+        self.lines.append(f"(test: signal {signum} sent at {time.monotonic() - self.start:.2f} s)\n")
+        self.times.append(time.monotonic() - self.start)
+        self.proc.send_signal(signum)
 
     def wait_for_line(self, prefix: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -113,6 +125,11 @@ class RunningAdd:
     @property
     def text(self) -> str:
         return "".join(self.lines)
+
+    @property
+    def timed(self) -> str:
+        """The lines with the second each came at (for failure messages)."""
+        return "".join(f"{t:7.2f} {line}" for t, line in zip(self.times, self.lines, strict=False))
 
 
 def urls_of(site, n: int, ms: int = 0) -> list[str]:
@@ -193,8 +210,8 @@ def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(sit
         add = RunningAdd(warcache_cmd(host, "add", "--broker", broker, *FAST, *OPTIONS, *urls, refused))
         # The first result (any of the four: the queue need not keep their order), then Ctrl-C.
         add.wait_for_line("[1/4] ", 120)
-        add.proc.send_signal(signal.SIGINT)
-        assert add.wait(30) == 130, add.text
+        add.signal(signal.SIGINT)
+        assert add.wait(30) == 130, add.timed
         text = add.text
         assert "stay queued" in text and "Traceback" not in text, text
         client = redis.Redis.from_url(broker)
