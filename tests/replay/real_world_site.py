@@ -177,12 +177,15 @@ HOSTURLS_JS = """(async function () {
 })();
 """
 
-DOCURL_HTML = _page("Document addresses", """<iframe src="/docurl-frame.html" width="300" height="60">
+# The frame's message is listened for before the frame exists: it may post before docurl.js runs.
+DOCURL_HTML = _page("Document addresses", """<script>
+window.FROM_FRAME = new Promise((r) => addEventListener("message", (e) => r(e), {once: true}));
+</script><iframe src="/docurl-frame.html" width="300" height="60">
 </iframe><script src="/static/docurl.js"></script>""")
 
 DOCURL_JS = """(async function () {
   const ORIGIN = "{ORIGIN}", HOST = "{HOST}", HERE = ORIGIN + "/docurl.html?y=2";
-  const fromFrame = new Promise((r) => addEventListener("message", (e) => r(e), {once: true}));
+  const fromFrame = window.FROM_FRAME;
   V.equal("document.URL", document.URL, HERE);
   V.equal("document.documentURI", document.documentURI, HERE);
   V.equal("document.baseURI", document.baseURI, HERE);
