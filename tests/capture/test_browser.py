@@ -75,3 +75,17 @@ def test_playwright_driver_not_asked_when_its_cache_holds_no_chromium(tmp_path):
     (tmp_path / "ms-playwright" / "chromium_headless_shell-1200").mkdir()
     assert not chromium._no_playwright_chromium(env)
     assert not chromium._no_playwright_chromium({**env, "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path)})
+
+
+def test_install_asks_playwright_for_its_chromium_only():
+    """`warcache install`'s command, as Playwright's CLI understands it (a dry run: nothing is
+    downloaded): the full Chromium, not the headless shell warcache does not use."""
+    import subprocess
+    import sys
+
+    from warcache.cli import PLAYWRIGHT_INSTALL
+
+    dry = subprocess.run([sys.executable, "-m", "playwright", *PLAYWRIGHT_INSTALL, "--dry-run"],
+                         capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    assert "chromium-" in dry.stdout and "headless" not in dry.stdout.lower(), dry.stdout

@@ -38,10 +38,15 @@ def cli(ctx: click.Context, root: str | None, debug: bool) -> None:
     ctx.obj = {"root": root, "debug": debug}
 
 
+#: Playwright's Chromium, not its headless shell: warcache drives the full browser, headless
+#: (see warcache/chromium.py), so the shell would be a download never used.
+PLAYWRIGHT_INSTALL = ("install", "--no-shell", "chromium")
+
+
 @click.command()
 def install() -> None:
     """Download Playwright's own Chromium (needs internet access)."""
-    cmd = [sys.executable, "-m", "playwright", "install", "chromium"]
+    cmd = [sys.executable, "-m", "playwright", *PLAYWRIGHT_INSTALL]
     click.echo(f"running: {' '.join(cmd)}", err=True)
     code = subprocess.call(cmd)
     if code != 0:
