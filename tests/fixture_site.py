@@ -57,6 +57,7 @@ RENDERED_TITLE = "Rendered Title \u2014 Fixture Site"
 """The title the main page's JavaScript sets: a capture of the rendered DOM has this one."""
 
 MARKERS: dict[str, str] = {
+    "reader": "lanternreader",  # /reader-check.html, shown only to a browser not flagged as automated
     "article": "quasarmarmalade",  # /api/article.json, rendered into the main page by app.js
     "cross_json": "tangerinecrossing",  # OTHER/api/cross.json (CORS), rendered by app.js
     "cross_script": "ibiscrossscript",  # OTHER/static/cross.js, a cross-origin classic script
@@ -640,6 +641,19 @@ def _text_json(marker_key: str, what: str) -> Callable[[Ctx], Reply]:
 
 _Route = Callable[[Ctx], Reply]
 
+# A bot wall as sites build them: the article only for a browser that does not say it is automated
+# or headless (navigator.webdriver, the user agent, the Client Hints brands).
+_READER_CHECK_HTML = """<!doctype html><html><head><title>Reader check</title></head><body>
+<p id="signals"></p><article id="article"></article><script>
+const brands = (navigator.userAgentData ? navigator.userAgentData.brands : []).map((b) => b.brand);
+const signals = {webdriver: navigator.webdriver === true, headless_ua: /Headless/.test(navigator.userAgent),
+                 headless_brand: brands.some((b) => /Headless/.test(b))};
+document.getElementById("signals").textContent = JSON.stringify(signals);
+document.getElementById("article").textContent = Object.values(signals).some(Boolean)
+  ? "automated browser: article withheld" : "READERMARK: the article a reader sees.";
+</script></body></html>""".replace("READERMARK", MARKERS["reader"])
+
+
 MAIN_ROUTES: dict[str, _Route] = {
     "/": _main_page,
     "/static/app.js": _app_js,
@@ -688,6 +702,7 @@ MAIN_ROUTES: dict[str, _Route] = {
     "/static/worker.js": _static(JS, _WORKER_JS.encode()),
     "/api/worker.json": _text_json("worker", "fetched by a dedicated web worker."),
     "/charset-latin1.html": _latin1,
+    "/reader-check.html": _static(HTML, _READER_CHECK_HTML.encode()),
 }
 
 _CORS = ("Access-Control-Allow-Origin", "*")

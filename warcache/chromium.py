@@ -60,6 +60,9 @@ LAUNCH_ARGS = (
     "--disable-breakpad",
     "--mute-audio",
     "--hide-scrollbars",
+    # navigator.webdriver false, as in a reader's browser: sites withhold content from browsers
+    # that say they are automated (tests/capture/test_reader_signals.py).
+    "--disable-blink-features=AutomationControlled",
 )
 
 INSTALL_HINT = (
