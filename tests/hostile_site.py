@@ -380,11 +380,16 @@ def article_word(n: int) -> str:
 
 
 def _article(c: _Conn, r: Request) -> None:
-    """/article/<n>[?ms=delay]: a small page with a word of its own, answered after `ms` ms."""
+    """/article/<n>[?ms=delay][&held=1]: a small page with a word of its own, answered after `ms`
+    ms; with `held`, not before the test lets it through (HostileSite.let_through)."""
     try:
         n = int(r.path.rsplit("/", 1)[-1])
     except ValueError:
         n = 0
+    if r.arg("held", ""):
+        while not c.site.held.acquire(timeout=0.05):
+            if c.stopping():
+                return
     c.stopping(int(r.arg("ms", "0") or 0) / 1000)
     c.html(page(f"Article {n}", f"<article><h1>Article {n}</h1><p>{article_word(n)} is the word of "
                 f"article {n}. " + "Some ordinary text of a reasonable length for extraction. " * 20
@@ -461,6 +466,7 @@ class HostileSite:
 
     def __init__(self) -> None:
         self._stopping = threading.Event()
+        self.held = threading.Semaphore(0)  # one release per held request let through
         self._lock = threading.Lock()
         self._socks: set[socket.socket] = set()
         self.hits: Counter[str] = Counter()
@@ -469,6 +475,10 @@ class HostileSite:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.origin = ""
+
+    def let_through(self, n: int = 1) -> None:
+        """Let `n` requests for held articles (?held=1) be answered, now or when they come."""
+        self.held.release(n)
 
     def __enter__(self) -> HostileSite:
         return self.start()

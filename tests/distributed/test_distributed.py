@@ -201,11 +201,14 @@ def test_a_worker_killed_mid_capture_loses_nothing_and_duplicates_nothing_s3(sit
 
 def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(site, redis_server, tmp_path):
     host = tmp_path / "host"
-    # One worker, one page at a time, each page slow: two still queued at Ctrl-C, even when add
-    # reports the first result late (it did on a loaded machine, after the queue had drained).
-    urls = urls_of(site, 3, ms=2500)
+    # One worker, one page at a time, and the site holds the pages until the test lets them
+    # through: one to begin with, the others after Ctrl-C. So jobs are left at Ctrl-C however late
+    # add reports its first result (twice, on a loaded machine, slow pages were not enough: add
+    # printed all four results at once, the queue drained by then).
+    urls = [site.url(f"/article/{i}?held=1") for i in range(1, 4)]
     refused = "http://127.0.0.1:9/nothing-listens-here"
     broker = redis_server.url
+    site.let_through(1)
     with workers(1, broker, tmp_path, jobs=1, visibility_timeout=60) as ws:
         add = RunningAdd(warcache_cmd(host, "add", "--broker", broker, *FAST, *OPTIONS, *urls, refused))
         # The first result (any of the four: the queue need not keep their order), then Ctrl-C.
@@ -217,6 +220,7 @@ def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(sit
         client = redis.Redis.from_url(broker)
         backlog = read_backlog(client, visibility_timeout=60)
         assert 1 <= backlog.pending_total + len(backlog.running) <= 3, backlog
+        site.let_through(3)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:  # the worker goes on without anyone waiting
             backlog = read_backlog(client, visibility_timeout=60)
