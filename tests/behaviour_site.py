@@ -17,6 +17,7 @@ import json
 import math
 import struct
 import threading
+import time
 import wave
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -165,6 +166,11 @@ VIDEO_PAGE = _page("Video", f"""
   <video id="clip" src="/media/clip.webm" preload="none" controls width="96" height="64"></video>
   <audio src="/media/tone.wav" preload="none" controls></audio>""")
 
+# A video whose file comes a byte at a time: no download of it ends within a short --media-timeout.
+SLOW_VIDEO_PAGE = _page("Slow video", f"""
+  <h1>{MARKERS['video']} slowly</h1>
+  <video src="/media/slow.webm" preload="none" controls width="96" height="64"></video>""")
+
 HLS_PAGE = _page("Stream", """
   <h1>Stream</h1>
   <video src="/media/hls/index.m3u8" preload="none" controls width="96" height="64"></video>""")
@@ -209,6 +215,7 @@ class BehaviourSite:
                       "/media/hls/seg1.ts": (MEDIA_DIR / "hls" / "seg1.ts").read_bytes()}
         self._server: ThreadingHTTPServer | None = None
         self.port = 0
+        self.trickled: list[float] = []  # how long each slow download lasted before its client went
 
     def __enter__(self) -> BehaviourSite:
         site = self
@@ -271,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
         pages = {"/consent.html": CONSENT_PAGE, "/generic-consent.html": GENERIC_PAGE,
                  "/loadmore.html": LOADMORE_PAGE, "/behavior.html": BEHAVIOR_PAGE, "/video.html": VIDEO_PAGE,
                  "/hls.html": HLS_PAGE, "/elsewhere.html": ELSEWHERE_PAGE, "/tracked.html": self._tracked(),
-                 "/framed-consent.html": self._framed_consent()}
+                 "/framed-consent.html": self._framed_consent(), "/slow-video.html": SLOW_VIDEO_PAGE}
         if path in pages:
             return self._send(200, "text/html; charset=utf-8", pages[path])
         if path == "/api/lazy.json":
@@ -289,6 +296,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json([f"{MARKERS['behavior']} one", f"{MARKERS['behavior']} two"])
         if path.startswith("/ads/"):
             return self._send(200, "image/gif", b"GIF89a")
+        if path == "/media/slow.webm":
+            return self._trickle("video/webm", site.media["/media/clip.webm"])
         if path in site.media:
             return self._media(path, site.media[path])
         return self._send(404, "text/plain", b"not found\n")
@@ -329,6 +338,24 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(206, ctype, data[start:end + 1], [
                 ("Content-Range", f"bytes {start}-{end}/{len(data)}"), ("Accept-Ranges", "bytes")])
         self._send(200, ctype, data, [("Accept-Ranges", "bytes")])
+
+    def _trickle(self, ctype: str, data: bytes) -> None:
+        """The whole file's headers at once, then its bytes one every 50 ms until the client goes."""
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        start = time.monotonic()
+        try:
+            for i in range(len(data)):
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+        finally:
+            with self.owner._lock:
+                self.owner.trickled.append(time.monotonic() - start)
 
     def _send(self, status: int, ctype: str, body: bytes, extra: list[tuple[str, str]] = ()) -> None:
         self.send_response(status)

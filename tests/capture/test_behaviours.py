@@ -10,7 +10,9 @@ one without them (the controls: a consent wall left alone keeps the page from sc
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 
 import pytest
 from behaviour_site import CMP_HOST, LOADMORE_PAGES, MARKERS, TRACKER_HOST, BehaviourSite
@@ -328,3 +330,34 @@ def test_bad_behaviour_files_give_one_clear_line(tmp_path, option, content, mess
     run = run_cli("add", option, str(path), "http://127.0.0.1:9/", root=tmp_path / "root")
     assert run.code == 2 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
     assert not (tmp_path / "root" / "collections").exists()
+
+
+def test_a_media_download_over_media_timeout_is_stopped_and_the_page_kept(site, tmp_path):
+    # The video comes a byte every 50 ms (17 KB: 14 minutes): only --media-timeout ends yt-dlp.
+    url = site.url("/slow-video.html")
+    start = time.monotonic()
+    run = run_cli("add", "--json", "--media", "--media-timeout", "2", "--no-play", url, root=tmp_path)
+    took = time.monotonic() - start
+    assert run.code == 0, run.stderr
+    [result] = json.loads(run.stdout)
+    assert result["ok"] and "yt-dlp did not finish within 2 s" in " ".join(result["warnings"]), result
+    assert took < 60, took
+    assert site.requests_for("/media/slow.webm"), "yt-dlp never asked for the video"
+    # yt-dlp was stopped at its bound: the download did not go on (it began after yt-dlp started).
+    deadline = time.monotonic() + 5
+    while not site.trickled and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(site.trickled) == 1 and site.trickled[0] < 3, site.trickled
+    records = read_collection(Collection(tmp_path, "default").archive_dir)
+    assert not [r for r in records if r.uri.startswith(("urn:warcache:media:", "urn:warcache:media-info:"))]
+    assert any(r.uri == "urn:warcache:dom:" + url for r in records)  # the page itself is archived
+    still = [pid for pid in os.listdir("/proc") if pid.isdigit() and _cmdline_has(pid, url)]
+    assert still == [], "yt-dlp is still running"
+
+
+def _cmdline_has(pid: str, text: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return text.encode() in fh.read()
+    except OSError:
+        return False
