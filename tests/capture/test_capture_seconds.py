@@ -28,3 +28,32 @@ def test_the_same_url_twice_starts_in_two_seconds_and_other_urls_do_not_wait() -
     assert int(a1) != int(a2) != int(a3)
     assert b - a1 < 0.05 or int(b) != int(a1)  # another URL goes ahead at once (unless at a second's edge)
     assert a3 - a1 < 2.1  # it waits for the next second, no longer
+
+
+def test_a_second_another_worker_took_is_not_taken() -> None:
+    """Capture workers share the seconds of a URL through their broker (worker.claim_second): a
+    second someone else claimed is skipped; the same claims decide, whatever each run has seen."""
+    taken: set[tuple[str, int]] = set()
+    asked: list[tuple[str, int]] = []
+
+    async def claim(url: str, second: int) -> bool:
+        asked.append((url, second))
+        if (url, second) in taken:
+            return False
+        taken.add((url, second))
+        return True
+
+    async def starts() -> list[float]:
+        one, other = DistinctSeconds(claim=claim), DistinctSeconds(claim=claim)  # two workers
+        seen = []
+        for seconds in (one, other, other):
+            await seconds.wait("http://a.test/")
+            seen.append(time.time())
+        await other.wait("http://b.test/")
+        seen.append(time.time())
+        return seen
+
+    first, second, third, b = asyncio.run(starts())
+    assert len({int(first), int(second), int(third)}) == 3  # one second each, across the two
+    assert third - first < 3.1
+    assert ("http://b.test/", int(b)) in taken and asked[-1] == ("http://b.test/", int(b))

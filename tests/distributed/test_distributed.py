@@ -255,6 +255,20 @@ def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(sit
         assert [(i["user_agent"], i["viewport"]) for i in info] == [("QueueTest/1.0", "1024x700")]
 
 
+def test_two_workers_capturing_one_url_at_once_give_it_two_seconds(site, redis_server, tmp_path):
+    """A capture is named by its URL and second: two workers that begin the same URL in one
+    second would make one capture to every index. They claim the second through the broker."""
+    host = tmp_path / "host"
+    url = site.url("/article/1")
+    with workers(2, redis_server.url, tmp_path, jobs=1, visibility_timeout=60) as ws:
+        run = run_add(host, redis_server.url, [url, url], "--json")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert all(w.jobs("ok") for w in ws), "one worker took both jobs"
+    stamps = sorted(e.timestamp for e in Collection(host, "default").pages() if e.url == url)
+    assert len(stamps) == 2 and stamps[0] != stamps[1], stamps
+    assert subprocess.run(warcache_cmd(host, "verify"), capture_output=True).returncode == 0
+
+
 def test_a_job_the_broker_lost_is_found_and_queued_again(site, redis_server, tmp_path):
     """kombu takes a message off the queue before it records it as delivered, so a worker killed
     in between loses it for good (seen when a worker was killed right after a job: `add` waited

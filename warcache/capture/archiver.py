@@ -172,17 +172,28 @@ class DistinctSeconds:
     calendar), so two captures of one URL begun in one second (the URL twice in a run with -j 2)
     would be one capture to every index. The capture's time is taken as it starts, with no wait
     in between (capture_page), so the second it gets is the one seen here; at a hair from the
-    next second, this waits for that one too."""
+    next second, this waits for that one too.
+
+    `claim(url, second)`, when given, also asks whoever else captures into the same collection
+    (capture workers, through their broker) whether that second of that URL is still free: True
+    takes it. A second that passed while asking is not taken, and the next one is tried."""
 
     last: dict[str, float] = field(default_factory=dict)  # URL -> when its latest capture began
+    claim: Callable[[str, int], Awaitable[bool]] | None = None
 
     async def wait(self, url: str) -> None:
         while True:
             now = time.time()
             last = self.last.get(url)
             if (last is None or int(last) != int(now)) and now % 1 < 0.99:
-                break
-            await asyncio.sleep(int(now) + 1.001 - now)
+                if self.claim is None:
+                    break
+                taken = await self.claim(url, int(now))
+                later = time.time()
+                if taken and int(later) == int(now) and later % 1 < 0.99:
+                    now = later
+                    break
+            await asyncio.sleep(max(0.001, int(now) + 1.001 - time.time()))
         self.last[url] = now
 
 
@@ -198,7 +209,8 @@ class Archiver:
     def __init__(self, coll: Collection | None, opts: CaptureOptions, browser: BrowserChoice, *,
                  max_warc_size: int = DEFAULT_MAX_SIZE, headless: bool = True,
                  on_recovered: Callable[[Recovered], None] | None = None,
-                 after_store: AfterStoreHook | None = None, retry_below: int | None = None) -> None:
+                 after_store: AfterStoreHook | None = None, retry_below: int | None = None,
+                 claim_second: Callable[[str, int], Awaitable[bool]] | None = None) -> None:
         self.coll = coll
         self.after_store = after_store
         self.retry_below = retry_below
@@ -212,7 +224,7 @@ class Archiver:
         self._writer: WarcFileWriter | None = None
         self._dedup: DedupIndex | None = None
         self._cdxj: CdxjIndex | None = None
-        self._seconds = DistinctSeconds()
+        self._seconds = DistinctSeconds(claim=claim_second)  # see DistinctSeconds
 
     async def __aenter__(self) -> Archiver:
         if self.coll is not None:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import threading
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +49,10 @@ class Captured:
 class WarmBrowsers:
     """The browser(s) of one worker process, in an asyncio loop thread of their own."""
 
-    def __init__(self, default_browser: str | None = None) -> None:
+    def __init__(self, default_browser: str | None = None, *,
+                 claim_second: Callable[[str, int], Awaitable[bool]] | None = None) -> None:
         self.default_browser = default_browser
+        self.claim_second = claim_second  # see archiver.DistinctSeconds
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="warcache-browser", daemon=True)
         self._archivers: OrderedDict[tuple, Archiver] = OrderedDict()
@@ -107,7 +110,7 @@ class WarmBrowsers:
         async with self._lock:
             archiver = self._archivers.get(key)
             if archiver is None:
-                archiver = Archiver(None, opts, choice)
+                archiver = Archiver(None, opts, choice, claim_second=self.claim_second)
                 await archiver.__aenter__()
                 self._archivers[key] = archiver
                 await self._close_idle()

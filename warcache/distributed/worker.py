@@ -23,7 +23,9 @@ task: Celery's FAILURE, with a traceback in the log, is left for bugs.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -46,6 +48,10 @@ from warcache.distributed.preflight import check_broker
 from warcache.errors import WarcacheError
 
 log = logging.getLogger("warcache.worker")
+#: Redis keys of the seconds workers took for a URL's captures (see claim_second), and how long
+#: one is kept: long enough for every worker's clock to have passed that second.
+SECOND_KEY = "warcache:second:"
+SECOND_CLAIM_TTL = 60
 #: How often the watchdog asks the browser loop to answer, and how long it waits.
 WATCH_EVERY = 15.0
 WATCH_TIMEOUT = 60.0
@@ -69,12 +75,27 @@ class WorkerRuntime:
 
         self.settings = settings
         self.hostname = hostname
-        self.browsers = WarmBrowsers(settings.browser)
         self.redis = redis.Redis.from_url(settings.broker, socket_connect_timeout=5, socket_timeout=10)
+        self.browsers = WarmBrowsers(settings.browser, claim_second=self.claim_second)
         self.spool = settings.spool / f"{socket.gethostname()}-{os.getpid()}"
         self.shutting_down = False
         self._stores: dict[str, Store] = {}
         self._lock = threading.Lock()
+
+    async def claim_second(self, url: str, second: int) -> bool:
+        """Take `second` for a capture of `url`, unless another worker has (archiver.DistinctSeconds):
+        two captures of a URL that begin in one second would be one capture to every index."""
+        key = f"{SECOND_KEY}{hashlib.sha1(url.encode()).hexdigest()}:{second}"
+
+        def claim() -> bool:
+            import redis
+
+            try:
+                return bool(self.redis.set(key, self.hostname, nx=True, ex=SECOND_CLAIM_TTL))
+            except redis.RedisError:
+                return True  # the broker is away: capture anyway, as a worker alone would
+
+        return await asyncio.to_thread(claim)
 
     def store(self, url: str) -> Store:
         with self._lock:
