@@ -120,7 +120,10 @@ def _playwright_cache(env: dict[str, str]) -> Path | None:
     known here (PLAYWRIGHT_BROWSERS_PATH set, an unknown system): then only its driver can say."""
     if env.get("PLAYWRIGHT_BROWSERS_PATH"):
         return None
-    home = Path.home()
+    try:
+        home = Path.home()
+    except RuntimeError:  # no HOME and no password entry: leave it to the driver
+        return None
     system = platform.system()
     if system == "Linux":
         return Path(env.get("XDG_CACHE_HOME") or home / ".cache") / "ms-playwright"
