@@ -14,6 +14,8 @@ gets them. It cannot open a window (`window`).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import os
 import platform
@@ -149,9 +151,21 @@ def _no_playwright_chromium(env: dict[str, str]) -> bool:
 
 
 def playwright_chromium() -> str | None:
-    """The path of Playwright's installed Chromium, or None when `playwright install` has not run."""
+    """The path of Playwright's installed Chromium, or None when `playwright install` has not run.
+
+    Callers inside an event loop (`open`, `check`, workers) are answered too: Playwright's sync API
+    refuses to run in one, so the question is then asked from a thread of its own."""
     if _no_playwright_chromium(dict(os.environ)):
         return None
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _ask_playwright()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(_ask_playwright).result()
+
+
+def _ask_playwright() -> str | None:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:  # pragma: no cover - playwright is a dependency

@@ -10,7 +10,7 @@ launch that asks for it fails.
 
 from __future__ import annotations
 
-import os
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -19,15 +19,13 @@ from warc_helpers import read_collection
 pytestmark = [pytest.mark.browser]
 
 
-def _fake_playwright_install(browsers: Path, system_chromium: str, starts: Path) -> Path:
+def _fake_playwright_install(browsers: Path, system_chromium: str, starts: Path, monkeypatch) -> Path:
     from playwright.sync_api import sync_playwright
 
-    os.environ["PLAYWRIGHT_BROWSERS_PATH"] = str(browsers)
-    try:
+    with monkeypatch.context() as env:
+        env.setenv("PLAYWRIGHT_BROWSERS_PATH", str(browsers))
         with sync_playwright() as pw:
             expected = Path(pw.chromium.executable_path)
-    finally:
-        del os.environ["PLAYWRIGHT_BROWSERS_PATH"]
     if browsers not in expected.parents:
         pytest.skip(f"Playwright does not keep its Chromium under PLAYWRIGHT_BROWSERS_PATH here ({expected})")
     expected.parent.mkdir(parents=True)
@@ -38,14 +36,15 @@ def _fake_playwright_install(browsers: Path, system_chromium: str, starts: Path)
     return expected
 
 
-def test_playwrights_own_chromium_captures_as_the_full_browser(site, tmp_path, browser_path, cli):
-    from warcache.chromium import is_headless_shell
+def test_playwrights_own_chromium_captures_as_the_full_browser(site, tmp_path, browser_path, cli,
+                                                              monkeypatch):
+    from warcache.chromium import find_browser, is_headless_shell
 
     if browser_path is None or is_headless_shell(browser_path):
         pytest.skip("needs a system Chromium to stand in for Playwright's")
     browsers = tmp_path / "ms-playwright"
     starts = tmp_path / "starts"
-    _fake_playwright_install(browsers, browser_path, starts)
+    chrome = _fake_playwright_install(browsers, browser_path, starts, monkeypatch)
     env = {"PLAYWRIGHT_BROWSERS_PATH": str(browsers), "WARCACHE_CHROMIUM": ""}
     run = cli("add", site.url("/final.html"), root=tmp_path / "root", env=env)
     assert run.code == 0, run.stderr
@@ -58,3 +57,18 @@ def test_playwrights_own_chromium_captures_as_the_full_browser(site, tmp_path, b
     assert site.url("/favicon.ico") in {r.uri for r in requests}  # a headless shell never asks
     for request in requests:
         assert b"sec-ch-ua: " in request.head.lower() and b"Headless" not in request.head, request.head
+
+    # `open` (and `check`, and workers) look for the browser inside an event loop, where
+    # Playwright's sync API refuses to run: they find Playwright's Chromium all the same.
+    with monkeypatch.context() as patched:
+        patched.setenv("PLAYWRIGHT_BROWSERS_PATH", str(browsers))
+        patched.delenv("WARCACHE_CHROMIUM", raising=False)
+
+        async def found():
+            return find_browser()
+
+        assert asyncio.run(found()).binary == str(chrome)
+    shot = tmp_path / "replayed.png"
+    opened = cli("open", site.url("/final.html"), "--screenshot", str(shot), root=tmp_path / "root", env=env)
+    assert opened.code == 0 and shot.stat().st_size > 0, opened.stderr
+    assert len([line for line in starts.read_text().splitlines() if "--remote-debugging-pipe" in line]) == 2

@@ -27,7 +27,7 @@ from pathlib import Path
 from warcache.capture.archiver import CLOSE_TIMEOUT, Archiver, PageResult, archivable
 from warcache.capture.page import CaptureOptions, PageCapture
 from warcache.capture.records import build_page_records
-from warcache.chromium import SYSTEM_CANDIDATES, find_browser
+from warcache.chromium import SYSTEM_CANDIDATES, BrowserChoice, find_browser
 from warcache.distributed.digests import KnownPayloads, PayloadMap
 from warcache.errors import CaptureError
 from warcache.warc.writer import WarcFileWriter, default_warcinfo
@@ -56,6 +56,7 @@ class WarmBrowsers:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="warcache-browser", daemon=True)
         self._archivers: OrderedDict[tuple, Archiver] = OrderedDict()
+        self._choices: dict[str | None, BrowserChoice] = {}
         self._busy: dict[tuple, int] = {}
         self._lock: asyncio.Lock | None = None
         self.stopping = False  # the worker is shutting down: the browser's errors are expected
@@ -105,7 +106,10 @@ class WarmBrowsers:
         if browser and not self.allowed(browser):
             raise CaptureError(f"this worker does not drive {browser!r} (a job may name the worker's own "
                                "--browser or a known Chromium location)")
-        choice = find_browser(browser or self.default_browser)
+        wanted = browser or self.default_browser
+        choice = self._choices.get(wanted)
+        if choice is None:  # once per worker: finding Playwright's browser starts its driver
+            choice = self._choices[wanted] = find_browser(wanted)
         key = (choice.executable, opts.user_agent)
         async with self._lock:
             archiver = self._archivers.get(key)
