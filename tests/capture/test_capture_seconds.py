@@ -57,3 +57,34 @@ def test_a_second_another_worker_took_is_not_taken() -> None:
     assert len({int(first), int(second), int(third)}) == 3  # one second each, across the two
     assert third - first < 3.1
     assert ("http://b.test/", int(b)) in taken and asked[-1] == ("http://b.test/", int(b))
+
+
+def test_concurrent_waits_take_turns_even_when_every_claim_is_granted() -> None:
+    """Two pages of one URL at once in one worker (-j 2), the broker away (its claims all say yes):
+    still two seconds."""
+    async def yes(url: str, second: int) -> bool:
+        await asyncio.sleep(0.01)
+        return True
+
+    seconds = DistinctSeconds(claim=yes)
+
+    async def one() -> float:
+        await seconds.wait("http://a.test/")
+        return time.time()
+
+    async def both() -> list[float]:
+        return list(await asyncio.gather(one(), one()))
+
+    first, second = asyncio.run(both())
+    assert int(first) != int(second)
+
+
+def test_a_claim_that_does_not_answer_is_not_waited_for() -> None:
+    async def stuck(url: str, second: int) -> bool:
+        await asyncio.sleep(30)
+        return False
+
+    seconds = DistinctSeconds(claim=stuck)
+    start = time.monotonic()
+    asyncio.run(seconds.wait("http://a.test/"))
+    assert time.monotonic() - start < 2  # the claim's bound, and at most a second's edge

@@ -164,6 +164,10 @@ class AfterStore:
 AfterStoreHook = Callable[[StoredPage], Awaitable[AfterStore | None]]
 
 
+#: How long DistinctSeconds waits for a claim's answer (see there).
+CLAIM_TIMEOUT = 0.3
+
+
 @dataclass
 class DistinctSeconds:
     """Keeps two captures of one URL in a run from starting in the same second.
@@ -176,25 +180,37 @@ class DistinctSeconds:
 
     `claim(url, second)`, when given, also asks whoever else captures into the same collection
     (capture workers, through their broker) whether that second of that URL is still free: True
-    takes it. A second that passed while asking is not taken, and the next one is tried."""
+    takes it. A second that passed while asking is not taken, and the next one is tried. A claim
+    that fails or takes over CLAIM_TIMEOUT (a broker away or slow) is not waited for: the capture
+    goes on with this process's rule alone. Waits for one URL take turns, so two of them cannot
+    both pass the check while a claim is under way."""
 
     last: dict[str, float] = field(default_factory=dict)  # URL -> when its latest capture began
     claim: Callable[[str, int], Awaitable[bool]] | None = None
+    _turns: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def wait(self, url: str) -> None:
-        while True:
-            now = time.time()
-            last = self.last.get(url)
-            if (last is None or int(last) != int(now)) and now % 1 < 0.99:
-                if self.claim is None:
-                    break
-                taken = await self.claim(url, int(now))
-                later = time.time()
-                if taken and int(later) == int(now) and later % 1 < 0.99:
-                    now = later
-                    break
-            await asyncio.sleep(max(0.001, int(now) + 1.001 - time.time()))
-        self.last[url] = now
+        turn = self._turns.setdefault(url, asyncio.Lock())
+        async with turn:
+            while True:
+                now = time.time()
+                last = self.last.get(url)
+                if (last is None or int(last) != int(now)) and now % 1 < 0.99:
+                    taken = await self._claimed(url, int(now))
+                    later = time.time()
+                    if taken and int(later) == int(now) and later % 1 < 0.99:
+                        now = later
+                        break
+                await asyncio.sleep(max(0.001, int(now) + 1.001 - time.time()))
+            self.last[url] = now
+
+    async def _claimed(self, url: str, second: int) -> bool:
+        if self.claim is None:
+            return True
+        try:
+            return await asyncio.wait_for(self.claim(url, second), CLAIM_TIMEOUT)
+        except Exception:  # noqa: BLE001 - no answer in time: this process's rule alone
+            return True
 
 
 class Archiver:
