@@ -249,6 +249,10 @@ async def login(pw: Playwright, choice: BrowserChoice, url: str, profile: str | 
         return LoginReport(profile, len(cookies), kept, warning)
 
 
+#: The shortest time between two looks at the cookies that responses bring (see _watch_until_closed).
+MIN_COOKIE_GAP = 0.1
+
+
 async def _watch_until_closed(context: BrowserContext, done: asyncio.Event, poll: float) -> list:
     """The cookies as last seen before the user closed the window, pressed Enter (when the terminal
     is one), or `done` was set otherwise.
@@ -268,8 +272,16 @@ async def _watch_until_closed(context: BrowserContext, done: asyncio.Event, poll
 
         threading.Thread(target=read_enter, daemon=True).start()  # a daemon: never waited for at exit
     last: list = []
+    read_at = 0.0
     while not done.is_set():
+        gap = loop.time() - read_at
+        if gap < MIN_COOKIE_GAP:  # a page busy with requests: a look every MIN_COOKIE_GAP at most
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), MIN_COOKIE_GAP - gap)
+            if done.is_set():
+                break
         answered.clear()
+        read_at = loop.time()
         with contextlib.suppress(PlaywrightError, TimeoutError):
             last = await asyncio.wait_for(context.cookies(), 5)
         waits = [asyncio.ensure_future(done.wait()), asyncio.ensure_future(answered.wait())]
