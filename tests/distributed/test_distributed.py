@@ -210,7 +210,9 @@ def test_add_broker_ctrl_c_leaves_jobs_queued_and_queue_and_ingest_take_over(sit
     broker = redis_server.url
     site.let_through(1)
     with workers(1, broker, tmp_path, jobs=1, visibility_timeout=60) as ws:
-        add = RunningAdd(warcache_cmd(host, "add", "--broker", broker, *FAST, *OPTIONS, *urls, refused))
+        # --timeout 90: the page under way waits at the site until add has ended, however long
+        add = RunningAdd(warcache_cmd(host, "add", "--broker", broker, *FAST, "--timeout", "90", *OPTIONS,
+                                      *urls, refused))
         # The first result (any of the four: the queue need not keep their order), then Ctrl-C.
         add.wait_for_line("[1/4] ", 120)
         add.signal(signal.SIGINT)
