@@ -86,6 +86,11 @@ class BrowserChoice:
         path = self.executable or self.binary
         return browser_version(path) if path else None
 
+    def described(self, version: str) -> str:
+        """`version` as the WARC names the browser (warcinfo, page records): a headless shell says
+        so, as it archives pages differently (see the module docstring)."""
+        return f"{version} (headless shell)" if is_headless_shell(self.executable) else version
+
     def launch_options(self) -> dict[str, str | None]:
         """How Playwright is told which browser to launch.
 

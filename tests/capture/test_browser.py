@@ -1,6 +1,8 @@
 """Browser discovery: explicit choice, then Playwright's Chromium, then a system one, else a clear error."""
 
 import os
+import re
+import shutil
 import stat
 
 import pytest
@@ -89,3 +91,33 @@ def test_install_asks_playwright_for_its_chromium_only():
                          capture_output=True, text=True, timeout=60)
     assert dry.returncode == 0, dry.stderr
     assert "chromium-" in dry.stdout and "headless" not in dry.stdout.lower(), dry.stdout
+
+
+def test_a_capture_with_a_headless_shell_says_so_in_the_warc(tmp_path):
+    """A headless shell given with --browser captures, and the WARC names it: it archives pages
+    differently from the full browser (no favicon, "HeadlessChrome" in the Client Hints)."""
+    import json
+
+    from conftest import run_cli
+    from fixture_site import FixtureSite
+    from warc_helpers import read_collection
+
+    shell = shutil.which("chromium-headless-shell")
+    if shell is None:
+        pytest.skip("no chromium-headless-shell here (Debian: apt-get install chromium-headless-shell)")
+    assert chromium.is_headless_shell(chromium._unwrap_debian(shell))
+    with FixtureSite() as site:
+        run = run_cli("add", "--browser", shell, site.url("/final.html"), root=tmp_path)
+    assert run.code == 0, run.stderr
+    records = read_collection(tmp_path / "collections" / "default" / "archive")
+    info = next(r for r in records if r.type == "warcinfo").content.decode()
+    assert re.search(r"^browser: Chromium [\d.]+ \(headless shell\)\r?$", info, re.M), info
+    [page] = [json.loads(r.content) for r in records if r.uri.startswith("urn:warcache:page:")]
+    assert page["browser"].endswith(" (headless shell)") and "Headless" not in page["user_agent"]
+
+
+def test_the_full_browser_is_named_plainly():
+    choice = chromium.BrowserChoice("/usr/lib/chromium/chromium", "system browser")
+    assert choice.described("156.0.8078.114") == "156.0.8078.114"
+    shell = chromium.BrowserChoice("/usr/lib/chromium/chromium-headless-shell", "--browser")
+    assert shell.described("156.0.8078.114") == "156.0.8078.114 (headless shell)"

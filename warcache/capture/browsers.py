@@ -206,7 +206,7 @@ class BrowserKeeper:
         except PlaywrightError as exc:
             raise BrowserNotFound(f"could not start the browser ({self.choice.source}): "
                                   f"{first_line(exc)}") from None
-        self.version = browser.version
+        self.version = self.choice.described(browser.version)
         current = _Instance(browser, instance)
         if not probe:
             current.watchdog = asyncio.ensure_future(self._watch(current))

@@ -187,7 +187,7 @@ class ProfileKeeper(BrowserKeeper):
         if browser is None:  # pragma: no cover - Playwright gives Chromium's persistent contexts one
             await context.close()
             raise UsageError(f"--profile {self.profile}: this Playwright gives no browser for a profile")
-        self.version = browser.version
+        self.version = self.choice.described(browser.version)
         current = _Instance(browser, instance, context=context)
         current.watchdog = asyncio.ensure_future(self._watch(current))
         return current
