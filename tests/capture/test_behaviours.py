@@ -17,6 +17,7 @@ import time
 import pytest
 from behaviour_site import CMP_HOST, LOADMORE_PAGES, MARKERS, TRACKER_HOST, BehaviourSite
 from conftest import run_cli
+from hostile_site import cmdline
 from warc_helpers import Rec, read_collection, warcio_check
 
 from warcache.collection import Collection
@@ -351,13 +352,5 @@ def test_a_media_download_over_media_timeout_is_stopped_and_the_page_kept(site, 
     records = read_collection(Collection(tmp_path, "default").archive_dir)
     assert not [r for r in records if r.uri.startswith(("urn:warcache:media:", "urn:warcache:media-info:"))]
     assert any(r.uri == "urn:warcache:dom:" + url for r in records)  # the page itself is archived
-    still = [pid for pid in os.listdir("/proc") if pid.isdigit() and _cmdline_has(pid, url)]
+    still = [pid for pid in os.listdir("/proc") if pid.isdigit() and url in cmdline(int(pid))]
     assert still == [], "yt-dlp is still running"
-
-
-def _cmdline_has(pid: str, text: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return text.encode() in fh.read()
-    except OSError:
-        return False
