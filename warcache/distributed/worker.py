@@ -84,18 +84,10 @@ class WorkerRuntime:
 
     async def claim_second(self, url: str, second: int) -> bool:
         """Take `second` for a capture of `url`, unless another worker has (archiver.DistinctSeconds):
-        two captures of a URL that begin in one second would be one capture to every index."""
+        two captures of a URL that begin in one second would be one capture to every index. A
+        broker that fails or is slow to answer is DistinctSeconds' business (it goes on without)."""
         key = f"{SECOND_KEY}{hashlib.sha1(url.encode()).hexdigest()}:{second}"
-
-        def claim() -> bool:
-            import redis
-
-            try:
-                return bool(self.redis.set(key, self.hostname, nx=True, ex=SECOND_CLAIM_TTL))
-            except redis.RedisError:
-                return True  # the broker is away: capture anyway, as a worker alone would
-
-        return await asyncio.to_thread(claim)
+        return bool(await asyncio.to_thread(self.redis.set, key, self.hostname, nx=True, ex=SECOND_CLAIM_TTL))
 
     def store(self, url: str) -> Store:
         with self._lock:
